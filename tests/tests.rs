@@ -1,0 +1,1 @@
+//! ferroban's integration tests: one binary, one module per feature.
