@@ -1,1 +1,5 @@
 //! ferroban's integration tests: one binary, one module per feature.
+
+mod support;
+
+mod conformance;

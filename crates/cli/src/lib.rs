@@ -1,8 +1,71 @@
-//! Command-line front end of ferroban.
+//! ferroban's command line: one binary, several tools.
+//!
+//! `ferroban SUBCOMMAND ...` runs a tool by name; invoked through a symlink named like one of
+//! fail2ban's programs (`fail2ban-regex`, ...) it behaves as that program, so users can swap it
+//! in. This crate owns argument parsing and what the user sees (reports, error messages, exit
+//! codes); the work itself is done by the library crates: `ferroban-config` reads a
+//! configuration directory, `ferroban-filter` matches lines, `ferroban-date` finds their dates.
+//!
+//! - `regex`: fail2ban-regex's report on a log file or line, plus `--json` for scripts.
+//! - `config-test`: reads a whole configuration directory and prints every error at once.
 
+mod config_test;
+mod regex;
+
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Entry point of the `ferroban` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("ferroban")
+        .to_string();
+    match invoked_as.as_str() {
+        "fail2ban-regex" => regex::run_from_args(args),
+        _ => run_ferroban(args),
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "ferroban", version, about = "Intrusion prevention that reads fail2ban's configuration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Test failregexes against a log file or line, as fail2ban-regex does.
+    Regex(regex::RegexArgs),
+    /// Read a configuration directory and report every error in it.
+    ConfigTest(config_test::ConfigTestArgs),
+}
+
+fn run_ferroban(args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Regex(args) => regex::run(args),
+        Command::ConfigTest(args) => config_test::run(args),
+    }
+}
+
+/// Prints an error with its chain of causes, the way every ferroban tool reports failure.
+pub(crate) fn print_error(error: &anyhow::Error) {
+    eprintln!("ERROR: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
 }
