@@ -2,4 +2,4 @@
 
 mod support;
 
-mod conformance;
+mod firewall_lab;

@@ -1,4 +1,7 @@
 //! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+pub mod netns;
 
 use std::path::PathBuf;
 

@@ -1,14 +1,38 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Runs fail2ban command actions (`action.d/*.conf`) safely.
+//!
+//! Owns: `<tag>` substitution, the lifecycle of each action of a jail
+//! (start — possibly on demand per address family —, ban with check and
+//! repair, unban, reban, flush, stop) and running the commands through
+//! `/bin/sh -c` with a timeout that kills the whole process group.
+//!
+//! Receives: [`CommandActionDef`] — an action's `[Definition]`, `[Init]`,
+//! `[Init?family=…]` values and the jail's options, as read by the config
+//! crate — and, per ban, a [`BanInfo`] from the tracker.
+//!
+//! Emits: `Result`s with typed [`ActionError`]s (exit status and stderr of a
+//! failed command, timeouts, self-referencing tags, unsupported Python
+//! actions); [`JailActions`] returns one [`ActionFailure`] per failed action
+//! and carries on with the others, as fail2ban does.
+//!
+//! Substitution happens in two steps, as in fail2ban's `action.py`: static
+//! tags (the action's own properties) recursively, then dynamic tags (the
+//! ban's values) in one non-recursive pass. Values that come from log lines
+//! never become shell text: they are passed as environment variables and
+//! referenced with quoting that fits the tag's place; see `dynamic.rs`.
+//!
+//! Native firewall backends are not here yet: actions run their commands.
+
+mod command;
+mod dynamic;
+mod error;
+mod exec;
+mod jail;
+mod tags;
+
+pub use command::{CommandAction, CommandActionDef, parse_seconds};
+pub use dynamic::{BanInfo, PreparedCommand, ip_reverse};
+pub use error::ActionError;
+pub use jail::{ActionDef, ActionFailure, JailActions};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod tests;

@@ -1,0 +1,1 @@
+//! Lifecycle and injection tests running real commands through /bin/sh.

@@ -1,0 +1,840 @@
+//! Python `re` syntax → Rust regex syntax.
+//!
+//! fail2ban's regexes are written for Python's `re` module. This module parses that dialect
+//! and writes the same expression in a syntax that both the `regex` crate and `fancy-regex`
+//! read, noting whether a construct only the backtracking engine has (look-around,
+//! back-references, conditionals, atomic groups, possessive quantifiers) is used. Along the
+//! way it also writes a *relaxed* form: the expression with those constructs replaced by
+//! something that matches a superset (look-around → empty, back-reference → `(?s:.*?)`, …),
+//! which the `regex` crate can always run and which therefore serves as a cheap prefilter.
+
+use std::fmt::Write as _;
+
+/// A construct that only the backtracking engine (fancy-regex) implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FancyFeature {
+    LookAround,
+    BackReference,
+    Conditional,
+    AtomicGroup,
+    PossessiveQuantifier,
+}
+
+impl FancyFeature {
+    pub fn describe(self) -> &'static str {
+        match self {
+            FancyFeature::LookAround => "look-around assertion",
+            FancyFeature::BackReference => "back-reference",
+            FancyFeature::Conditional => "conditional group",
+            FancyFeature::AtomicGroup => "atomic group",
+            FancyFeature::PossessiveQuantifier => "possessive quantifier",
+        }
+    }
+}
+
+/// Result of translating one Python pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    /// The pattern in Rust syntax (valid for fancy-regex; valid for `regex` when `fancy` is None).
+    pub pattern: String,
+    /// The first construct found that needs the backtracking engine.
+    pub fancy: Option<FancyFeature>,
+    /// A `regex`-crate pattern matching a superset of what `pattern` matches.
+    pub relaxed: String,
+}
+
+/// A Python pattern the translator cannot make sense of (the engines report the rest).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at position {position}")]
+pub struct TranslateError {
+    pub message: String,
+    pub position: usize,
+}
+
+/// Translates a Python `re` pattern.
+pub fn translate(pattern: &str) -> Result<Translated, TranslateError> {
+    let mut translator = Translator::new(pattern);
+    translator.run()?;
+    Ok(translator.finish())
+}
+
+/// What kind of group an open parenthesis started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupKind {
+    Plain,
+    /// Look-around: suppressed in the relaxed output.
+    LookAround,
+    /// Conditional: `saw_branch` tells whether the "no" branch exists.
+    Conditional { saw_branch: bool },
+}
+
+struct Translator<'p> {
+    chars: Vec<(usize, char)>,
+    pattern: &'p str,
+    index: usize,
+    out: String,
+    relaxed: String,
+    fancy: Option<FancyFeature>,
+    groups: Vec<GroupKind>,
+    /// Depth of nested look-arounds; relaxed output is suppressed while > 0.
+    suppressed: usize,
+    /// Global flags (Python applies `(?i)` anywhere to the whole pattern).
+    global_flags: String,
+    verbose: bool,
+}
+
+impl<'p> Translator<'p> {
+    fn new(pattern: &'p str) -> Self {
+        Translator {
+            chars: pattern.char_indices().collect(),
+            pattern,
+            index: 0,
+            out: String::with_capacity(pattern.len() + 16),
+            relaxed: String::with_capacity(pattern.len() + 16),
+            fancy: None,
+            groups: Vec::new(),
+            suppressed: 0,
+            global_flags: String::new(),
+            verbose: leading_verbose_flag(pattern),
+        }
+    }
+
+    fn finish(self) -> Translated {
+        let prefix = if self.global_flags.is_empty() {
+            String::new()
+        } else {
+            format!("(?{})", self.global_flags)
+        };
+        let relaxed = if self.fancy.is_some() {
+            format!("{prefix}{}", self.relaxed)
+        } else {
+            format!("{prefix}{}", self.out)
+        };
+        Translated {
+            pattern: format!("{prefix}{}", self.out),
+            fancy: self.fancy,
+            relaxed,
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> TranslateError {
+        let position = self
+            .chars
+            .get(self.index)
+            .map_or(self.pattern.len(), |(offset, _)| *offset);
+        TranslateError {
+            message: message.into(),
+            position,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.index).map(|(_, c)| *c)
+    }
+
+    fn peek_at(&self, ahead: usize) -> Option<char> {
+        self.chars.get(self.index + ahead).map(|(_, c)| *c)
+    }
+
+    fn rest_starts_with(&self, text: &str) -> bool {
+        self.chars
+            .get(self.index)
+            .is_some_and(|(offset, _)| self.pattern[*offset..].starts_with(text))
+    }
+
+    fn advance(&mut self, count: usize) {
+        self.index += count;
+    }
+
+    fn need_fancy(&mut self, feature: FancyFeature) {
+        if self.fancy.is_none() {
+            self.fancy = Some(feature);
+        }
+    }
+
+    /// Writes to both outputs.
+    fn emit(&mut self, text: &str) {
+        self.out.push_str(text);
+        if self.suppressed == 0 {
+            self.relaxed.push_str(text);
+        }
+    }
+
+    fn emit_split(&mut self, exact: &str, relaxed: &str) {
+        self.out.push_str(exact);
+        if self.suppressed == 0 {
+            self.relaxed.push_str(relaxed);
+        }
+    }
+
+    fn run(&mut self) -> Result<(), TranslateError> {
+        while let Some(c) = self.peek() {
+            self.step(c)?;
+        }
+        if !self.groups.is_empty() {
+            return Err(self.error("missing ), unterminated subpattern"));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, c: char) -> Result<(), TranslateError> {
+        match c {
+            '\\' => self.escape(),
+            '[' => self.class(),
+            '(' => self.open_group(),
+            ')' => self.close_group(),
+            '|' => {
+                if let Some(GroupKind::Conditional { saw_branch }) = self.groups.last_mut() {
+                    if *saw_branch {
+                        return Err(self.error("conditional backref with more than two branches"));
+                    }
+                    *saw_branch = true;
+                }
+                self.advance(1);
+                self.emit("|");
+                Ok(())
+            }
+            // Python's `$` (without MULTILINE) also matches before a final newline; the buffers
+            // fail2ban searches end in exactly one "\n", so a line-end anchor is the same thing.
+            '$' => {
+                self.advance(1);
+                self.emit("(?m:$)");
+                Ok(())
+            }
+            '*' | '+' | '?' => self.quantifier_suffix(c),
+            '{' => self.brace(),
+            '}' | ']' => {
+                self.advance(1);
+                self.emit(if c == '}' { "\\}" } else { "\\]" });
+                Ok(())
+            }
+            '#' if self.verbose => {
+                while let Some(next) = self.peek() {
+                    self.advance(1);
+                    if next == '\n' {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            c if self.verbose && c.is_whitespace() => {
+                self.advance(1);
+                Ok(())
+            }
+            _ => {
+                self.advance(1);
+                self.emit_literal(c);
+                Ok(())
+            }
+        }
+    }
+
+    fn emit_literal(&mut self, c: char) {
+        let mut buf = String::with_capacity(8);
+        push_literal(&mut buf, c, false);
+        self.emit(&buf);
+    }
+
+    /// `*`, `+`, `?` and what may follow them: lazy `?` or possessive `+`.
+    fn quantifier_suffix(&mut self, c: char) -> Result<(), TranslateError> {
+        self.advance(1);
+        let mut text = String::from(c);
+        self.quantifier_modifier(&mut text);
+        Ok(())
+    }
+
+    fn quantifier_modifier(&mut self, text: &mut String) {
+        match self.peek() {
+            Some('?') => {
+                self.advance(1);
+                text.push('?');
+                self.emit(text);
+            }
+            Some('+') => {
+                self.advance(1);
+                self.need_fancy(FancyFeature::PossessiveQuantifier);
+                let exact = format!("{text}+");
+                self.emit_split(&exact, text);
+            }
+            _ => self.emit(text),
+        }
+    }
+
+    /// `{m,n}` and friends; anything else is a literal `{` as in Python.
+    fn brace(&mut self) -> Result<(), TranslateError> {
+        let mut look = self.index + 1;
+        let mut low = String::new();
+        let mut high = String::new();
+        let mut comma = false;
+        while let Some((_, d)) = self.chars.get(look) {
+            match d {
+                '0'..='9' if !comma => low.push(*d),
+                '0'..='9' => high.push(*d),
+                ',' if !comma => comma = true,
+                _ => break,
+            }
+            look += 1;
+        }
+        let closed = matches!(self.chars.get(look), Some((_, '}')));
+        if !closed || (low.is_empty() && !comma) {
+            self.advance(1);
+            self.emit("\\{");
+            return Ok(());
+        }
+        self.index = look + 1;
+        let low = if low.is_empty() { "0".to_string() } else { low };
+        let mut text = if !comma {
+            format!("{{{low}}}")
+        } else {
+            format!("{{{low},{high}}}")
+        };
+        self.quantifier_modifier(&mut text);
+        Ok(())
+    }
+
+    fn escape(&mut self) -> Result<(), TranslateError> {
+        let Some(c) = self.peek_at(1) else {
+            return Err(self.error("bad escape (end of pattern)"));
+        };
+        self.advance(2);
+        match c {
+            '1'..='9' => self.numbered_backref(c),
+            '0' => {
+                let value = self.octal_digits(0);
+                self.emit_char_code(value);
+                Ok(())
+            }
+            'Z' => {
+                self.emit("\\z");
+                Ok(())
+            }
+            'A' | 'b' | 'B' | 'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r' | 't'
+            | 'v' => {
+                let text = format!("\\{c}");
+                self.emit(&text);
+                Ok(())
+            }
+            'x' | 'u' | 'U' => {
+                let value = self.hex_escape(c)?;
+                self.emit_char_code(value);
+                Ok(())
+            }
+            c if c.is_ascii_alphanumeric() => Err(self.error(format!("bad escape \\{c}"))),
+            c => {
+                self.emit_literal(c);
+                Ok(())
+            }
+        }
+    }
+
+    fn numbered_backref(&mut self, first: char) -> Result<(), TranslateError> {
+        // Python: up to two digits are a group number; three octal digits are an octal escape.
+        let mut digits = String::from(first);
+        if let Some(d) = self.peek().filter(char::is_ascii_digit) {
+            if let (true, Some(d3)) = (
+                is_octal(first) && is_octal(d),
+                self.peek_at(1).filter(|d3| is_octal(*d3)),
+            ) {
+                self.advance(2);
+                let value = octal_value(&[first, d, d3]);
+                self.emit_char_code(value);
+                return Ok(());
+            }
+            digits.push(d);
+            self.advance(1);
+        }
+        self.need_fancy(FancyFeature::BackReference);
+        let exact = format!("\\{digits}");
+        self.emit_split(&exact, "(?s:.*?)");
+        Ok(())
+    }
+
+    fn octal_digits(&mut self, start: u32) -> u32 {
+        let mut value = start;
+        for _ in 0..2 {
+            match self.peek() {
+                Some(d) if is_octal(d) => {
+                    value = value * 8 + d.to_digit(8).unwrap_or(0);
+                    self.advance(1);
+                }
+                _ => break,
+            }
+        }
+        value
+    }
+
+    fn hex_escape(&mut self, kind: char) -> Result<u32, TranslateError> {
+        let width = match kind {
+            'x' => 2,
+            'u' => 4,
+            _ => 8,
+        };
+        let mut value = 0u32;
+        for _ in 0..width {
+            let digit = self
+                .peek()
+                .and_then(|d| d.to_digit(16))
+                .ok_or_else(|| self.error(format!("incomplete escape \\{kind}")))?;
+            value = value.saturating_mul(16).saturating_add(digit);
+            self.advance(1);
+        }
+        Ok(value)
+    }
+
+    fn emit_char_code(&mut self, value: u32) {
+        let text = format!("\\x{{{value:X}}}");
+        self.emit(&text);
+    }
+
+    /// A character class, re-written member by member so that `[`, `&&`, `--`, `~~` mean
+    /// what Python means (literal characters) and not the regex crate's set operations.
+    fn class(&mut self) -> Result<(), TranslateError> {
+        let start = self.index;
+        self.advance(1);
+        let mut text = String::from("[");
+        if self.peek() == Some('^') {
+            self.advance(1);
+            text.push('^');
+        }
+        let mut first = true;
+        loop {
+            let Some(c) = self.peek() else {
+                self.index = start;
+                return Err(self.error("unterminated character set"));
+            };
+            if c == ']' && !first {
+                self.advance(1);
+                break;
+            }
+            first = false;
+            let member = self.class_atom()?;
+            // A range `a-z`: `-` between two single characters (Python: not before `]`).
+            if self.peek() == Some('-')
+                && self.peek_at(1).is_some_and(|n| n != ']')
+                && let ClassAtom::Char(low) = member
+            {
+                self.advance(1);
+                let high = match self.class_atom()? {
+                    ClassAtom::Char(high) => high,
+                    ClassAtom::Set(_) => return Err(self.error("bad character range")),
+                };
+                if high < low {
+                    return Err(self.error(format!("bad character range {low}-{high}")));
+                }
+                push_literal(&mut text, low, true);
+                text.push('-');
+                push_literal(&mut text, high, true);
+                continue;
+            }
+            match member {
+                ClassAtom::Char(c) => push_literal(&mut text, c, true),
+                ClassAtom::Set(set) => text.push_str(set),
+            }
+        }
+        text.push(']');
+        self.emit(&text);
+        Ok(())
+    }
+
+    fn class_atom(&mut self) -> Result<ClassAtom, TranslateError> {
+        let Some(c) = self.peek() else {
+            return Err(self.error("unterminated character set"));
+        };
+        self.advance(1);
+        if c != '\\' {
+            return Ok(ClassAtom::Char(c));
+        }
+        let Some(e) = self.peek() else {
+            return Err(self.error("bad escape (end of pattern)"));
+        };
+        self.advance(1);
+        let atom = match e {
+            'd' => ClassAtom::Set("\\d"),
+            'D' => ClassAtom::Set("\\D"),
+            's' => ClassAtom::Set("\\s"),
+            'S' => ClassAtom::Set("\\S"),
+            'w' => ClassAtom::Set("\\w"),
+            'W' => ClassAtom::Set("\\W"),
+            // Inside a class Python reads \b as backspace.
+            'b' => ClassAtom::Char('\u{8}'),
+            'a' => ClassAtom::Char('\u{7}'),
+            'f' => ClassAtom::Char('\u{c}'),
+            'n' => ClassAtom::Char('\n'),
+            'r' => ClassAtom::Char('\r'),
+            't' => ClassAtom::Char('\t'),
+            'v' => ClassAtom::Char('\u{b}'),
+            'x' | 'u' | 'U' => {
+                let value = self.hex_escape(e)?;
+                ClassAtom::Char(
+                    char::from_u32(value).ok_or_else(|| self.error("bad character code"))?,
+                )
+            }
+            '0'..='7' => {
+                let value = self.octal_digits(e.to_digit(8).unwrap_or(0));
+                ClassAtom::Char(
+                    char::from_u32(value).ok_or_else(|| self.error("bad octal escape"))?,
+                )
+            }
+            c if c.is_ascii_alphanumeric() => {
+                return Err(self.error(format!("bad escape \\{c}")));
+            }
+            c => ClassAtom::Char(c),
+        };
+        Ok(atom)
+    }
+
+    fn open_group(&mut self) -> Result<(), TranslateError> {
+        if self.peek_at(1) != Some('?') {
+            self.advance(1);
+            self.groups.push(GroupKind::Plain);
+            self.emit("(");
+            return Ok(());
+        }
+        if self.rest_starts_with("(?P<") {
+            let name = self.group_name(4, '>')?;
+            self.groups.push(GroupKind::Plain);
+            let text = format!("(?P<{name}>");
+            self.emit(&text);
+            return Ok(());
+        }
+        if self.rest_starts_with("(?P=") {
+            let name = self.group_name(4, ')')?;
+            self.need_fancy(FancyFeature::BackReference);
+            let exact = format!("\\k<{name}>");
+            self.emit_split(&exact, "(?s:.*?)");
+            return Ok(());
+        }
+        if self.rest_starts_with("(?#") {
+            while let Some(c) = self.peek() {
+                self.advance(1);
+                if c == ')' {
+                    return Ok(());
+                }
+            }
+            return Err(self.error("missing ), unterminated comment"));
+        }
+        for (prefix, kind) in [
+            ("(?:", None),
+            ("(?=", Some(FancyFeature::LookAround)),
+            ("(?!", Some(FancyFeature::LookAround)),
+            ("(?<=", Some(FancyFeature::LookAround)),
+            ("(?<!", Some(FancyFeature::LookAround)),
+            ("(?>", Some(FancyFeature::AtomicGroup)),
+        ] {
+            if self.rest_starts_with(prefix) {
+                self.advance(prefix.chars().count());
+                return Ok(self.special_group(prefix, kind));
+            }
+        }
+        if self.rest_starts_with("(?(") {
+            return self.conditional();
+        }
+        self.flag_group()
+    }
+
+    fn special_group(&mut self, prefix: &str, kind: Option<FancyFeature>) {
+        match kind {
+            None => {
+                self.groups.push(GroupKind::Plain);
+                self.emit(prefix);
+            }
+            Some(FancyFeature::LookAround) => {
+                self.need_fancy(FancyFeature::LookAround);
+                // The relaxed form drops the assertion: always true, so a superset.
+                self.emit_split(prefix, "(?:)");
+                self.groups.push(GroupKind::LookAround);
+                self.suppressed += 1;
+            }
+            Some(feature) => {
+                self.need_fancy(feature);
+                self.emit_split(prefix, "(?:");
+                self.groups.push(GroupKind::Plain);
+            }
+        }
+    }
+
+    /// Python `(?(name)yes|no)` → fancy-regex `(?(<name>)yes|no)` (fancy-regex reads
+    /// `(?(name)` as a test for the literal text "name").
+    fn conditional(&mut self) -> Result<(), TranslateError> {
+        let name = self.group_name(3, ')')?;
+        self.need_fancy(FancyFeature::Conditional);
+        let exact = if name.chars().all(|c| c.is_ascii_digit()) {
+            format!("(?({name})")
+        } else {
+            format!("(?(<{name}>)")
+        };
+        self.emit_split(&exact, "(?:");
+        self.groups
+            .push(GroupKind::Conditional { saw_branch: false });
+        Ok(())
+    }
+
+    /// Reads a group name starting `skip` chars ahead, up to `end`; leaves the cursor after it.
+    fn group_name(&mut self, skip: usize, end: char) -> Result<String, TranslateError> {
+        self.advance(skip);
+        let mut name = String::new();
+        loop {
+            match self.peek() {
+                Some(c) if c == end => {
+                    self.advance(1);
+                    break;
+                }
+                Some(c) if c == '_' || c.is_alphanumeric() => {
+                    name.push(c);
+                    self.advance(1);
+                }
+                _ => return Err(self.error("bad character in group name")),
+            }
+        }
+        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+            if end == ')' && !name.is_empty() && name.chars().all(|c| c.is_ascii_digit()) {
+                return Ok(name);
+            }
+            return Err(self.error(format!("bad group name {name:?}")));
+        }
+        Ok(name)
+    }
+
+    /// `(?flags)` (global in Python, wherever it stands) and `(?flags-flags:...)`.
+    fn flag_group(&mut self) -> Result<(), TranslateError> {
+        self.advance(2);
+        let mut on = String::new();
+        let mut off = String::new();
+        let mut negative = false;
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(self.error("missing -, : or )"));
+            };
+            self.advance(1);
+            match c {
+                'i' | 'm' | 's' | 'x' => {
+                    if negative {
+                        off.push(c)
+                    } else {
+                        on.push(c)
+                    }
+                }
+                // Unicode is the default for str patterns in both engines; ASCII-only
+                // classes are not reproduced (they only narrow \w, \d, \s).
+                'u' | 'a' => {}
+                'L' => return Err(self.error("bad inline flag: cannot use 'L' flag with a str pattern")),
+                '-' if !negative => negative = true,
+                ':' => {
+                    let text = if off.is_empty() {
+                        format!("(?{on}:")
+                    } else {
+                        format!("(?{on}-{off}:")
+                    };
+                    let text = if on.is_empty() && off.is_empty() {
+                        "(?:".to_string()
+                    } else {
+                        text
+                    };
+                    self.groups.push(GroupKind::Plain);
+                    self.emit(&text);
+                    return Ok(());
+                }
+                ')' if !negative => {
+                    // Python < 3.11 applies a global flag to the whole pattern wherever it
+                    // stands (3.11 refuses it mid-pattern); hoist it to the front.
+                    for flag in on.chars() {
+                        if !self.global_flags.contains(flag) {
+                            self.global_flags.push(flag);
+                        }
+                    }
+                    return Ok(());
+                }
+                _ => return Err(self.error(format!("unknown extension ?{c}"))),
+            }
+        }
+    }
+
+    fn close_group(&mut self) -> Result<(), TranslateError> {
+        let Some(kind) = self.groups.pop() else {
+            return Err(self.error("unbalanced parenthesis"));
+        };
+        self.advance(1);
+        match kind {
+            GroupKind::LookAround => {
+                self.out.push(')');
+                self.suppressed = self.suppressed.saturating_sub(1);
+            }
+            // Without a "no" branch the relaxed group must still allow the empty match.
+            GroupKind::Conditional { saw_branch: false } => self.emit_split(")", "|)"),
+            _ => self.emit(")"),
+        }
+        Ok(())
+    }
+}
+
+enum ClassAtom {
+    Char(char),
+    Set(&'static str),
+}
+
+fn is_octal(c: char) -> bool {
+    ('0'..='7').contains(&c)
+}
+
+fn octal_value(digits: &[char]) -> u32 {
+    digits
+        .iter()
+        .fold(0, |value, d| value * 8 + d.to_digit(8).unwrap_or(0))
+}
+
+/// True when the pattern starts with a global flag group containing `x`.
+fn leading_verbose_flag(pattern: &str) -> bool {
+    pattern
+        .strip_prefix("(?")
+        .and_then(|rest| rest.split_once(')'))
+        .is_some_and(|(flags, _)| {
+            flags.contains('x') && flags.chars().all(|c| "aiLmsux".contains(c))
+        })
+}
+
+/// Writes `c` so both engines read it as that literal character.
+fn push_literal(out: &mut String, c: char, in_class: bool) {
+    let needs_escape = if in_class {
+        matches!(c, '[' | ']' | '\\' | '^' | '-' | '&' | '~')
+    } else {
+        regex_syntax_meta(c)
+    };
+    if c.is_control() || (c.is_whitespace() && c != ' ') {
+        let _ = write!(out, "\\x{{{:X}}}", c as u32);
+    } else if needs_escape {
+        out.push('\\');
+        out.push(c);
+    } else {
+        out.push(c);
+    }
+}
+
+fn regex_syntax_meta(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '.'
+            | '+'
+            | '*'
+            | '?'
+            | '('
+            | ')'
+            | '|'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '^'
+            | '$'
+            | '#'
+            | '&'
+            | '-'
+            | '~'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linear(pattern: &str) -> String {
+        let translated = translate(pattern).unwrap();
+        assert_eq!(translated.fancy, None, "{pattern}");
+        translated.pattern
+    }
+
+    fn fancy(pattern: &str) -> Translated {
+        let translated = translate(pattern).unwrap();
+        assert!(translated.fancy.is_some(), "{pattern}");
+        translated
+    }
+
+    #[test]
+    fn named_groups_and_backrefs() {
+        assert_eq!(linear(r"(?P<user>\S+)"), r"(?P<user>\S+)");
+        let t = fancy(r"(?P<q>a)(?P=q)");
+        assert_eq!(t.pattern, r"(?P<q>a)\k<q>");
+        assert_eq!(t.relaxed, r"(?P<q>a)(?s:.*?)");
+        assert_eq!(fancy(r"(a)\1").pattern, r"(a)\1");
+    }
+
+    #[test]
+    fn quantifier_forms() {
+        assert_eq!(linear(r"a{,3}"), r"a{0,3}");
+        assert_eq!(linear(r"a{2,}?"), r"a{2,}?");
+        assert_eq!(linear(r"a{x}"), r"a\{x\}");
+        assert_eq!(linear(r"a{}"), r"a\{\}");
+        let t = fancy(r"a*+b");
+        assert_eq!(t.pattern, "a*+b");
+        assert_eq!(t.relaxed, "a*b");
+    }
+
+    #[test]
+    fn anchors() {
+        assert_eq!(linear(r"^a$"), r"^a(?m:$)");
+        assert_eq!(linear(r"a\Z"), r"a\z");
+        assert_eq!(linear(r"\Aa"), r"\Aa");
+    }
+
+    #[test]
+    fn escapes_the_regex_crate_rejects_or_reads_differently() {
+        assert_eq!(linear(r"\/\-\<\>\'\ "), r"/\-<>' ");
+        assert_eq!(linear(r"\x41\u00e9\0"), r"\x{41}\x{E9}\x{0}");
+        assert_eq!(linear(r"\101"), r"\x{41}");
+        assert!(translate(r"\q").is_err());
+    }
+
+    #[test]
+    fn character_classes() {
+        assert_eq!(linear(r"[[]"), r"[\[]");
+        assert_eq!(linear(r"[^[]*"), r"[^\[]*");
+        assert_eq!(linear(r"[]a]"), r"[\]a]");
+        assert_eq!(linear(r"[a-z&&~-]"), r"[a-z\&\&\~\-]");
+        assert_eq!(linear(r"[\w\-.^_]"), r"[\w\-.\^_]");
+        assert_eq!(linear(r"[\b]"), r"[\x{8}]");
+        assert_eq!(linear(r"[\[\(]"), r"[\[(]");
+        assert!(translate("[abc").is_err());
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(linear(r"a(?i)b"), r"(?i)ab");
+        assert_eq!(linear(r"(?i:ab)"), r"(?i:ab)");
+        assert_eq!(linear(r"(?-i:ab)"), r"(?-i:ab)");
+        assert_eq!(linear(r"(?u)a"), r"a");
+        assert_eq!(linear("(?x) a b # comment\n c"), "(?x)abc");
+    }
+
+    #[test]
+    fn look_around_goes_fancy_with_empty_relaxed_form() {
+        let t = fancy(r"a(?!b(?P<x>c))d");
+        assert_eq!(t.fancy, Some(FancyFeature::LookAround));
+        assert_eq!(t.pattern, r"a(?!b(?P<x>c))d");
+        assert_eq!(t.relaxed, r"a(?:)d");
+        let t = fancy(r"(?<=x)y");
+        assert_eq!(t.relaxed, r"(?:)y");
+    }
+
+    #[test]
+    fn conditional_uses_fancy_syntax() {
+        let t = fancy(r"(?P<c>a)?(?(c)b|d)");
+        assert_eq!(t.fancy, Some(FancyFeature::Conditional));
+        assert_eq!(t.pattern, r"(?P<c>a)?(?(<c>)b|d)");
+        assert_eq!(t.relaxed, r"(?P<c>a)?(?:b|d)");
+        let t = fancy(r"(a)?(?(1)b)");
+        assert_eq!(t.pattern, r"(a)?(?(1)b)");
+        assert_eq!(t.relaxed, r"(a)?(?:b|)");
+    }
+
+    #[test]
+    fn comments_and_atomic() {
+        assert_eq!(linear(r"a(?#note)b"), "ab");
+        let t = fancy(r"(?>a+)b");
+        assert_eq!(t.relaxed, "(?:a+)b");
+    }
+
+    #[test]
+    fn unbalanced_is_an_error() {
+        assert!(translate("(a").is_err());
+        assert!(translate("a)").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Errors a caller of this crate can act on.
+
+use std::io;
+use std::path::PathBuf;
+
+/// An error from a file source. The path is always the configured log path.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `logencoding` names an encoding this crate does not decode.
+    #[error("unsupported logencoding {0:?} (supported: auto, utf-8, latin-1, ascii)")]
+    UnknownEncoding(String),
+    /// A `logpath` glob pattern is malformed.
+    #[error("invalid logpath pattern {pattern:?}: {message}")]
+    BadPattern { pattern: String, message: String },
+    /// The log exists but could not be opened (permissions, not a file, ...).
+    #[error("cannot open {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    /// Reading or stat-ing an open log failed.
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+}

@@ -1,0 +1,379 @@
+//! Following one log path across appends, rotation and truncation.
+//!
+//! The tailer keeps the file descriptor of the file it reads, so a rename or
+//! an unlink never loses what was written before it: at every poll the open
+//! file is read to its end first, and only then is the path checked for a new
+//! file. A rotated-away file stays open for `rotate_grace` and is read again
+//! at every poll, because a daemon keeps writing to it until it is told to
+//! reopen its log (logrotate's `postrotate`). A file that got smaller, or
+//! whose first line changed, was truncated in place (copytruncate) and is read
+//! again from offset 0.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::{Checkpoint, Head};
+use crate::lines::{LineAssembler, LongLinePolicy, RawLine};
+use crate::{Encoding, SourceError};
+
+/// Where a tailer starts reading a file that exists when it is opened. A file
+/// that does not exist yet is always read from its beginning once it appears.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Start {
+    /// From offset 0 (fail2ban's `logpath = /x head`, the default).
+    #[default]
+    Beginning,
+    /// From the current end (fail2ban's `logpath = /x tail`).
+    Tail,
+    /// From a saved position if it still applies to the file, else from 0.
+    Checkpoint(Checkpoint),
+}
+
+/// How a tailer reads its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TailerOptions {
+    pub start: Start,
+    pub encoding: Encoding,
+    /// Longest line delivered, in bytes; longer ones follow `long_lines`.
+    pub max_line_len: usize,
+    pub long_lines: LongLinePolicy,
+    /// How long a rotated-away or deleted file is still read.
+    pub rotate_grace: Duration,
+}
+
+/// Default `max_line_len`: far above any real log line, small enough that a
+/// jail per log cannot exhaust memory.
+pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
+
+/// Default `rotate_grace`.
+pub const DEFAULT_ROTATE_GRACE: Duration = Duration::from_secs(10);
+
+impl Default for TailerOptions {
+    fn default() -> Self {
+        TailerOptions {
+            start: Start::Beginning,
+            encoding: Encoding::Utf8,
+            max_line_len: DEFAULT_MAX_LINE_LEN,
+            long_lines: LongLinePolicy::Truncate,
+            rotate_grace: DEFAULT_ROTATE_GRACE,
+        }
+    }
+}
+
+/// One line of a log, without its line terminator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// The configured log path (also for lines read from a rotated file).
+    pub path: &'a Path,
+    pub text: &'a str,
+    /// Offset of the line's first byte in the file it was read from.
+    pub offset: u64,
+    /// The line was longer than `max_line_len` and was cut there.
+    pub truncated: bool,
+}
+
+/// Counters since the tailer was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TailerStats {
+    pub lines: u64,
+    pub bytes_read: u64,
+    pub truncated_lines: u64,
+    pub dropped_long_lines: u64,
+    /// Lines in which an undecodable byte was replaced by U+FFFD.
+    pub replaced_encoding_lines: u64,
+    /// Times the file at the path was replaced or removed.
+    pub rotations: u64,
+    /// Times the file was truncated or rewritten in place.
+    pub truncations: u64,
+    /// Bytes of an incomplete line lost to a truncation.
+    pub discarded_partial_bytes: u64,
+}
+
+impl TailerStats {
+    /// Adds another tailer's counters to these.
+    pub fn add(&mut self, other: &TailerStats) {
+        self.lines += other.lines;
+        self.bytes_read += other.bytes_read;
+        self.truncated_lines += other.truncated_lines;
+        self.dropped_long_lines += other.dropped_long_lines;
+        self.replaced_encoding_lines += other.replaced_encoding_lines;
+        self.rotations += other.rotations;
+        self.truncations += other.truncations;
+        self.discarded_partial_bytes += other.discarded_partial_bytes;
+    }
+}
+
+/// A file being read, identified by device and inode.
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    device: u64,
+    inode: u64,
+    lines: LineAssembler,
+    head: Head,
+}
+
+/// A file that left the path and is read until its grace period ends.
+#[derive(Debug)]
+struct Rotated {
+    open: OpenFile,
+    until: Instant,
+}
+
+/// Turns raw lines into [`Line`]s and counts them.
+#[derive(Debug)]
+struct Decoder {
+    encoding: Encoding,
+    scratch: String,
+    stats: TailerStats,
+}
+
+impl Decoder {
+    fn deliver(&mut self, path: &Path, raw: RawLine<'_>, sink: &mut dyn FnMut(Line<'_>)) {
+        let Decoder {
+            encoding,
+            scratch,
+            stats,
+        } = self;
+        let (text, replaced) = encoding.decode(raw.bytes, scratch);
+        stats.lines += 1;
+        stats.truncated_lines += u64::from(raw.truncated);
+        stats.replaced_encoding_lines += u64::from(replaced);
+        sink(Line {
+            path,
+            text,
+            offset: raw.offset,
+            truncated: raw.truncated,
+        });
+    }
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Follows one log path. Not thread-safe by design: one owner polls it.
+#[derive(Debug)]
+pub struct FileTailer {
+    path: PathBuf,
+    max_line_len: usize,
+    long_lines: LongLinePolicy,
+    rotate_grace: Duration,
+    /// Start position for the next file opened at the path.
+    next_start: Start,
+    current: Option<OpenFile>,
+    rotated: Vec<Rotated>,
+    buffer: Vec<u8>,
+    decoder: Decoder,
+}
+
+impl FileTailer {
+    /// Starts following `path`. The file is opened now if it exists, so
+    /// [`Start::Tail`] means the end as of this call; a missing file is not
+    /// an error and is waited for.
+    pub fn open(path: impl Into<PathBuf>, options: TailerOptions) -> Result<Self, SourceError> {
+        let mut tailer = FileTailer {
+            path: path.into(),
+            max_line_len: options.max_line_len,
+            long_lines: options.long_lines,
+            rotate_grace: options.rotate_grace,
+            next_start: options.start,
+            current: None,
+            rotated: Vec::new(),
+            buffer: vec![0; READ_CHUNK],
+            decoder: Decoder {
+                encoding: options.encoding,
+                scratch: String::new(),
+                stats: TailerStats::default(),
+            },
+        };
+        tailer.current = tailer.open_path()?;
+        tailer.next_start = Start::Beginning;
+        Ok(tailer)
+    }
+
+    /// The configured log path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a file is currently open at the path.
+    pub fn is_open(&self) -> bool {
+        self.current.is_some()
+    }
+
+    pub fn stats(&self) -> &TailerStats {
+        &self.decoder.stats
+    }
+
+    /// The position to resume from after a restart, if a file is open.
+    /// Lines of a rotated-away file not yet read when this is saved are not
+    /// covered (they are read if the process keeps running).
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        self.current.as_ref().map(|open| Checkpoint {
+            path: self.path.clone(),
+            inode: open.inode,
+            offset: open.lines.committed_offset(),
+            first_line_md5: open.head.md5_hex(),
+        })
+    }
+
+    /// Delivers every complete line written since the last poll, in file
+    /// order, older files first; returns how many were delivered. Call it
+    /// when a [`crate::Watcher`] wakes up, or periodically.
+    pub fn poll_lines(&mut self, sink: &mut impl FnMut(Line<'_>)) -> Result<usize, SourceError> {
+        self.poll_dyn(sink)
+    }
+
+    fn poll_dyn(&mut self, sink: &mut dyn FnMut(Line<'_>)) -> Result<usize, SourceError> {
+        let mut delivered = self.drain_rotated(sink)?;
+        if let Some(mut open) = self.current.take() {
+            let result = self.read_available(&mut open, sink);
+            let still_here = result.is_err() || self.still_at_path(&open);
+            if still_here {
+                self.current = Some(open);
+                return result.map(|count| count + delivered);
+            }
+            delivered += result?;
+            self.decoder.stats.rotations += 1;
+            let until = Instant::now() + self.rotate_grace;
+            self.rotated.push(Rotated { open, until });
+        }
+        if let Some(mut open) = self.open_path()? {
+            let result = self.read_available(&mut open, sink);
+            self.current = Some(open);
+            delivered += result?;
+        }
+        Ok(delivered)
+    }
+
+    /// Reads rotated-away files once more and closes those past their grace,
+    /// delivering a last line that never got its newline.
+    fn drain_rotated(&mut self, sink: &mut dyn FnMut(Line<'_>)) -> Result<usize, SourceError> {
+        let mut rotated = std::mem::take(&mut self.rotated);
+        let mut delivered = 0;
+        let mut result = Ok(());
+        for entry in &mut rotated {
+            match self.read_available(&mut entry.open, sink) {
+                Ok(count) => delivered += count,
+                Err(error) => result = Err(error),
+            }
+        }
+        let now = Instant::now();
+        for mut entry in rotated {
+            if now < entry.until {
+                self.rotated.push(entry);
+                continue;
+            }
+            let (path, decoder) = (&self.path, &mut self.decoder);
+            entry.open.lines.flush(&mut |raw| {
+                delivered += 1;
+                decoder.deliver(path, raw, sink);
+            });
+        }
+        result.map(|()| delivered)
+    }
+
+    /// Whether the file at the path is still the one `open` reads. A stat
+    /// error other than "not found" keeps the current file: we cannot tell.
+    fn still_at_path(&self, open: &OpenFile) -> bool {
+        match fs::metadata(&self.path) {
+            Ok(metadata) => metadata.dev() == open.device && metadata.ino() == open.inode,
+            Err(error) => error.kind() != io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Opens the file at the path, positioned per `next_start`; `None` when
+    /// there is no file there yet.
+    fn open_path(&mut self) -> Result<Option<OpenFile>, SourceError> {
+        let open_error = |source| SourceError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(open_error(error)),
+        };
+        let metadata = file.metadata().map_err(open_error)?;
+        if !metadata.is_file() {
+            let error = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(open_error(error));
+        }
+        let head = Head::read(&file).map_err(open_error)?;
+        let offset = match std::mem::take(&mut self.next_start) {
+            Start::Beginning => 0,
+            Start::Tail => metadata.len(),
+            Start::Checkpoint(checkpoint) => {
+                if checkpoint.matches(metadata.ino(), metadata.len(), &head) {
+                    checkpoint.offset
+                } else {
+                    0
+                }
+            }
+        };
+        Ok(Some(OpenFile {
+            file,
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            lines: LineAssembler::new(self.max_line_len, self.long_lines, offset),
+            head,
+        }))
+    }
+
+    /// Reads `open` to its current end, first restarting at 0 if it was
+    /// truncated or rewritten since the last read.
+    fn read_available(
+        &mut self,
+        open: &mut OpenFile,
+        sink: &mut dyn FnMut(Line<'_>),
+    ) -> Result<usize, SourceError> {
+        let (path, decoder, buffer) = (&self.path, &mut self.decoder, &mut self.buffer);
+        let read_error = |source| SourceError::Read {
+            path: path.clone(),
+            source,
+        };
+        restart_if_truncated(open, &mut decoder.stats).map_err(read_error)?;
+        let mut delivered = 0;
+        loop {
+            let read = match open.file.read_at(buffer, open.lines.read_offset()) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(read_error(error)),
+            };
+            decoder.stats.bytes_read += read as u64;
+            open.lines.feed(&buffer[..read], &mut |raw| {
+                delivered += 1;
+                decoder.deliver(path, raw, sink);
+            });
+        }
+        decoder.stats.dropped_long_lines += std::mem::take(&mut open.lines.dropped_long);
+        Ok(delivered)
+    }
+}
+
+/// Detects copytruncate: the file is shorter than what we read, or it
+/// grew but its first line is not the one we saw (truncated, then written
+/// past our offset before this poll).
+fn restart_if_truncated(open: &mut OpenFile, stats: &mut TailerStats) -> io::Result<()> {
+    let size = open.file.metadata()?.len();
+    let offset = open.lines.read_offset();
+    let truncated = if size < offset {
+        true
+    } else if size > offset {
+        let head = Head::read(&open.file)?;
+        let replaced = !open.head.same_file(&head);
+        open.head = head;
+        replaced
+    } else {
+        false
+    };
+    if truncated {
+        stats.truncations += 1;
+        stats.discarded_partial_bytes += open.lines.reset(0);
+        open.head = Head::read(&open.file)?;
+    }
+    Ok(())
+}
