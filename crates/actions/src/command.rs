@@ -156,7 +156,11 @@ impl CommandAction {
 
     /// Runs `actionreban` if defined, else `actionban`.
     pub fn reban(&mut self, ban: &BanInfo) -> Result<(), ActionError> {
-        let operation = if self.has_property("actionreban") { "actionreban" } else { "actionban" };
+        let operation = if self.has_property("actionreban") {
+            "actionreban"
+        } else {
+            "actionban"
+        };
         self.ban_with(operation, ban)
     }
 
@@ -203,7 +207,8 @@ impl CommandAction {
             return true;
         }
         let mut sane = true;
-        let started: Vec<(String, u8)> = self.started.iter().map(|(f, s)| (f.clone(), *s)).collect();
+        let started: Vec<(String, u8)> =
+            self.started.iter().map(|(f, s)| (f.clone(), *s)).collect();
         for (family, flags) in started {
             if flags != 0 && self.invariant_check(&family, true, true) == Invariant::Broken {
                 self.started.insert(family.clone(), 0);
@@ -216,7 +221,11 @@ impl CommandAction {
 
     /// Renders `operation` for `ban` without running it (for tests, dry runs
     /// and diagnostics).
-    pub fn render_ban(&mut self, operation: &str, ban: &BanInfo) -> Result<PreparedCommand, ActionError> {
+    pub fn render_ban(
+        &mut self,
+        operation: &str,
+        ban: &BanInfo,
+    ) -> Result<PreparedCommand, ActionError> {
         let conditional = format!("family={}", ban.family());
         let command = self.render_static(operation, &conditional)?;
         Ok(render_dynamic(&command, &DynamicValues::for_ban(ban)))
@@ -233,7 +242,9 @@ impl CommandAction {
     }
 
     fn has_property(&self, key: &str) -> bool {
-        self.properties.get(key).is_some_and(|v| !v.trim().is_empty())
+        self.properties
+            .get(key)
+            .is_some_and(|v| !v.trim().is_empty())
     }
 
     /// fail2ban's `_processCmd`: run; on failure, check (and repair) once,
@@ -302,6 +313,15 @@ impl CommandAction {
             let _ = self.stop_families(&[family.to_owned()]);
         }
         if force_start || !self.start_on_demand {
+            // fail2ban 1.0.2 skips this start when the same command was
+            // recorded for another family (e.g. the family-less start of a
+            // non-conditional action), so its "restart" never runs
+            // actionstart. We forget those records: a repair must restart.
+            if let Ok(command) = self.operation_command("actionstart", family)
+                && let Some(done) = self.executed.get_mut("actionstart")
+            {
+                done.retain(|_, other| *other != command.script);
+            }
             return self.start_families(&[family.to_owned()]).is_ok();
         }
         true
@@ -345,11 +365,7 @@ impl CommandAction {
     }
 
     fn execute_for_family(&mut self, operation: &str, family: &str) -> Result<(), ActionError> {
-        let conditional = conditional_for(family);
-        let mut command = self.render_static(operation, &conditional)?;
-        if !family.is_empty() && command.contains('<') {
-            command = render_dynamic(&command, &DynamicValues::family_only(family)).script;
-        }
+        let command = self.operation_command(operation, family)?.script;
         let done_elsewhere = self
             .executed
             .get(operation)
@@ -370,7 +386,11 @@ impl CommandAction {
     }
 
     /// fail2ban's `_getOperation`: static tags, then `<family>`.
-    fn operation_command(&mut self, operation: &str, family: &str) -> Result<PreparedCommand, ActionError> {
+    fn operation_command(
+        &mut self,
+        operation: &str,
+        family: &str,
+    ) -> Result<PreparedCommand, ActionError> {
         let command = self.render_static(operation, &conditional_for(family))?;
         if family.is_empty() || !command.contains('<') {
             return Ok(PreparedCommand {
@@ -378,7 +398,10 @@ impl CommandAction {
                 env: BTreeMap::new(),
             });
         }
-        Ok(render_dynamic(&command, &DynamicValues::family_only(family)))
+        Ok(render_dynamic(
+            &command,
+            &DynamicValues::family_only(family),
+        ))
     }
 
     /// Removes the record of `operation` for `family` and for every other
@@ -398,7 +421,12 @@ impl CommandAction {
             self.resolved.insert(conditional.to_owned(), resolved);
         }
         let resolved = self.resolved.get(conditional).cloned().unwrap_or_default();
-        replace_static(&self.name, &format!("<{operation}>"), &resolved, conditional)
+        replace_static(
+            &self.name,
+            &format!("<{operation}>"),
+            &resolved,
+            conditional,
+        )
     }
 
     fn run(&self, command: &PreparedCommand, operation: &str) -> Result<(), ActionError> {
@@ -436,8 +464,13 @@ fn merge_properties(jail: &str, def: &CommandActionDef) -> Properties {
             properties.insert(format!("{key}?family={family}"), value.clone());
         }
     }
+    // ActionReader puts the jail's name into the jail options unless given,
+    // so it overrides `[Init] name = default`.
+    properties.insert("name".to_owned(), jail.to_owned());
     properties.extend(def.options.clone());
-    properties.entry("name".to_owned()).or_insert_with(|| jail.to_owned());
+    // fail2ban ignores a `bantime` option on actions (WRAP_CMD_PARAMS):
+    // `<bantime>` is always the ban's own, a dynamic tag.
+    properties.remove("bantime");
     // fail2ban's CommandAction defines every operation, empty by default, so
     // a reference to an undefined one renders empty.
     for operation in OPERATIONS {
@@ -480,10 +513,14 @@ pub fn parse_seconds(text: &str) -> Option<Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let number: f64 = rest[..number_end].parse().ok()?;
         rest = rest[number_end..].trim_start();
-        let unit_end = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
         total += number * unit_seconds(&rest[..unit_end].to_ascii_lowercase())?;
         rest = rest[unit_end..].trim_start();
     }

@@ -152,7 +152,10 @@ impl DynamicValues {
         tags.insert("ip".into(), trusted(ip.clone()));
         tags.insert("family".into(), trusted(ban.family().into()));
         tags.insert("ip-rev".into(), trusted(ip_reverse(&ban.ip)));
-        tags.insert("fid".into(), Value::Untrusted(ban.fid.clone().unwrap_or(ip)));
+        tags.insert(
+            "fid".into(),
+            Value::Untrusted(ban.fid.clone().unwrap_or(ip)),
+        );
         tags.insert("failures".into(), trusted(ban.failures.to_string()));
         tags.insert("time".into(), trusted(ban.time.to_string()));
         tags.insert("bantime".into(), trusted(ban.ban_time.to_string()));
@@ -164,7 +167,10 @@ impl DynamicValues {
         tags.insert("ipfailures".into(), trusted(ip_failures.to_string()));
         let jail_failures = ban.ip_jail_failures.unwrap_or(ban.failures);
         tags.insert("ipjailfailures".into(), trusted(jail_failures.to_string()));
-        tags.insert("restored".into(), trusted(u8::from(ban.restored).to_string()));
+        tags.insert(
+            "restored".into(),
+            trusted(u8::from(ban.restored).to_string()),
+        );
         DynamicValues {
             tags,
             filter_data: ban.data.clone(),
@@ -175,10 +181,23 @@ impl DynamicValues {
     /// no matches), the current time and the family being operated on.
     pub(crate) fn for_operation(time: i64, family: &str, ban_time: i64) -> Self {
         let mut tags = BTreeMap::new();
-        for empty in ["ip", "ip-rev", "fid", "matches", "ipmatches", "ipjailmatches"] {
+        for empty in [
+            "ip",
+            "ip-rev",
+            "fid",
+            "matches",
+            "ipmatches",
+            "ipjailmatches",
+        ] {
             tags.insert(empty.to_owned(), Value::Trusted(String::new()));
         }
-        for zero in ["failures", "bancount", "ipfailures", "ipjailfailures", "restored"] {
+        for zero in [
+            "failures",
+            "bancount",
+            "ipfailures",
+            "ipjailfailures",
+            "restored",
+        ] {
             tags.insert(zero.to_owned(), Value::Trusted("0".to_owned()));
         }
         tags.insert("time".into(), Value::Trusted(time.to_string()));
@@ -277,7 +296,13 @@ impl Environment {
         }
         let base: String = tag
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let mut name = format!("F2B_{base}");
         let mut suffix = 1;
@@ -318,8 +343,8 @@ fn substitute_with_context(
         out.push_str(&text[last..whole.start()]);
         // Replacements keep quoting balanced, so scanning them keeps the
         // scanner in step with the text we produce.
-        let replacement = replace(name.as_str(), scanner.quoting())
-            .unwrap_or_else(|| whole.as_str().to_owned());
+        let replacement =
+            replace(name.as_str(), scanner.quoting()).unwrap_or_else(|| whole.as_str().to_owned());
         scanner.advance(&replacement);
         out.push_str(&replacement);
         last = whole.end();
@@ -444,7 +469,10 @@ mod tests {
         assert_eq!(quoting_at_marker("echo \\' @@"), Quoting::Unquoted);
         assert_eq!(quoting_at_marker("# don't\necho @@"), Quoting::Unquoted);
         assert_eq!(quoting_at_marker("echo $( (a) '@@')"), Quoting::Single);
-        assert_eq!(quoting_at_marker("lgm=$(printf '%.1000s' \"@@"), Quoting::Double);
+        assert_eq!(
+            quoting_at_marker("lgm=$(printf '%.1000s' \"@@"),
+            Quoting::Double
+        );
     }
 
     #[test]
@@ -462,13 +490,22 @@ mod tests {
         ban.matches = vec!["$(id)".into()];
         ban.data.insert("user".into(), "x".into());
         let values = DynamicValues::for_ban(&ban);
-        let prepared = render_dynamic("f <ip> <matches> \"<matches>\" '<F-USER>' <F-NONE><unknown>", &values);
+        let prepared = render_dynamic(
+            "f <ip> <matches> \"<matches>\" '<F-USER>' <F-NONE><unknown>",
+            &values,
+        );
         assert_eq!(
             prepared.script,
             "f 192.0.2.1 \"${F2B_MATCHES}\" \"${F2B_MATCHES}\" ''\"${F2B_F_USER}\"'' <unknown>"
         );
-        assert_eq!(prepared.env.get("F2B_MATCHES").map(String::as_str), Some("$(id)"));
-        assert_eq!(prepared.env.get("F2B_F_USER").map(String::as_str), Some("x"));
+        assert_eq!(
+            prepared.env.get("F2B_MATCHES").map(String::as_str),
+            Some("$(id)")
+        );
+        assert_eq!(
+            prepared.env.get("F2B_F_USER").map(String::as_str),
+            Some("x")
+        );
         Ok(())
     }
 

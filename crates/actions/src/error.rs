@@ -15,13 +15,17 @@ pub enum ActionError {
         value: String,
     },
     /// Interpolation of a command did not settle within the replacement limit.
-    #[error("action {action}: too long replacement interpolation, possible self referencing definitions in: {query}")]
+    #[error(
+        "action {action}: too long replacement interpolation, possible self referencing definitions in: {query}"
+    )]
     TooDeepInterpolation { action: String, query: String },
     /// The action's `timeout` option is not a duration.
     #[error("action {action}: invalid timeout {value:?}")]
     InvalidTimeout { action: String, value: String },
     /// Python actions (`*.py`, e.g. smtp.py) cannot be run by ferroban.
-    #[error("action {action}: Python actions ({file}) are not supported; use a command action (.conf) instead")]
+    #[error(
+        "action {action}: Python actions ({file}) are not supported; use a command action (.conf) instead"
+    )]
     PythonNotSupported { action: String, file: String },
     /// `/bin/sh` could not be started.
     #[error("action {action}: cannot run {operation}: {source}")]

@@ -50,11 +50,12 @@ pub(crate) fn run(
             timeout,
         });
     };
-    // Background children of the script may keep the pipes open; do not
-    // wait for them past the deadline.
-    let remaining = deadline.saturating_duration_since(Instant::now()).max(TERM_GRACE);
-    let stdout = stdout.recv_timeout(remaining).unwrap_or_default();
-    let stderr = stderr.recv_timeout(TERM_GRACE).unwrap_or_default();
+    // Background children of the script (`cmd &`) may keep the pipes open
+    // for long; the readers have drained everything the script itself wrote
+    // by now, so wait only briefly for the end of the pipes.
+    let until = Instant::now() + TERM_GRACE;
+    let stdout = drain(&stdout, until);
+    let stderr = drain(&stderr, until);
     if status.success() {
         Ok(stdout)
     } else {
@@ -88,17 +89,29 @@ fn spawn(command: &PreparedCommand, base_env: &BTreeMap<String, String>) -> std:
         .spawn()
 }
 
-/// Reads a pipe to its end on a thread; the text arrives on the receiver.
-fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<String> {
+/// Reads a pipe on a thread; its chunks arrive on the receiver as read.
+fn collect<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
     let (sender, receiver) = mpsc::channel();
     if let Some(mut pipe) = pipe {
         thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            let _ = sender.send(String::from_utf8_lossy(&bytes).into_owned());
+            let mut buffer = [0_u8; 8192];
+            while let Ok(read @ 1..) = pipe.read(&mut buffer) {
+                if sender.send(buffer[..read].to_vec()).is_err() {
+                    break;
+                }
+            }
         });
     }
     receiver
+}
+
+/// What arrived from a pipe until it closed or `until` passed.
+fn drain(receiver: &mpsc::Receiver<Vec<u8>>, until: Instant) -> String {
+    let mut bytes = Vec::new();
+    while let Ok(chunk) = receiver.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Polls the child until it exits (`Some`) or the deadline passes (`None`).
@@ -161,14 +174,24 @@ mod tests {
 
     #[test]
     fn success_returns_stdout() -> Result<(), ActionError> {
-        let stdout = run(&script("echo hello"), &BTreeMap::new(), Duration::from_secs(5), &LABEL)?;
+        let stdout = run(
+            &script("echo hello"),
+            &BTreeMap::new(),
+            Duration::from_secs(5),
+            &LABEL,
+        )?;
         assert_eq!(stdout, "hello\n");
         Ok(())
     }
 
     #[test]
     fn failure_reports_status_and_stderr() {
-        let result = run(&script("echo broken >&2; exit 3"), &BTreeMap::new(), Duration::from_secs(5), &LABEL);
+        let result = run(
+            &script("echo broken >&2; exit 3"),
+            &BTreeMap::new(),
+            Duration::from_secs(5),
+            &LABEL,
+        );
         match result {
             Err(ActionError::CommandFailed { status, stderr, .. }) => {
                 assert_eq!(status, "exit status 3");
@@ -185,11 +208,36 @@ mod tests {
         // The grandchild would create the marker after 2 s if it survived.
         let text = format!("(sleep 2; touch '{}') & sleep 30", marker.display());
         let started = Instant::now();
-        let result = run(&script(&text), &BTreeMap::new(), Duration::from_millis(300), &LABEL);
-        assert!(matches!(result, Err(ActionError::Timeout { .. })), "{result:?}");
+        let result = run(
+            &script(&text),
+            &BTreeMap::new(),
+            Duration::from_millis(300),
+            &LABEL,
+        );
+        assert!(
+            matches!(result, Err(ActionError::Timeout { .. })),
+            "{result:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         thread::sleep(Duration::from_millis(2500));
-        assert!(!marker.exists(), "a process of the timed-out group survived");
+        assert!(
+            !marker.exists(),
+            "a process of the timed-out group survived"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn background_children_do_not_hold_up_the_command() -> Result<(), ActionError> {
+        let started = Instant::now();
+        let command = script("echo done; sleep 5 &");
+        let stdout = run(&command, &BTreeMap::new(), Duration::from_secs(30), &LABEL)?;
+        assert_eq!(stdout, "done\n");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         Ok(())
     }
 
@@ -197,7 +245,10 @@ mod tests {
     fn environment_reaches_the_script() -> Result<(), ActionError> {
         let mut command = script("printf %s \"$F2B_X\"");
         command.env.insert("F2B_X".into(), "a b".into());
-        assert_eq!(run(&command, &BTreeMap::new(), Duration::from_secs(5), &LABEL)?, "a b");
+        assert_eq!(
+            run(&command, &BTreeMap::new(), Duration::from_secs(5), &LABEL)?,
+            "a b"
+        );
         Ok(())
     }
 }

@@ -38,7 +38,9 @@ impl JailActions {
             .into_iter()
             .map(|def| match def {
                 ActionDef::Command(def) => CommandAction::new(jail, def),
-                ActionDef::Python { name, file } => Err(ActionError::PythonNotSupported { action: name, file }),
+                ActionDef::Python { name, file } => {
+                    Err(ActionError::PythonNotSupported { action: name, file })
+                }
             })
             .collect::<Result<_, _>>()?;
         Ok(JailActions { actions })
@@ -116,17 +118,26 @@ impl JailActions {
         let mut failures = Vec::new();
         for action in self.actions.iter_mut().rev() {
             if let Err(error) = action.stop() {
-                failures.push(ActionFailure { action: action.name().to_owned(), error });
+                failures.push(ActionFailure {
+                    action: action.name().to_owned(),
+                    error,
+                });
             }
         }
         failures
     }
 
-    fn each(&mut self, mut operation: impl FnMut(&mut CommandAction) -> Result<(), ActionError>) -> Vec<ActionFailure> {
+    fn each(
+        &mut self,
+        mut operation: impl FnMut(&mut CommandAction) -> Result<(), ActionError>,
+    ) -> Vec<ActionFailure> {
         let mut failures = Vec::new();
         for action in &mut self.actions {
             if let Err(error) = operation(action) {
-                failures.push(ActionFailure { action: action.name().to_owned(), error });
+                failures.push(ActionFailure {
+                    action: action.name().to_owned(),
+                    error,
+                });
             }
         }
         failures

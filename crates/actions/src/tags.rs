@@ -208,7 +208,11 @@ mod tests {
             .collect()
     }
 
-    fn render(query: &str, pairs: &[(&str, &str)], conditional: &str) -> Result<String, ActionError> {
+    fn render(
+        query: &str,
+        pairs: &[(&str, &str)],
+        conditional: &str,
+    ) -> Result<String, ActionError> {
         let resolved = substitute_recursive("test", &props(pairs), conditional)?;
         replace_static("test", query, &resolved, conditional)
     }
@@ -216,7 +220,13 @@ mod tests {
     #[test]
     fn recursive_and_embedded_tags_resolve() -> Result<(), ActionError> {
         // The examples of fail2ban's testReplaceTag / testSubstRec.
-        let pairs = [("a", "3"), ("b", "<a>_3"), ("c", "<b>_<a>"), ("x", "a"), ("ya", "YES")];
+        let pairs = [
+            ("a", "3"),
+            ("b", "<a>_3"),
+            ("c", "<b>_<a>"),
+            ("x", "a"),
+            ("ya", "YES"),
+        ];
         assert_eq!(render("<c> <y<x>>", &pairs, "")?, "3_3_3 YES");
         Ok(())
     }
@@ -231,9 +241,15 @@ mod tests {
     #[test]
     fn self_reference_is_an_error_not_a_stack_overflow() {
         let direct = render("<a>", &[("a", "x<a>")], "");
-        assert!(matches!(direct, Err(ActionError::SelfReference { .. })), "{direct:?}");
+        assert!(
+            matches!(direct, Err(ActionError::SelfReference { .. })),
+            "{direct:?}"
+        );
         let indirect = render("<a>", &[("a", "<b>"), ("b", "<c>"), ("c", "<a>")], "");
-        assert!(matches!(indirect, Err(ActionError::SelfReference { .. })), "{indirect:?}");
+        assert!(
+            matches!(indirect, Err(ActionError::SelfReference { .. })),
+            "{indirect:?}"
+        );
     }
 
     #[test]
@@ -244,8 +260,14 @@ mod tests {
             ("iptables?family=inet6", "ip6tables"),
             ("cmd", "<iptables> -I <chain>"),
         ];
-        assert_eq!(render("<cmd>", &pairs, "family=inet6")?, "ip6tables -I INPUT");
-        assert_eq!(render("<cmd>", &pairs, "family=inet4")?, "iptables -I INPUT");
+        assert_eq!(
+            render("<cmd>", &pairs, "family=inet6")?,
+            "ip6tables -I INPUT"
+        );
+        assert_eq!(
+            render("<cmd>", &pairs, "family=inet4")?,
+            "iptables -I INPUT"
+        );
         Ok(())
     }
 
@@ -264,7 +286,11 @@ mod tests {
 
     #[test]
     fn double_angle_brackets_as_in_sendmail() -> Result<(), ActionError> {
-        let out = render("From: <sendername> <<sender>>", &[("sender", "f2b"), ("sendername", "Fail2Ban")], "")?;
+        let out = render(
+            "From: <sendername> <<sender>>",
+            &[("sender", "f2b"), ("sendername", "Fail2Ban")],
+            "",
+        )?;
         assert_eq!(out, "From: Fail2Ban <f2b>");
         Ok(())
     }

@@ -6,7 +6,8 @@ use std::sync::LazyLock;
 use indexmap::IndexMap;
 
 /// `name` then an optional `[...]` (greedy up to the last `]`).
-static OPTION_CRE: LazyLock<regex::Regex> = LazyLock::new(|| compile(r"(?s)^([^\[]+)(?:\[(.*)\])?\s*$"));
+static OPTION_CRE: LazyLock<regex::Regex> =
+    LazyLock::new(|| compile(r"(?s)^([^\[]+)(?:\[(.*)\])?\s*$"));
 
 /// One `k=v` (quoted or bare) of the list, or the list's end, or garbage (`wrngA`/`wrngB`).
 static OPTION_EXTRACT_CRE: LazyLock<regex::Regex> = LazyLock::new(|| {
@@ -47,7 +48,11 @@ pub fn extract_options(text: &str) -> Result<Definition, String> {
         .ok_or_else(|| "unexpected option syntax".to_string())?;
     let name = captures.get(1).map_or("", |m| m.as_str()).to_string();
     let mut options = IndexMap::new();
-    let Some(list) = captures.get(2).map(|m| m.as_str()).filter(|s| !s.is_empty()) else {
+    let Some(list) = captures
+        .get(2)
+        .map(|m| m.as_str())
+        .filter(|s| !s.is_empty())
+    else {
         return Ok(Definition { name, options });
     };
     for found in OPTION_EXTRACT_CRE.captures_iter(list) {
@@ -67,7 +72,10 @@ pub fn extract_options(text: &str) -> Result<Definition, String> {
             ));
         }
         let Some(option) = found.get(1) else { continue };
-        let value = [2, 3, 4].iter().find_map(|&i| found.get(i)).map_or("", |m| m.as_str());
+        let value = [2, 3, 4]
+            .iter()
+            .find_map(|&i| found.get(i))
+            .map_or("", |m| m.as_str());
         options.insert(option.as_str().trim().to_string(), value.trim().to_string());
     }
     Ok(Definition { name, options })
@@ -91,6 +99,7 @@ pub fn split_with_options(text: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -113,8 +122,19 @@ mod tests {
     #[test]
     fn quoted_and_bare_values() {
         let got = options(r#"iptables[name=x, port="p,q", protocol=tcp, a='b c']"#);
-        assert_eq!(got, vec![pair("name", "x"), pair("port", "p,q"), pair("protocol", "tcp"), pair("a", "b c")]);
-        assert_eq!(extract_options("postfix[mode=auth]").unwrap().name, "postfix");
+        assert_eq!(
+            got,
+            vec![
+                pair("name", "x"),
+                pair("port", "p,q"),
+                pair("protocol", "tcp"),
+                pair("a", "b c")
+            ]
+        );
+        assert_eq!(
+            extract_options("postfix[mode=auth]").unwrap().name,
+            "postfix"
+        );
     }
 
     #[test]
@@ -133,7 +153,10 @@ mod tests {
     #[test]
     fn splits_actions_on_one_or_several_lines() {
         let text = r#"iptables-multiport-tcp[name=dovecot, port="pop3,pop3s,imap,imaps", protocol=tcp] mail[name=dovecot, dest=root]"#;
-        let got: Vec<String> = split_with_options(text).iter().map(|s| s.trim().to_string()).collect();
+        let got: Vec<String> = split_with_options(text)
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect();
         assert_eq!(
             got,
             vec![

@@ -107,6 +107,7 @@ fn substitute_one(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use ferroban_ini::Span;
@@ -114,7 +115,12 @@ mod tests {
     fn tags(pairs: &[(&str, &str)]) -> Tags {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), Spanned::new(v.to_string(), Span::new("t", 1))))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    Spanned::new(v.to_string(), Span::new("t", 1)),
+                )
+            })
             .collect()
     }
 
@@ -124,7 +130,11 @@ mod tests {
 
     #[test]
     fn nested_tags_and_fallback() {
-        let mut t = tags(&[("a", "x<b>y <HOST>"), ("b", "<mdre-<mode>>"), ("mode", "normal")]);
+        let mut t = tags(&[
+            ("a", "x<b>y <HOST>"),
+            ("b", "<mdre-<mode>>"),
+            ("mode", "normal"),
+        ]);
         let mut fallback = |name: &str| (name == "mdre-normal").then(|| "N".to_string());
         substitute_recursive_tags(&mut t, &HashSet::new(), &mut fallback).unwrap();
         assert_eq!(value(&t, "a"), "xNy <HOST>");

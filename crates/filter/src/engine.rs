@@ -46,8 +46,6 @@ pub struct CompiledRegex {
     engine: Engine,
     /// Relaxed superset pattern for the linear prefilter (equals the pattern when linear).
     pub(crate) relaxed: String,
-    /// Expanded Python-syntax pattern (what `fail2ban-regex` prints).
-    expanded: String,
     /// Name of each capture group by index (None for unnamed).
     names: Vec<Option<String>>,
     /// Spans of the last successful search, by group index.
@@ -62,7 +60,7 @@ impl CompiledRegex {
             message,
         };
         let translated =
-            translate(expanded).map_err(|e: TranslateError| failure(e.to_string()))?;
+            translate(expanded, multiline).map_err(|e: TranslateError| failure(e.to_string()))?;
         let pattern = if multiline {
             format!("(?m){}", translated.pattern)
         } else {
@@ -77,7 +75,7 @@ impl CompiledRegex {
         // only look-around, back-references, conditionals, atomic groups and possessive
         // quantifiers send a regex to the backtracking engine (with a step limit).
         let engine = translated.fancy.map_or(Engine::Linear, Engine::Backtracking);
-        let (program, names) = match translated.fancy {
+        let (program, names): (Program, Vec<Option<String>>) = match translated.fancy {
             None => {
                 let regex = regex::RegexBuilder::new(&pattern)
                     .size_limit(SIZE_LIMIT)
@@ -110,7 +108,6 @@ impl CompiledRegex {
             program,
             engine,
             relaxed,
-            expanded: expanded.to_string(),
             names,
             spans,
         })
@@ -121,11 +118,7 @@ impl CompiledRegex {
         self.engine
     }
 
-    /// The tag-expanded pattern in Python syntax.
-    pub fn expanded(&self) -> &str {
-        &self.expanded
-    }
-
+    #[cfg(test)]
     /// True when the linear engine runs this regex (then it may join a RegexSet as is).
     pub fn is_linear(&self) -> bool {
         matches!(self.program, Program::Linear { .. })
@@ -170,6 +163,7 @@ impl CompiledRegex {
         self.spans.first().copied().flatten()
     }
 
+    #[cfg(test)]
     /// Span of a named group in the last match (None when it did not participate).
     pub fn group(&self, name: &str) -> Option<(usize, usize)> {
         let index = self
@@ -210,6 +204,10 @@ mod tests {
         let mut regex = CompiledRegex::new(r"^a$", false).unwrap();
         assert!(regex.search("a\n"));
         assert!(regex.search("a"));
+        // Without MULTILINE, `$` does not match before an inner newline.
+        assert!(!regex.search("a\nb\n"));
+        let mut multi = CompiledRegex::new(r"^a$", true).unwrap();
+        assert!(multi.search("a\nb\n"));
         let mut z = CompiledRegex::new(r"^a\Z", false).unwrap();
         assert!(!z.search("a\n"));
     }

@@ -52,9 +52,15 @@ pub struct TranslateError {
 }
 
 /// Translates a Python `re` pattern.
-pub fn translate(pattern: &str) -> Result<Translated, TranslateError> {
-    let mut translator = Translator::new(pattern);
+/// `multiline` is Python's `re.MULTILINE` (fail2ban sets it on failregexes when
+/// `maxlines > 1`).
+pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, TranslateError> {
+    let mut translator = Translator::new(pattern, multiline);
     translator.run()?;
+    if !multiline && translator.global_flags.contains('m') {
+        // An inline (?m) anywhere makes the whole pattern multi-line in Python.
+        return translate(pattern, true);
+    }
     Ok(translator.finish())
 }
 
@@ -81,10 +87,11 @@ struct Translator<'p> {
     /// Global flags (Python applies `(?i)` anywhere to the whole pattern).
     global_flags: String,
     verbose: bool,
+    multiline: bool,
 }
 
 impl<'p> Translator<'p> {
-    fn new(pattern: &'p str) -> Self {
+    fn new(pattern: &'p str, multiline: bool) -> Self {
         Translator {
             chars: pattern.char_indices().collect(),
             pattern,
@@ -96,6 +103,7 @@ impl<'p> Translator<'p> {
             suppressed: 0,
             global_flags: String::new(),
             verbose: leading_verbose_flag(pattern),
+            multiline,
         }
     }
 
@@ -194,11 +202,22 @@ impl<'p> Translator<'p> {
                 self.emit("|");
                 Ok(())
             }
-            // Python's `$` (without MULTILINE) also matches before a final newline; the buffers
-            // fail2ban searches end in exactly one "\n", so a line-end anchor is the same thing.
             '$' => {
                 self.advance(1);
-                self.emit("(?m:$)");
+                if self.multiline {
+                    self.emit("(?m:$)");
+                } else {
+                    // Python's `$` without MULTILINE: at the end or before a final newline.
+                    // The regex crate has no look-ahead, so the final newline is consumed
+                    // instead; a match then ends one byte later, which changes neither the
+                    // lines it covers nor any group that closes before the `$`.
+                    self.emit("(?:\\n?\\z)");
+                }
+                Ok(())
+            }
+            '^' | '.' => {
+                self.advance(1);
+                self.emit(if c == '^' { "^" } else { "." });
                 Ok(())
             }
             '*' | '+' | '?' => self.quantifier_suffix(c),
@@ -736,6 +755,10 @@ fn regex_syntax_meta(c: char) -> bool {
 mod tests {
     use super::*;
 
+    fn translate(pattern: &str) -> Result<Translated, TranslateError> {
+        super::translate(pattern, false)
+    }
+
     fn linear(pattern: &str) -> String {
         let translated = translate(pattern).unwrap();
         assert_eq!(translated.fancy, None, "{pattern}");
@@ -769,8 +792,16 @@ mod tests {
     }
 
     #[test]
+    fn dot_and_caret_stay_operators() {
+        assert_eq!(linear(r"^a.b"), r"^a.b");
+    }
+
+    #[test]
     fn anchors() {
-        assert_eq!(linear(r"^a$"), r"^a(?m:$)");
+        assert_eq!(linear(r"^a$"), r"^a(?:\n?\z)");
+        assert_eq!(super::translate(r"^a$", true).unwrap().pattern, r"^a(?m:$)");
+        // An inline (?m) makes the whole pattern multi-line, as in Python.
+        assert_eq!(linear(r"^a$(?m)"), r"(?m)^a(?m:$)");
         assert_eq!(linear(r"a\Z"), r"a\z");
         assert_eq!(linear(r"\Aa"), r"\Aa");
     }

@@ -40,7 +40,9 @@ pub enum IniErrorKind {
         option: String,
         detail: String,
     },
-    #[error("[{section}] {option}: interpolation nested deeper than {limit} levels (a reference loop?)")]
+    #[error(
+        "[{section}] {option}: interpolation nested deeper than {limit} levels (a reference loop?)"
+    )]
     InterpolationDepth {
         section: String,
         option: String,
@@ -69,7 +71,13 @@ impl IniError {
 
 impl fmt::Display for IniError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}{}", self.span, self.kind, self.span.chain_suffix())
+        write!(
+            f,
+            "{}: {}{}",
+            self.span,
+            self.kind,
+            self.span.chain_suffix()
+        )
     }
 }
 

@@ -28,7 +28,12 @@ impl Context<'_> {
 impl Ini {
     /// The raw value `get` would interpolate: from `vars`, the section, or `[DEFAULT]`.
     /// `vars` keys must be lower-case.
-    pub fn lookup<'a>(&'a self, section: &str, option: &str, vars: &'a Options) -> Option<&'a Value> {
+    pub fn lookup<'a>(
+        &'a self,
+        section: &str,
+        option: &str,
+        vars: &'a Options,
+    ) -> Option<&'a Value> {
         if section != DEFAULT_SECTION && !self.has_section(section) {
             return None;
         }
@@ -37,7 +42,12 @@ impl Ini {
 
     /// An option's interpolated value (Python's `ConfigParser.get(section, option, vars=vars)`).
     /// `None` when the section or option does not exist; `vars` override the file's values.
-    pub fn get(&self, section: &str, option: &str, vars: &Options) -> Option<Result<Spanned<String>, IniError>> {
+    pub fn get(
+        &self,
+        section: &str,
+        option: &str,
+        vars: &Options,
+    ) -> Option<Result<Spanned<String>, IniError>> {
         let option = option.to_lowercase();
         let raw = self.lookup(section, &option, vars)?;
         let context = Context {
@@ -56,7 +66,12 @@ impl Ini {
     /// Like [`get`](Ini::get), but `option` may name another section: `section/option`,
     /// `default/option`, or `known/option` (the value before the last override, else the
     /// current one); fail2ban's `get_ex`.
-    pub fn get_ex(&self, section: &str, option: &str, vars: &Options) -> Option<Result<Spanned<String>, IniError>> {
+    pub fn get_ex(
+        &self,
+        section: &str,
+        option: &str,
+        vars: &Options,
+    ) -> Option<Result<Spanned<String>, IniError>> {
         if let Some((other, name)) = split_section_option(option)
             && !name.contains(|c: char| c.is_whitespace() || c == '>')
         {
@@ -76,7 +91,13 @@ impl Ini {
         self.get(section, option, vars)
     }
 
-    fn interpolate(&self, context: &Context<'_>, text: &str, depth: u32, out: &mut String) -> Result<(), IniError> {
+    fn interpolate(
+        &self,
+        context: &Context<'_>,
+        text: &str,
+        depth: u32,
+        out: &mut String,
+    ) -> Result<(), IniError> {
         if depth > MAX_INTERPOLATION_DEPTH {
             return Err(context.error(IniErrorKind::InterpolationDepth {
                 section: context.section.to_string(),
@@ -178,10 +199,12 @@ fn reference(text: &str) -> Option<(&str, &str)> {
 fn split_section_option(name: &str) -> Option<(&str, &str)> {
     let (section, option) = name.split_once('/')?;
     let valid = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
-    (!section.is_empty() && !option.is_empty() && section.chars().all(valid)).then_some((section, option))
+    (!section.is_empty() && !option.is_empty() && section.chars().all(valid))
+        .then_some((section, option))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -200,7 +223,8 @@ mod tests {
 
     #[test]
     fn plain_default_and_name_references() {
-        let ini = ini("[DEFAULT]\nd = D\n[S]\na = x%(b)s-%(d)s-%(__name__)s %%\nb = <%(c)s>\nc = C\n");
+        let ini =
+            ini("[DEFAULT]\nd = D\n[S]\na = x%(b)s-%(d)s-%(__name__)s %%\nb = <%(c)s>\nc = C\n");
         assert_eq!(get(&ini, "S", "a").unwrap(), "x<C>-D-S %");
     }
 
@@ -237,26 +261,46 @@ mod tests {
     fn self_reference_hits_the_depth_limit_not_the_stack() {
         let ini = ini("[S]\na = %(b)s\nb = %(a)s\n");
         let error = get(&ini, "S", "a").unwrap_err();
-        assert!(matches!(error.kind, IniErrorKind::InterpolationDepth { .. }), "{error}");
+        assert!(
+            matches!(error.kind, IniErrorKind::InterpolationDepth { .. }),
+            "{error}"
+        );
     }
 
     #[test]
     fn bad_percent_syntax() {
         let ini = ini("[S]\na = 50%\nb = %(x)d\n");
-        assert!(matches!(get(&ini, "S", "a").unwrap_err().kind, IniErrorKind::BadInterpolation { .. }));
-        assert!(matches!(get(&ini, "S", "b").unwrap_err().kind, IniErrorKind::BadInterpolation { .. }));
+        assert!(matches!(
+            get(&ini, "S", "a").unwrap_err().kind,
+            IniErrorKind::BadInterpolation { .. }
+        ));
+        assert!(matches!(
+            get(&ini, "S", "b").unwrap_err().kind,
+            IniErrorKind::BadInterpolation { .. }
+        ));
     }
 
     #[test]
     fn known_reference_sees_the_value_before_the_override() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f.conf"), "[DEFAULT]\nk = dk\n[S]\nv = base\n").unwrap();
-        std::fs::write(dir.path().join("f.local"), "[S]\nv = %(known/v)s+local\nw = %(known/k)s\n").unwrap();
+        std::fs::write(
+            dir.path().join("f.conf"),
+            "[DEFAULT]\nk = dk\n[S]\nv = base\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("f.local"),
+            "[S]\nv = %(known/v)s+local\nw = %(known/k)s\n",
+        )
+        .unwrap();
         let (ini, errors) = Ini::read_config(dir.path(), "f");
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(get(&ini, "S", "v").unwrap(), "base+local");
         assert_eq!(get(&ini, "S", "w").unwrap(), "dk");
-        let got = ini.get_ex("S", "known/v", &Options::new()).unwrap().unwrap();
+        let got = ini
+            .get_ex("S", "known/v", &Options::new())
+            .unwrap()
+            .unwrap();
         assert_eq!(got.value, "base");
     }
 }

@@ -90,7 +90,11 @@ impl Ini {
 
     /// Option names of a section, optionally with those inherited from `[DEFAULT]`.
     pub fn option_names(&self, section: &str, with_defaults: bool) -> Vec<String> {
-        let own = self.sections.get(section).into_iter().flat_map(|s| s.keys());
+        let own = self
+            .sections
+            .get(section)
+            .into_iter()
+            .flat_map(|s| s.keys());
         let mut names: Vec<String> = own.cloned().collect();
         if with_defaults {
             for name in self.defaults.keys() {
@@ -144,5 +148,29 @@ impl Ini {
     /// Reads the given files in order, each with its includes and `.local` sibling.
     pub fn read_files(files: &[PathBuf]) -> (Ini, Vec<IniError>) {
         read::read_files(files)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text parses without panicking, and interpolating every option of the result
+        /// terminates (errors allowed) without panicking or overflowing the stack.
+        #[test]
+        fn any_text_parses_and_interpolates(text in "([\\[\\]=:;#% ()sa-c\n\t]|%\\(|\\)s|DEFAULT|known/|default/){0,200}") {
+            let (ini, _errors) = Ini::parse_str("fuzz.conf", &text);
+            let vars = Options::new();
+            let sections: Vec<String> = ini.section_names().map(str::to_string).collect();
+            for section in sections.iter().map(String::as_str).chain([DEFAULT_SECTION]) {
+                for option in ini.option_names(section, true) {
+                    let _ = ini.get(section, &option, &vars);
+                    let _ = ini.get_ex(section, &format!("known/{option}"), &vars);
+                }
+            }
+        }
     }
 }

@@ -182,7 +182,13 @@ impl Parser<'_> {
         self.option = Some(name.clone());
         if !self.added.insert(key) {
             self.discard = true;
-            self.error(number, IniErrorKind::DuplicateOption { section, option: name });
+            self.error(
+                number,
+                IniErrorKind::DuplicateOption {
+                    section,
+                    option: name,
+                },
+            );
             return;
         }
         self.discard = false;
@@ -197,13 +203,15 @@ impl Parser<'_> {
     }
 
     fn finish(self) -> (Ini, Vec<IniError>) {
-        let mut ini = Ini::default();
-        ini.defaults = join_section(self.defaults);
-        ini.sections = self
-            .sections
-            .into_iter()
-            .map(|(name, section)| (name, join_section(section)))
-            .collect();
+        let ini = Ini {
+            defaults: join_section(self.defaults),
+            sections: self
+                .sections
+                .into_iter()
+                .map(|(name, section)| (name, join_section(section)))
+                .collect(),
+            files: Vec::new(),
+        };
         (ini, self.errors)
     }
 }
@@ -223,6 +231,7 @@ fn join_section(section: PendingSection) -> crate::Options {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -231,7 +240,9 @@ mod tests {
     }
 
     fn raw<'a>(ini: &'a Ini, section: &str, option: &str) -> &'a str {
-        &ini.raw(section, option).map(|v| v.text.as_str()).unwrap_or("<missing>")
+        ini.raw(section, option)
+            .map(|v| v.text.as_str())
+            .unwrap_or("<missing>")
     }
 
     #[test]
@@ -279,7 +290,10 @@ mod tests {
     fn duplicate_option_is_an_error_and_first_value_kept() {
         let (ini, errors) = parse_text("[S]\na = 1\nA = 2\n  cont\nb = 3\n");
         assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].to_string(), "t.conf:3: option `a` appears twice in section [S] of this file");
+        assert_eq!(
+            errors[0].to_string(),
+            "t.conf:3: option `a` appears twice in section [S] of this file"
+        );
         assert_eq!(raw(&ini, "S", "a"), "1");
         assert_eq!(raw(&ini, "S", "b"), "3");
     }
@@ -299,7 +313,10 @@ mod tests {
         let (ini, errors) = parse_text("a = 1\n[S]\njunk\n= x\nok = 1\n");
         let lines: Vec<u32> = errors.iter().map(|e| e.span.line()).collect();
         assert_eq!(lines, vec![1, 3, 4]);
-        assert!(matches!(errors[0].kind, IniErrorKind::MissingSectionHeader(_)));
+        assert!(matches!(
+            errors[0].kind,
+            IniErrorKind::MissingSectionHeader(_)
+        ));
         assert!(matches!(errors[1].kind, IniErrorKind::BadLine(_)));
         assert!(matches!(errors[2].kind, IniErrorKind::EmptyOptionName(_)));
         assert_eq!(raw(&ini, "S", "ok"), "1");

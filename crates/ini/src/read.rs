@@ -31,7 +31,24 @@ pub(crate) fn read_files(files: &[PathBuf]) -> (Ini, Vec<IniError>) {
         ini.files.push(path);
         merge_file(&mut ini, file);
     }
-    (ini, reader.errors)
+    (ini, dedup(reader.errors))
+}
+
+/// A file read twice (e.g. `common.local` as the `.local` sibling of `common.conf` and as its
+/// `after` include) would report its errors twice; keep the first of each.
+fn dedup(errors: Vec<IniError>) -> Vec<IniError> {
+    let mut unique: Vec<IniError> = Vec::with_capacity(errors.len());
+    for error in errors {
+        let seen = unique.iter().any(|e| {
+            e.kind == error.kind
+                && e.span.path() == error.span.path()
+                && e.span.line() == error.span.line()
+        });
+        if !seen {
+            unique.push(error);
+        }
+    }
+    unique
 }
 
 /// Appends to the file name (`sshd` + `.conf`), unlike `with_extension` which would replace
@@ -80,7 +97,12 @@ struct Reader {
 impl Reader {
     /// The files to merge, in order, with their parsed contents. `seen` is the chain of files
     /// including these; `from` the include lines that led here.
-    fn includes(&mut self, files: Vec<PathBuf>, seen: &[PathBuf], from: &[Span]) -> Vec<(PathBuf, Ini)> {
+    fn includes(
+        &mut self,
+        files: Vec<PathBuf>,
+        seen: &[PathBuf],
+        from: &[Span],
+    ) -> Vec<(PathBuf, Ini)> {
         let mut out = Vec::new();
         for file in expand_with_local(files) {
             out.extend(self.file_with_includes(file, seen, from));
@@ -88,7 +110,12 @@ impl Reader {
         out
     }
 
-    fn file_with_includes(&mut self, path: PathBuf, seen: &[PathBuf], from: &[Span]) -> Vec<(PathBuf, Ini)> {
+    fn file_with_includes(
+        &mut self,
+        path: PathBuf,
+        seen: &[PathBuf],
+        from: &[Span],
+    ) -> Vec<(PathBuf, Ini)> {
         let Some(file) = self.parse_file(&path, from) else {
             return Vec::new();
         };
@@ -101,7 +128,8 @@ impl Reader {
                 if chain.contains(&include) {
                     let mut cycle = chain.clone();
                     cycle.push(include);
-                    self.errors.push(IniError::new(line_span, IniErrorKind::IncludeCycle(cycle)));
+                    self.errors
+                        .push(IniError::new(line_span, IniErrorKind::IncludeCycle(cycle)));
                     continue;
                 }
                 let mut deeper = from.to_vec();
@@ -219,6 +247,7 @@ fn split_conditional(name: String, options: Options) -> (String, Options) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -255,14 +284,27 @@ mod tests {
             .iter()
             .map(|p| p.strip_prefix(d).unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["x.conf", "x.d/1.conf", "x.d/2.conf", "x.local", "x.d/1.local"]);
+        assert_eq!(
+            names,
+            [
+                "x.conf",
+                "x.d/1.conf",
+                "x.d/2.conf",
+                "x.local",
+                "x.d/1.local"
+            ]
+        );
     }
 
     #[test]
     fn includes_before_and_after_with_local_siblings() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        write(d, "main.conf", "[INCLUDES]\nbefore = common.conf\nafter = last.conf\n[S]\na = main\n");
+        write(
+            d,
+            "main.conf",
+            "[INCLUDES]\nbefore = common.conf\nafter = last.conf\n[S]\na = main\n",
+        );
         write(d, "common.conf", "[S]\na = common\nb = common\n");
         write(d, "common.local", "[S]\nb = common-local\n");
         write(d, "last.conf", "[S]\nc = last\n");
@@ -280,7 +322,11 @@ mod tests {
     fn missing_include_is_an_error_but_missing_local_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        write(d, "main.conf", "[INCLUDES]\nbefore = gone.conf\nafter = opt.local\n[S]\na = 1\n");
+        write(
+            d,
+            "main.conf",
+            "[INCLUDES]\nbefore = gone.conf\nafter = opt.local\n[S]\na = 1\n",
+        );
         let (ini, errors) = read_config(d, "main");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(matches!(errors[0].kind, IniErrorKind::MissingInclude(_)));
@@ -298,14 +344,33 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         let message = errors[0].to_string();
         assert!(message.contains("b.conf:2: include cycle:"), "{message}");
-        assert!(message.contains("a.conf → ") && message.contains("(included from "), "{message}");
+        assert!(
+            message.contains("a.conf → ") && message.contains("(included from "),
+            "{message}"
+        );
         assert_eq!(text(&ini, "S", "b").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn errors_of_a_file_read_twice_are_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "main.conf", "[INCLUDES]\nbefore = common.conf\n");
+        write(d, "common.conf", "[INCLUDES]\nafter = common.local\n");
+        write(d, "common.local", "[S]\njunk\n");
+        let (ini, errors) = read_config(d, "main");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(ini.files().len(), 4);
     }
 
     #[test]
     fn conditional_sections_merge_into_base_with_suffixed_names() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "a.conf", "[Init]\nx = 4\n[Init?family=inet6]\nx = 6\n");
+        write(
+            dir.path(),
+            "a.conf",
+            "[Init]\nx = 4\n[Init?family=inet6]\nx = 6\n",
+        );
         let (ini, errors) = read_config(dir.path(), "a");
         assert!(errors.is_empty());
         assert_eq!(text(&ini, "Init", "x").as_deref(), Some("4"));

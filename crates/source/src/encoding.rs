@@ -76,6 +76,7 @@ impl Encoding {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -84,7 +85,10 @@ mod tests {
         assert_eq!(Encoding::from_label("UTF-8").ok(), Some(Encoding::Utf8));
         assert_eq!(Encoding::from_label("auto").ok(), Some(Encoding::Utf8));
         assert_eq!(Encoding::from_label("latin-1").ok(), Some(Encoding::Latin1));
-        assert_eq!(Encoding::from_label("ISO-8859-1").ok(), Some(Encoding::Latin1));
+        assert_eq!(
+            Encoding::from_label("ISO-8859-1").ok(),
+            Some(Encoding::Latin1)
+        );
         assert_eq!(Encoding::from_label("ascii").ok(), Some(Encoding::Ascii));
         assert!(Encoding::from_label("utf-16").is_err());
     }

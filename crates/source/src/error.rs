@@ -12,6 +12,9 @@ pub enum SourceError {
     /// A `logpath` glob pattern is malformed.
     #[error("invalid logpath pattern {pattern:?}: {message}")]
     BadPattern { pattern: String, message: String },
+    /// A `logpath` line has an option other than `head` or `tail`.
+    #[error("invalid logpath {line:?}: file option must be 'head' or 'tail'")]
+    BadLogPathOption { line: String },
     /// The log exists but could not be opened (permissions, not a file, ...).
     #[error("cannot open {path}: {source}")]
     Open { path: PathBuf, source: io::Error },

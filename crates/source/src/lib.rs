@@ -35,11 +35,24 @@ pub use error::SourceError;
 pub use files::{FileSource, FileSourceOptions, LogPathSpec, PollOutcome};
 pub use journal::{
     JournalEntry, JournalError, JournalMatch, JournalOptions, JournalSource, JournalStart,
-    format_journal_entry,
+    JournalStats, format_journal_entry,
 };
 pub use lines::LongLinePolicy;
 pub use tailer::{
-    DEFAULT_MAX_LINE_LEN, DEFAULT_ROTATE_GRACE, FileTailer, Line, Start, TailerOptions,
-    TailerStats,
+    DEFAULT_MAX_LINE_LEN, DEFAULT_ROTATE_GRACE, FileTailer, Line, Start, TailerOptions, TailerStats,
 };
 pub use watcher::{Wake, WatchMode, WatchTarget, Watcher, WatcherWaker};
+
+#[cfg(test)]
+mod tests {
+    /// The daemon moves each source into its own thread.
+    #[test]
+    fn sources_can_move_to_their_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<crate::FileTailer>();
+        assert_send::<crate::FileSource>();
+        assert_send::<crate::Watcher>();
+        assert_send::<crate::WatcherWaker>();
+        assert_send::<crate::JournalSource>();
+    }
+}

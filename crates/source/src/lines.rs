@@ -150,7 +150,8 @@ impl LineAssembler {
         if bytes.len() > room {
             self.overflow = true;
         }
-        self.partial.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.partial
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
 
@@ -163,6 +164,7 @@ fn trim_carriage_returns(mut bytes: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -226,7 +228,11 @@ mod tests {
         let mut assembler = LineAssembler::new(100, LongLinePolicy::Truncate, 10);
         let mut lines = collect(&mut assembler, &[b"end"]);
         assembler.flush(&mut |line| {
-            lines.push((String::from_utf8_lossy(line.bytes).into_owned(), line.offset, false))
+            lines.push((
+                String::from_utf8_lossy(line.bytes).into_owned(),
+                line.offset,
+                false,
+            ))
         });
         assert_eq!(lines, vec![("end".into(), 10, false)]);
         assert_eq!(assembler.committed_offset(), 13);

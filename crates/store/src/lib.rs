@@ -1,14 +1,531 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! SQLite persistence of ferroban's state across restarts (fail2ban's
+//! `dbfile`).
+//!
+//! Owns: one SQLite database (a file, or `:memory:`) with a versioned schema
+//! (`PRAGMA user_version`, migrations applied in order at open; a database
+//! written by a newer ferroban is refused, not guessed at).
+//!
+//! Receives, from the server and the tracker: jails as they are started and
+//! stopped, log positions of the tailer (path, hash of the first line,
+//! byte offset), bans as they happen (jail, IP, time, ban time, ban count,
+//! matches and failures as JSON), and unbans.
+//!
+//! Emits: the bans still in force at start-up with their remaining time (to
+//! restore them), per-IP ban counts within a jail or over all jails (for
+//! `bantime.increment`), merged matches of an IP (for `<ipmatches>`), and
+//! the last log positions. `purge` drops bans older than `dbpurgeage`.
+//!
+//! Like fail2ban, two ban tables are kept: `bans`, the history (one row per
+//! ban, purged by age), and `bips`, the latest ban of each (IP, jail), which
+//! restoring and ban counting read.
+
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be opened or an SQL statement failed.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer ferroban with a schema we don't know.
+    #[error(
+        "database {path} has schema version {found}, newer than the supported {supported}; \
+         upgrade ferroban or move the file away"
+    )]
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    /// The file is an SQLite database that ferroban did not create (e.g. a
+    /// fail2ban database).
+    #[error("database {path} is not a ferroban database (found tables but no schema version)")]
+    ForeignDatabase { path: String },
+}
+
+/// Where the tailer stopped in a log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPosition {
+    /// Hash of the file's first line, to notice rotation.
+    pub first_line_hash: String,
+    /// Byte offset of the next line to read.
+    pub position: u64,
+}
+
+/// What is stored with a ban as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanData {
+    #[serde(default)]
+    pub matches: Vec<String>,
+    #[serde(default)]
+    pub failures: u32,
+    /// Filter captures (`user`, `fid`, …).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub captures: std::collections::BTreeMap<String, String>,
+}
+
+/// A ban to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBan<'a> {
+    pub jail: &'a str,
+    pub ip: &'a str,
+    /// Unix seconds.
+    pub time_of_ban: i64,
+    /// Seconds; -1 is permanent.
+    pub ban_time: i64,
+    /// 1 for a first ban, more with `bantime.increment`.
+    pub ban_count: u32,
+    pub data: &'a BanData,
+}
+
+/// A ban still in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentBan {
+    pub jail: String,
+    pub ip: String,
+    pub time_of_ban: i64,
+    /// Seconds; -1 is permanent.
+    pub ban_time: i64,
+    pub ban_count: u32,
+    pub data: BanData,
+    /// Time left at the `now` asked for; `None` for a permanent ban.
+    pub remaining: Option<Duration>,
+}
+
+/// An IP's ban history as fail2ban's `getBan` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanCount {
+    /// Number of bans (summed over jails when asked for all jails).
+    pub ban_count: u32,
+    /// The latest ban's time.
+    pub last_time_of_ban: i64,
+    /// Ban time of the latest ban (summed over jails when asked for all).
+    pub ban_time: i64,
+}
+
+/// Matches and failures of an IP merged over its recorded bans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergedBans {
+    pub matches: Vec<String>,
+    pub failures: u32,
+}
+
+/// fail2ban's default `dbpurgeage`: one day.
+pub const DEFAULT_PURGE_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+/// fail2ban's default `dbmaxmatches`.
+pub const DEFAULT_MAX_MATCHES: usize = 10;
+/// fail2ban's `outDatedFactor`: an IP's latest-ban row is kept this many
+/// ban times past its ban, so ban counts survive short purge ages.
+const OUTDATED_FACTOR: i64 = 3;
+
+/// An open ferroban database.
+#[derive(Debug)]
+pub struct Store {
+    connection: Connection,
+    path: String,
+    purge_age: Duration,
+    max_matches: usize,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, or an in-memory
+    /// one for `:memory:`, and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path_text = path.as_ref().display().to_string();
+        let wrap = |source| StoreError::Sqlite {
+            path: path_text.clone(),
+            source,
+        };
+        let mut connection = if path_text == ":memory:" {
+            Connection::open_in_memory().map_err(wrap)?
+        } else {
+            Connection::open(path.as_ref()).map_err(wrap)?
+        };
+        schema::configure(&connection).map_err(wrap)?;
+        schema::migrate(&mut connection, &path_text)?;
+        Ok(Store {
+            connection,
+            path: path_text,
+            purge_age: DEFAULT_PURGE_AGE,
+            max_matches: DEFAULT_MAX_MATCHES,
+        })
+    }
+
+    /// `dbpurgeage`.
+    pub fn set_purge_age(&mut self, age: Duration) {
+        self.purge_age = age;
+    }
+
+    /// `dbmaxmatches`: matches kept per ban (the latest); 0 keeps none.
+    pub fn set_max_matches(&mut self, max: usize) {
+        self.max_matches = max;
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records `jail` as enabled (creating or re-enabling it).
+    pub fn add_jail(&mut self, jail: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "INSERT INTO jails(name, enabled) VALUES(?1, 1)
+                 ON CONFLICT(name) DO UPDATE SET enabled = 1",
+                params![jail],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Marks `jail` disabled. Its bans and log positions stay (a jail that
+    /// comes back restores them); `purge` removes disabled jails without bans.
+    pub fn del_jail(&mut self, jail: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "UPDATE jails SET enabled = 0 WHERE name = ?1",
+                params![jail],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Marks every jail disabled (at start-up, before the configured jails
+    /// are added again).
+    pub fn del_all_jails(&mut self) -> Result<(), StoreError> {
+        self.connection
+            .execute("UPDATE jails SET enabled = 0", [])
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Jail names, all or only those with the given `enabled` state.
+    pub fn jail_names(&self, enabled: Option<bool>) -> Result<Vec<String>, StoreError> {
+        let query = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Vec<String>> {
+            let mut statement = self.connection.prepare(sql)?;
+            let rows = statement.query_map(args, |row| row.get(0))?;
+            rows.collect()
+        };
+        match enabled {
+            None => query("SELECT name FROM jails ORDER BY name", &[]),
+            Some(state) => query(
+                "SELECT name FROM jails WHERE enabled = ?1 ORDER BY name",
+                &[&state],
+            ),
+        }
+        .map_err(|e| self.error(e))
+    }
+
+    /// Saves where the tailer stopped in `path` for `jail`.
+    pub fn set_log_position(
+        &mut self,
+        jail: &str,
+        path: &str,
+        position: &LogPosition,
+    ) -> Result<(), StoreError> {
+        let offset = i64::try_from(position.position).unwrap_or(i64::MAX);
+        self.write(|tx| {
+            ensure_jail(tx, jail)?;
+            tx.execute(
+                "INSERT INTO logs(jail, path, first_line_hash, position) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(jail, path) DO UPDATE
+                 SET first_line_hash = excluded.first_line_hash, position = excluded.position",
+                params![jail, path, position.first_line_hash, offset],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Where the tailer stopped in `path` for `jail`, if recorded.
+    pub fn get_log_position(
+        &self,
+        jail: &str,
+        path: &str,
+    ) -> Result<Option<LogPosition>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT first_line_hash, position FROM logs WHERE jail = ?1 AND path = ?2",
+                params![jail, path],
+                |row| {
+                    let position: i64 = row.get(1)?;
+                    Ok(LogPosition {
+                        first_line_hash: row.get(0)?,
+                        position: u64::try_from(position).unwrap_or(0),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records a ban in the history and as the IP's latest ban in its jail.
+    /// Only the last `dbmaxmatches` matches are kept.
+    pub fn add_ban(&mut self, ban: &NewBan<'_>) -> Result<(), StoreError> {
+        let mut data = ban.data.clone();
+        let excess = data.matches.len().saturating_sub(self.max_matches);
+        data.matches.drain(..excess);
+        let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+        self.write(|tx| {
+            ensure_jail(tx, ban.jail)?;
+            let values = params![
+                ban.jail,
+                ban.ip,
+                ban.time_of_ban,
+                ban.ban_time,
+                ban.ban_count,
+                json
+            ];
+            tx.execute(
+                "INSERT INTO bans(jail, ip, time_of_ban, ban_time, ban_count, data)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                values,
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO bips(jail, ip, time_of_ban, ban_time, ban_count, data)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                values,
+            )
+            .map(drop)
+        })
+    }
+
+    /// Forgets the bans of `ip` in `jail` (an unban by the user).
+    pub fn remove_ban(&mut self, jail: &str, ip: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM bips WHERE jail = ?1 AND ip = ?2",
+                params![jail, ip],
+            )?;
+            tx.execute(
+                "DELETE FROM bans WHERE jail = ?1 AND ip = ?2",
+                params![jail, ip],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Forgets every ban of `jail`.
+    pub fn remove_all_bans(&mut self, jail: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM bips WHERE jail = ?1", params![jail])?;
+            tx.execute("DELETE FROM bans WHERE jail = ?1", params![jail])
+                .map(drop)
+        })
+    }
+
+    /// Bans of `jail` in force at `now` (Unix seconds): permanent, or
+    /// `time_of_ban + ban_time > now`; newest first per IP.
+    pub fn current_bans(&self, jail: &str, now: i64) -> Result<Vec<CurrentBan>, StoreError> {
+        self.query_current(
+            "SELECT jail, ip, time_of_ban, ban_time, ban_count, data FROM bips
+             WHERE jail = ?1 AND (time_of_ban + ban_time > ?2 OR ban_time <= -1)
+             ORDER BY ip",
+            params![jail, now],
+            now,
+        )
+    }
+
+    /// Bans in force at `now` over all jails.
+    pub fn all_current_bans(&self, now: i64) -> Result<Vec<CurrentBan>, StoreError> {
+        self.query_current(
+            "SELECT jail, ip, time_of_ban, ban_time, ban_count, data FROM bips
+             WHERE time_of_ban + ban_time > ?1 OR ban_time <= -1
+             ORDER BY jail, ip",
+            params![now],
+            now,
+        )
+    }
+
+    /// How often `ip` was banned: in `jail`, or summed over all jails when
+    /// `jail` is `None` (fail2ban's `getBan`, used by `bantime.increment`).
+    /// `since` limits it to bans after that time.
+    pub fn ban_count(
+        &self,
+        ip: &str,
+        jail: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Option<BanCount>, StoreError> {
+        let since = since.unwrap_or(i64::MIN);
+        let row = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Option<BanCount>> {
+            let count: Option<i64> = row.get(0)?;
+            Ok(count.map(|count| BanCount {
+                ban_count: u32::try_from(count).unwrap_or(u32::MAX),
+                last_time_of_ban: row.get::<_, Option<i64>>(1).ok().flatten().unwrap_or(0),
+                ban_time: row.get::<_, Option<i64>>(2).ok().flatten().unwrap_or(0),
+            }))
+        };
+        let result = match jail {
+            Some(jail) => self
+                .connection
+                .query_row(
+                    "SELECT ban_count, time_of_ban, ban_time FROM bips
+                     WHERE ip = ?1 AND jail = ?2 AND time_of_ban > ?3",
+                    params![ip, jail, since],
+                    row,
+                )
+                .optional()
+                .map(Option::flatten),
+            None => self.connection.query_row(
+                "SELECT sum(ban_count), max(time_of_ban), sum(ban_time) FROM bips
+                 WHERE ip = ?1 AND time_of_ban > ?2",
+                params![ip, since],
+                row,
+            ),
+        };
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Matches and failures of `ip` merged over its recorded bans (in
+    /// `jail`, or all jails), oldest matches first, at most `dbmaxmatches`
+    /// (fail2ban's `getBansMerged`, for `<ipmatches>`/`<ipjailmatches>`).
+    pub fn bans_merged(
+        &self,
+        ip: &str,
+        jail: Option<&str>,
+    ) -> Result<Option<MergedBans>, StoreError> {
+        let rows: Vec<String> = self.select_ban_data(ip, jail).map_err(|e| self.error(e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut merged = MergedBans::default();
+        // Newest first: prepend older matches while room is left.
+        for json in rows {
+            let data = parse_data(&json);
+            let room = self.max_matches.saturating_sub(merged.matches.len());
+            let skip = data.matches.len().saturating_sub(room);
+            let mut older: Vec<String> = data.matches.into_iter().skip(skip).collect();
+            older.append(&mut merged.matches);
+            merged.matches = older;
+            merged.failures = merged.failures.saturating_add(data.failures.max(1));
+        }
+        Ok(Some(merged))
+    }
+
+    /// Drops history older than `dbpurgeage` (relative to `now`), latest-ban
+    /// rows long outdated (never permanent ones), and disabled jails left
+    /// without bans.
+    pub fn purge(&mut self, now: i64) -> Result<(), StoreError> {
+        let age = i64::try_from(self.purge_age.as_secs()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_sub(age);
+        self.write(|tx| {
+            tx.execute("DELETE FROM bans WHERE time_of_ban < ?1", params![cutoff])?;
+            tx.execute(
+                "DELETE FROM bips WHERE time_of_ban < ?1 AND ban_time != -1
+                 AND time_of_ban + ban_time * ?2 < ?1",
+                params![cutoff, OUTDATED_FACTOR],
+            )?;
+            tx.execute(
+                "DELETE FROM jails WHERE enabled = 0
+                 AND NOT EXISTS(SELECT 1 FROM bans WHERE jail = jails.name)
+                 AND NOT EXISTS(SELECT 1 FROM bips WHERE jail = jails.name)",
+                [],
+            )
+            .map(drop)
+        })
+    }
+
+    fn select_ban_data(&self, ip: &str, jail: Option<&str>) -> rusqlite::Result<Vec<String>> {
+        let collect = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Vec<String>> {
+            let mut statement = self.connection.prepare(sql)?;
+            let rows = statement.query_map(args, |row| row.get::<_, Option<String>>(0))?;
+            rows.map(|data| data.map(Option::unwrap_or_default))
+                .collect()
+        };
+        match jail {
+            Some(jail) => collect(
+                "SELECT data FROM bans WHERE ip = ?1 AND jail = ?2 ORDER BY time_of_ban DESC, rowid DESC",
+                &[&ip, &jail],
+            ),
+            None => collect(
+                "SELECT data FROM bans WHERE ip = ?1 ORDER BY time_of_ban DESC, rowid DESC",
+                &[&ip],
+            ),
+        }
+    }
+
+    fn query_current(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        now: i64,
+    ) -> Result<Vec<CurrentBan>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<CurrentBan>> {
+            let mut statement = self.connection.prepare(sql)?;
+            let rows = statement.query_map(args, |row| current_ban(row, now))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    /// Runs `body` in one transaction: all of it is on disk, or none.
+    fn write(
+        &mut self,
+        body: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
+        let wrap = |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(&wrap)?;
+        body(&tx).map_err(&wrap)?;
+        tx.commit().map_err(wrap)
+    }
+
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Adds `jail` (enabled) unless known; bans and positions need their jail.
+fn ensure_jail(tx: &Transaction<'_>, jail: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)",
+        params![jail],
+    )
+    .map(drop)
+}
+
+fn current_ban(row: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<CurrentBan> {
+    let time_of_ban: i64 = row.get(2)?;
+    let ban_time: i64 = row.get(3)?;
+    let ban_count: i64 = row.get(4)?;
+    let data: Option<String> = row.get(5)?;
+    let remaining = (ban_time >= 0).then(|| {
+        let end = time_of_ban.saturating_add(ban_time);
+        Duration::from_secs(u64::try_from(end.saturating_sub(now)).unwrap_or(0))
+    });
+    Ok(CurrentBan {
+        jail: row.get(0)?,
+        ip: row.get(1)?,
+        time_of_ban,
+        ban_time,
+        ban_count: u32::try_from(ban_count).unwrap_or(0),
+        data: parse_data(data.as_deref().unwrap_or("{}")),
+        remaining,
+    })
+}
+
+/// A row's JSON; a damaged value loses its details, not the ban.
+fn parse_data(json: &str) -> BanData {
+    serde_json::from_str(json).unwrap_or_default()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod tests;

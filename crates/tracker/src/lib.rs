@@ -1,14 +1,48 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The state of a jail's failures and bans: fail2ban's `FailManager`, `BanManager`, the ban
+//! decisions of `Actions` and the `bantime.increment` logic of its observer, as one pure,
+//! synchronous state machine.
+//!
+//! Owns: per-id failure windows ([`FailureWindow`]), current bans ([`Ban`]), the status
+//! counters, the ignore list ([`IgnoreList`]) and one ordered set of deadlines
+//! (`BTreeSet<(time, key)>`, as mini-redis keeps expirations) for ban ends and stale windows.
+//!
+//! Receives: [`Failure`]s from the filter (addresses already resolved, or raw `<F-ID>`s:
+//! see [`FailId`]), control commands (`banip`, `unbanip`, `unban --all`, `attempt`),
+//! stored bans to restore at start, and the current time with every call. It never reads
+//! a clock, does no I/O and never blocks: the daemon owns one [`Tracker`] per jail in one
+//! task, sleeps until [`Tracker::next_deadline`] and then calls [`Tracker::expire`].
+//! Earlier bans for `bantime.increment` come from the store through [`BanHistory`].
+//!
+//! Emits: [`FailureOutcome`]/[`BanOutcome`] (a new ban for the actions to run and the store
+//! to record, or why not), [`Unban`]s when bans end, and the lists and counters of
+//! `fail2ban-client status` and `get <jail> banip --with-time`.
+//!
+//! Time is whole Unix seconds ([`Timestamp`], `i64`): ordered keys need a total order,
+//! which `f64` lacks, fail2ban's database rounds its times to seconds, and whole seconds let
+//! a ban end exactly `bantime` after it began. The source rounds fractional log times.
+//!
+//! Not here: running `ignorecommand`, resolving hostnames, the date policy of the source
+//! (offered as [`failure_time`] for it to call), and persistence.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod ban;
+mod failure;
+mod id;
+mod ignore;
+mod policy;
+mod tracker;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use ban::{
+    Ban, BanListEntry, BanOutcome, FailureOutcome, JailStatus, RestoreOutcome, StoredBan, Unban,
+    UnbanCause,
+};
+pub use failure::{Failure, FailureWindow, failure_time};
+pub use id::FailId;
+pub use ignore::{IgnoreList, IgnoreReason};
+pub use policy::{
+    BanHistory, BanTime, BanTimeIncrement, CustomFormula, IncrementFormula, IncrementInput,
+    JailPolicy, NoHistory, PreviousBan,
+};
+pub use tracker::{RandomSource, Tracker, TrackerError};
+
+/// A moment in whole Unix seconds.
+pub type Timestamp = i64;

@@ -13,7 +13,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::checkpoint::{Checkpoint, Head};
 use crate::lines::{LineAssembler, LongLinePolicy, RawLine};
@@ -114,6 +114,9 @@ struct OpenFile {
     inode: u64,
     lines: LineAssembler,
     head: Head,
+    /// Modification time at the last read, to notice a truncation that was
+    /// refilled to exactly the size we had read.
+    modified: Option<SystemTime>,
 }
 
 /// A file that left the path and is read until its grace period ends.
@@ -227,13 +230,23 @@ impl FileTailer {
     }
 
     fn poll_dyn(&mut self, sink: &mut dyn FnMut(Line<'_>)) -> Result<usize, SourceError> {
-        let mut delivered = self.drain_rotated(sink)?;
+        // An unreadable rotated file must not keep the current one unread.
+        let drained = self.drain_rotated(sink);
+        let current = self.poll_current(sink);
+        Ok(drained? + current?)
+    }
+
+    /// Reads the current file to its end; then, if the path now names
+    /// another file (or none), sets the current one aside for its grace
+    /// period and starts on the new one.
+    fn poll_current(&mut self, sink: &mut dyn FnMut(Line<'_>)) -> Result<usize, SourceError> {
+        let mut delivered = 0;
         if let Some(mut open) = self.current.take() {
             let result = self.read_available(&mut open, sink);
             let still_here = result.is_err() || self.still_at_path(&open);
             if still_here {
                 self.current = Some(open);
-                return result.map(|count| count + delivered);
+                return result;
             }
             delivered += result?;
             self.decoder.stats.rotations += 1;
@@ -319,6 +332,7 @@ impl FileTailer {
             inode: metadata.ino(),
             lines: LineAssembler::new(self.max_line_len, self.long_lines, offset),
             head,
+            modified: metadata.modified().ok(),
         }))
     }
 
@@ -355,14 +369,16 @@ impl FileTailer {
 }
 
 /// Detects copytruncate: the file is shorter than what we read, or it
-/// grew but its first line is not the one we saw (truncated, then written
-/// past our offset before this poll).
+/// changed and its first line is not the one we saw (truncated, then written
+/// up to or past our offset before this poll).
 fn restart_if_truncated(open: &mut OpenFile, stats: &mut TailerStats) -> io::Result<()> {
-    let size = open.file.metadata()?.len();
+    let metadata = open.file.metadata()?;
+    let modified = metadata.modified().ok();
+    let size = metadata.len();
     let offset = open.lines.read_offset();
     let truncated = if size < offset {
         true
-    } else if size > offset {
+    } else if size > offset || modified != open.modified {
         let head = Head::read(&open.file)?;
         let replaced = !open.head.same_file(&head);
         open.head = head;
@@ -370,6 +386,7 @@ fn restart_if_truncated(open: &mut OpenFile, stats: &mut TailerStats) -> io::Res
     } else {
         false
     };
+    open.modified = modified;
     if truncated {
         stats.truncations += 1;
         stats.discarded_partial_bytes += open.lines.reset(0);
@@ -377,3 +394,11 @@ fn restart_if_truncated(open: &mut OpenFile, stats: &mut TailerStats) -> io::Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod model_tests;

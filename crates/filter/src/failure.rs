@@ -1,0 +1,306 @@
+//! Failure data: the groups a match captured plus fail2ban's bookkeeping (matched lines,
+//! users, no-failure state), and the multi-line failure-id cache (`F-MLFID`) that merges
+//! data across lines the way `Filter._mergeFailure` does.
+
+use std::collections::BTreeMap;
+
+/// What the failure id of a [`Failure`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// An address captured by `ip4`/`ip6` (or a 0.8-style `host` group holding an address).
+    Ip,
+    /// A host name (`dns` group or `host` group): the caller resolves it per `usedns`.
+    Dns,
+    /// Raw text: an `F-ID`, a raw host name (`usedns = raw`), or an `F-ID` that differs from
+    /// the address (the address is then in `ip`).
+    Raw,
+}
+
+/// One failure found in a line (fail2ban's `[failRegexIndex, fid, date, fail]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Index of the failregex that matched.
+    pub failregex: usize,
+    /// The id the failure counts against (None: still waiting for an id, multi-line only).
+    pub id: Option<String>,
+    pub id_kind: IdKind,
+    /// The host text captured (`ip4`, `ip6`, `dns` or `host` group), as written in the line.
+    pub host: Option<String>,
+    /// The address when an `F-ID` different from it is the id (fail2ban's `ip` data key).
+    pub ip: Option<String>,
+    /// The `cidr` group, when captured.
+    pub cidr: Option<u32>,
+    /// Time of the failure (None only when no date was found and find-time checks are off).
+    pub time: Option<f64>,
+    /// All named groups that took part, after `F-ALT_*`/`F-TUPLE_*` merging, prefregex
+    /// groups included (e.g. `user`, `fid`, `mlfid`, `ip4`, `dns`, `nofail`).
+    pub groups: BTreeMap<String, String>,
+    /// Users seen on the same multi-line failure id (`users` in fail2ban's ticket data).
+    pub users: Vec<String>,
+    /// The log lines of this failure, as read (with their dates).
+    pub matches: Vec<String>,
+    /// `F-NOFAIL`/`F-MLFGAINED` state: this is not a failure (e.g. a successful login).
+    pub nofail: bool,
+}
+
+/// fail2ban's mutable `fail` dict.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct FailData {
+    pub values: BTreeMap<String, String>,
+    pub users: Option<Vec<String>>,
+    pub matches: Option<Vec<String>>,
+    pub nofail_matches: Option<Vec<String>>,
+    pub pending: bool,
+    pub ip: Option<String>,
+}
+
+impl FailData {
+    /// `fail.get(name)` as a Python truth value.
+    pub fn truthy(&self, name: &str) -> bool {
+        self.values.get(name).is_some_and(|v| !v.is_empty())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// `_updateUsers`: adds `user` (when non-empty) to the users set.
+    fn update_users(&mut self, user: Option<&str>) -> Option<usize> {
+        if let Some(user) = user.filter(|u| !u.is_empty()) {
+            let users = self.users.get_or_insert_with(Vec::new);
+            if !users.iter().any(|u| u == user) {
+                users.push(user.to_string());
+            }
+            return Some(users.len());
+        }
+        self.users.as_ref().map(Vec::len)
+    }
+
+    /// `dict.update` with the non-None entries of `other`.
+    fn update_from(&mut self, other: FailData) {
+        self.values.extend(other.values);
+        if other.users.is_some() {
+            self.users = other.users;
+        }
+        if other.matches.is_some() {
+            self.matches = other.matches;
+        }
+        if other.nofail_matches.is_some() {
+            self.nofail_matches = other.nofail_matches;
+        }
+        if other.pending {
+            self.pending = true;
+        }
+        if other.ip.is_some() {
+            self.ip = other.ip;
+        }
+    }
+}
+
+/// `Utils.Cache(maxCount=100, maxTime=5*60)` holding failure data by multi-line id.
+#[derive(Debug, Default)]
+pub(crate) struct MlfidCache {
+    /// In insertion order (the Python cache is an OrderedDict evicted from the front).
+    entries: Vec<(String, FailData, f64)>,
+}
+
+const MLFID_MAX_COUNT: usize = 100;
+const MLFID_MAX_TIME: f64 = 5.0 * 60.0;
+
+impl MlfidCache {
+    pub fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
+        let position = self.entries.iter().position(|(k, _, _)| k == key)?;
+        if self.entries[position].2 > now {
+            return Some(self.entries[position].1.clone());
+        }
+        self.entries.remove(position);
+        None
+    }
+
+    pub fn set(&mut self, key: &str, value: FailData, now: f64) {
+        if let Some(entry) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
+            entry.1 = value;
+            entry.2 = now + MLFID_MAX_TIME;
+            return;
+        }
+        if self.entries.len() >= MLFID_MAX_COUNT {
+            // Evict from the front until a still-valid entry is dropped with room left.
+            while !self.entries.is_empty() {
+                let (_, _, expiry) = self.entries.remove(0);
+                if expiry > now && self.entries.len() < MLFID_MAX_COUNT {
+                    break;
+                }
+            }
+        }
+        self.entries.push((key.to_string(), value, now + MLFID_MAX_TIME));
+    }
+
+    pub fn unset(&mut self, key: &str) {
+        self.entries.retain(|(k, _, _)| k != key);
+    }
+
+    /// Writes back the final state of an entry that is still cached (Python shares the dict).
+    pub fn write_back(&mut self, key: &str, value: &FailData) {
+        if let Some(entry) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
+            entry.1 = value.clone();
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+const NOFAIL: u8 = 1;
+const FORGET: u8 = 2;
+const CACHED_NOFAIL: u8 = 4;
+const GAINED: u8 = 8;
+
+/// Outcome of [`merge_failure`]: the merged data and whether it is (still) the cache entry.
+pub(crate) struct Merged {
+    pub fail: FailData,
+    pub cached: bool,
+}
+
+/// `Filter._mergeFailure`, flag for flag.
+pub(crate) fn merge_failure(
+    cache: &mut MlfidCache,
+    mlfid: &str,
+    mut fail: FailData,
+    matched: Vec<String>,
+    now: f64,
+) -> Merged {
+    let cached_fail = cache.get(mlfid, now);
+    let mut users = None;
+    let mut flags = 0u8;
+    if fail.truthy("mlfgained") {
+        flags |= GAINED | NOFAIL;
+        if !fail.truthy("nofail") {
+            let gained = fail.get("mlfgained").unwrap_or_default().to_string();
+            fail.values.insert("nofail".into(), gained);
+        }
+    } else if fail.truthy("nofail") {
+        flags |= NOFAIL;
+    }
+    if fail.values.remove("mlfforget").is_some_and(|v| !v.is_empty()) {
+        flags |= FORGET;
+    }
+    let mut still_cached = false;
+    if let Some(mut groups) = cached_fail {
+        users = groups.update_users(fail.get("user"));
+        if groups.values.remove("nofail").is_some_and(|v| !v.is_empty()) {
+            flags |= CACHED_NOFAIL;
+        }
+        if groups.values.remove("mlfgained").is_some_and(|v| !v.is_empty()) {
+            flags |= CACHED_NOFAIL;
+        }
+        if flags & GAINED != 0 {
+            groups.pending = false;
+        }
+        if flags & CACHED_NOFAIL == 0 && !groups.pending {
+            groups.matches = None;
+        }
+        groups.update_from(fail);
+        fail = groups;
+        if flags & FORGET != 0 {
+            cache.unset(mlfid);
+        } else {
+            still_cached = true;
+        }
+    } else if flags & FORGET == 0 {
+        let user = fail.get("user").map(str::to_string);
+        users = fail.update_users(user.as_deref());
+        cache.set(mlfid, fail.clone(), now);
+        still_cached = true;
+    }
+    let was_pending = std::mem::take(&mut fail.pending);
+    if was_pending || users.is_some_and(|n| n > 1) {
+        fail.values.remove("nofail");
+        fail.values.remove("mlfgained");
+        flags &= !(GAINED | NOFAIL);
+    }
+    if flags & NOFAIL == 0 {
+        let mut lines = fail.nofail_matches.take().unwrap_or_default();
+        lines.extend(fail.matches.take().unwrap_or_default());
+        if flags & GAINED == 0 {
+            lines.extend(matched);
+        }
+        fail.matches = Some(lines);
+    } else if flags & (NOFAIL | FORGET) == NOFAIL {
+        let mut lines = fail.nofail_matches.take().unwrap_or_default();
+        lines.extend(matched);
+        fail.nofail_matches = Some(lines);
+    }
+    Merged {
+        fail,
+        cached: still_cached,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> FailData {
+        FailData {
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..FailData::default()
+        }
+    }
+
+    #[test]
+    fn first_line_is_cached_and_later_lines_merge_into_it() {
+        let mut cache = MlfidCache::default();
+        let first = merge_failure(&mut cache, "c1", data(&[("mlfid", "c1"), ("user", "bob")]), vec!["l1".into()], 0.0);
+        assert!(first.cached);
+        assert_eq!(cache.len(), 1);
+        let second = merge_failure(
+            &mut cache,
+            "c1",
+            data(&[("mlfid", "c1"), ("ip4", "1.2.3.4")]),
+            vec!["l2".into()],
+            1.0,
+        );
+        assert_eq!(second.fail.get("user"), Some("bob"));
+        assert_eq!(second.fail.get("ip4"), Some("1.2.3.4"));
+    }
+
+    #[test]
+    fn forget_removes_the_entry() {
+        let mut cache = MlfidCache::default();
+        merge_failure(&mut cache, "c1", data(&[("mlfid", "c1")]), vec![], 0.0);
+        let merged = merge_failure(&mut cache, "c1", data(&[("mlfid", "c1"), ("mlfforget", "x")]), vec![], 1.0);
+        assert!(!merged.cached);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn nofail_lines_are_held_back_until_a_failure() {
+        let mut cache = MlfidCache::default();
+        let merged = merge_failure(&mut cache, "c", data(&[("nofail", "pk")]), vec!["a".into()], 0.0);
+        assert_eq!(merged.fail.nofail_matches, Some(vec!["a".to_string()]));
+        assert!(merged.fail.truthy("nofail"));
+    }
+
+    #[test]
+    fn entries_expire_after_five_minutes() {
+        let mut cache = MlfidCache::default();
+        cache.set("k", FailData::default(), 0.0);
+        assert!(cache.get("k", 299.0).is_some());
+        assert!(cache.get("k", 301.0).is_none());
+    }
+
+    #[test]
+    fn cache_keeps_at_most_one_hundred_entries() {
+        let mut cache = MlfidCache::default();
+        for i in 0..150 {
+            cache.set(&i.to_string(), FailData::default(), 0.0);
+        }
+        assert!(cache.len() <= MLFID_MAX_COUNT);
+        assert!(cache.get("149", 1.0).is_some());
+    }
+}

@@ -1,0 +1,1011 @@
+//! The filter: prefregex, failregexes, ignoreregexes, date cutting and line buffering, as
+//! `fail2ban.server.filter.Filter.processLine` / `findFailure` do it.
+
+use std::collections::BTreeMap;
+
+use ferroban_date::{DateDetector, DateMatch, TimeContext};
+
+use crate::engine::{CompiledRegex, DFA_SIZE_LIMIT, Engine};
+use crate::failure::{FailData, Failure, IdKind, MlfidCache, merge_failure};
+use crate::lines::{MatchedLines, TupleLine, TupleView, matched_lines, split_lines, write_buffer};
+use crate::tags::resolve_tags;
+use crate::FilterError;
+use crate::address::{Family, ip_text};
+
+/// A filter's settings, already interpolated (the config crate reads the files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterDefinition {
+    pub prefregex: Option<String>,
+    pub failregex: Vec<String>,
+    pub ignoreregex: Vec<String>,
+    pub datepattern: Option<String>,
+    /// `maxlines`; 0 and 1 both mean single-line.
+    pub maxlines: usize,
+    /// `logtimezone`: not read here; the caller puts it in [`TimeContext::tz`].
+    pub logtimezone: Option<String>,
+    /// `usedns` (`yes`, `warn`, `no`, `raw`); `no` narrows `<HOST>` to addresses.
+    pub usedns: Option<String>,
+}
+
+/// How the filter runs: as the daemon does, or as `fail2ban-regex` does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterOptions {
+    /// Try every failregex and ignoreregex on a line (fail2ban-regex), not just the first hit.
+    pub check_all_regex: bool,
+    /// Apply time checks (lines without a date get "now"; odd dates are replaced or dropped).
+    pub check_find_time: bool,
+    /// Processing new lines (true) or catching up on old ones at start (false).
+    pub in_operation: bool,
+    /// Multi-line failures still waiting for an id are not reported.
+    pub ignore_pending: bool,
+    /// `findtime`, for dropping obsolete lines while not in operation.
+    pub find_time: f64,
+    /// Report host names as raw ids (fail2ban-regex `--raw`; also `usedns = raw`).
+    pub raw_host: bool,
+}
+
+impl FilterOptions {
+    /// The daemon's settings.
+    pub fn daemon(find_time: f64) -> Self {
+        FilterOptions {
+            check_all_regex: false,
+            check_find_time: true,
+            in_operation: true,
+            ignore_pending: true,
+            find_time,
+            raw_host: false,
+        }
+    }
+
+    /// `fail2ban-regex`'s settings (without `--out`).
+    pub fn regex_tool() -> Self {
+        FilterOptions {
+            check_all_regex: true,
+            check_find_time: false,
+            in_operation: true,
+            ignore_pending: false,
+            find_time: 600.0,
+            raw_host: false,
+        }
+    }
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions::daemon(600.0)
+    }
+}
+
+/// A regex as configured, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegexInfo {
+    /// As written in the configuration.
+    pub source: String,
+    /// After tag expansion (Python syntax, as fail2ban shows it).
+    pub expanded: String,
+    pub engine: Engine,
+}
+
+/// What happened to one line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LineResult {
+    /// Number of this line among the lines given to the filter (0-based).
+    pub serial: u64,
+    /// The date found in the line, if any.
+    pub date: Option<DateMatch>,
+    /// Time assigned to the line (its date, the last date seen, or now).
+    pub time: Option<f64>,
+    /// Failures found (several with `check_all_regex`, or several ids).
+    pub failures: Vec<Failure>,
+    /// Indices of the ignoreregexes that matched.
+    pub ignored: Vec<usize>,
+    /// The prefregex matched (always false without one).
+    pub prefregex_matched: bool,
+    /// Dropped as older than `findtime` while not in operation.
+    pub too_old: bool,
+    /// Multi-line: earlier lines (by serial) that left the buffer as part of a match or an
+    /// ignore, so a report can count them as matched rather than missed.
+    pub consumed: Vec<u64>,
+}
+
+impl LineResult {
+    /// fail2ban-regex's verdict: ignored (by ignoreregex or a no-failure match), matched, or
+    /// missed.
+    pub fn outcome(&self) -> Outcome {
+        if !self.ignored.is_empty() || self.failures.iter().any(|f| f.nofail) {
+            Outcome::Ignored
+        } else if !self.failures.is_empty() {
+            Outcome::Matched
+        } else {
+            Outcome::Missed
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Matched,
+    Ignored,
+    Missed,
+}
+
+/// A compiled fail2ban filter.
+#[derive(Debug)]
+pub struct Filter {
+    prefregex: Option<CompiledRegex>,
+    failregex: Vec<CompiledRegex>,
+    ignoreregex: Vec<CompiledRegex>,
+    info: RegexInfos,
+    /// Prefilter over all failregexes (relaxed forms for the backtracking ones).
+    failregex_set: Option<regex::RegexSet>,
+    ignoreregex_set: Option<regex::RegexSet>,
+    dates: DateDetector,
+    maxlines: usize,
+    options: FilterOptions,
+    raw_dns: bool,
+    line_buffer: Vec<TupleLine>,
+    last_time_text: String,
+    last_date: Option<f64>,
+    mlfid: MlfidCache,
+    serial: u64,
+    scratch: String,
+    hits: Hits,
+}
+
+#[derive(Debug, Default)]
+struct RegexInfos {
+    prefregex: Option<RegexInfo>,
+    failregex: Vec<RegexInfo>,
+    ignoreregex: Vec<RegexInfo>,
+}
+
+#[derive(Debug, Default)]
+struct Hits {
+    prefregex: u64,
+    failregex: Vec<u64>,
+    ignoreregex: Vec<u64>,
+}
+
+/// Which regex of a filter, for errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegexKind {
+    Prefregex,
+    Failregex(usize),
+    Ignoreregex(usize),
+}
+
+impl std::fmt::Display for RegexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegexKind::Prefregex => write!(f, "prefregex"),
+            RegexKind::Failregex(i) => write!(f, "failregex #{i}"),
+            RegexKind::Ignoreregex(i) => write!(f, "ignoreregex #{i}"),
+        }
+    }
+}
+
+/// Groups that identify a failure (`FAILURE_ID_PRESENTS`), plus the 0.8-era `host`.
+const FAILURE_ID_GROUPS: [&str; 6] = ["fid", "ip4", "ip6", "dns", "mlfid", "host"];
+
+fn compile(
+    kind: RegexKind,
+    source: &str,
+    use_dns_no: bool,
+    multiline: bool,
+) -> Result<(CompiledRegex, RegexInfo), FilterError> {
+    let expanded = resolve_tags(source, use_dns_no);
+    if expanded.trim_start().is_empty() {
+        return Err(FilterError::Empty { regex: kind });
+    }
+    let compiled = CompiledRegex::new(&expanded, multiline).map_err(|failure| FilterError::Regex {
+        regex: kind,
+        pattern: source.to_string(),
+        message: failure.message,
+    })?;
+    let info = RegexInfo {
+        source: source.to_string(),
+        expanded,
+        engine: compiled.engine(),
+    };
+    Ok((compiled, info))
+}
+
+/// A RegexSet over the relaxed forms; None if it cannot be built (then every regex is tried).
+fn build_set(regexes: &[CompiledRegex]) -> Option<regex::RegexSet> {
+    if regexes.is_empty() {
+        return None;
+    }
+    regex::RegexSetBuilder::new(regexes.iter().map(|r| r.relaxed.as_str()))
+        .size_limit(256 << 20)
+        .dfa_size_limit(DFA_SIZE_LIMIT)
+        .build()
+        .ok()
+}
+
+impl Filter {
+    /// Compiles a filter; fails on the first regex that does not compile or lacks an id group.
+    pub fn new(definition: &FilterDefinition) -> Result<Self, FilterError> {
+        let use_dns = definition.usedns.as_deref().unwrap_or("warn");
+        let use_dns_no = use_dns == "no";
+        let multiline = definition.maxlines > 1;
+        let mut info = RegexInfos::default();
+        let prefregex = match definition.prefregex.as_deref().filter(|p| !p.is_empty()) {
+            Some(source) => {
+                let (compiled, regex_info) =
+                    compile(RegexKind::Prefregex, source, use_dns_no, false)?;
+                info.prefregex = Some(regex_info);
+                Some(compiled)
+            }
+            None => None,
+        };
+        let pref_has_id = prefregex
+            .as_ref()
+            .is_some_and(|p| FAILURE_ID_GROUPS.iter().any(|g| p.has_group(g)));
+        let mut failregex = Vec::new();
+        for (index, source) in definition.failregex.iter().enumerate() {
+            let kind = RegexKind::Failregex(index);
+            let (compiled, regex_info) = compile(kind, source, use_dns_no, multiline)?;
+            if !pref_has_id && !FAILURE_ID_GROUPS.iter().any(|g| compiled.has_group(g)) {
+                return Err(FilterError::NoFailureId {
+                    regex: kind,
+                    pattern: source.clone(),
+                });
+            }
+            failregex.push(compiled);
+            info.failregex.push(regex_info);
+        }
+        let mut ignoreregex = Vec::new();
+        for (index, source) in definition.ignoreregex.iter().enumerate() {
+            let (compiled, regex_info) =
+                compile(RegexKind::Ignoreregex(index), source, use_dns_no, false)?;
+            ignoreregex.push(compiled);
+            info.ignoreregex.push(regex_info);
+        }
+        let dates = match definition.datepattern.as_deref() {
+            Some(pattern) => DateDetector::from_pattern(pattern)
+                .map_err(|e| FilterError::DatePattern(e.to_string()))?,
+            None => DateDetector::new_default(),
+        };
+        let hits = Hits {
+            prefregex: 0,
+            failregex: vec![0; failregex.len()],
+            ignoreregex: vec![0; ignoreregex.len()],
+        };
+        Ok(Filter {
+            failregex_set: build_set(&failregex),
+            ignoreregex_set: build_set(&ignoreregex),
+            prefregex,
+            failregex,
+            ignoreregex,
+            info,
+            dates,
+            maxlines: definition.maxlines.max(1),
+            options: FilterOptions::default(),
+            raw_dns: use_dns == "raw",
+            line_buffer: Vec::new(),
+            last_time_text: String::new(),
+            last_date: None,
+            mlfid: MlfidCache::default(),
+            serial: 0,
+            scratch: String::new(),
+            hits,
+        })
+    }
+
+    /// Sets daemon or fail2ban-regex behaviour (default: daemon, findtime 600).
+    pub fn set_options(&mut self, options: FilterOptions) {
+        self.options = options;
+    }
+
+    pub fn options(&self) -> FilterOptions {
+        self.options
+    }
+
+    pub fn prefregex_info(&self) -> Option<&RegexInfo> {
+        self.info.prefregex.as_ref()
+    }
+
+    pub fn failregex_info(&self) -> &[RegexInfo] {
+        &self.info.failregex
+    }
+
+    pub fn ignoreregex_info(&self) -> &[RegexInfo] {
+        &self.info.ignoreregex
+    }
+
+    /// How many lines the prefregex matched.
+    pub fn prefregex_hits(&self) -> u64 {
+        self.hits.prefregex
+    }
+
+    /// Failures reported per failregex (no-failure matches included, as fail2ban-regex counts).
+    pub fn failregex_hits(&self) -> &[u64] {
+        &self.hits.failregex
+    }
+
+    /// Matches per ignoreregex.
+    pub fn ignoreregex_hits(&self) -> &[u64] {
+        &self.hits.ignoreregex
+    }
+
+    pub fn date_detector(&self) -> &DateDetector {
+        &self.dates
+    }
+
+    pub fn maxlines(&self) -> usize {
+        self.maxlines
+    }
+
+    /// Processes a line whose date is found by the date detector.
+    pub fn process_line(&mut self, line: &str, ctx: &TimeContext) -> LineResult {
+        let serial = self.next_serial();
+        let now = ctx.now;
+        let found = self.dates.match_time(line, ctx).or_else(|| {
+            // `{NONE}`: the template matches the empty text at the start of every line.
+            self.dates.is_none().then_some(DateMatch {
+                start: 0,
+                end: 0,
+                timestamp: now,
+                template: 0,
+            })
+        });
+        let found = found.filter(|m| {
+            m.start <= m.end && line.is_char_boundary(m.start) && line.is_char_boundary(m.end)
+        });
+        // Lines without a date of their own borrow the last one seen in the last minute;
+        // fail2ban then shows that date text in front of the line.
+        let carried: String;
+        let (view, date, no_date) = match found {
+            Some(m) if m.start < m.end => {
+                self.remember_date(&line[m.start..m.end], m.timestamp);
+                let view = TupleView {
+                    prefix: &line[..m.start],
+                    date: &line[m.start..m.end],
+                    suffix: &line[m.end..],
+                    serial,
+                };
+                (view, Some(m.timestamp), false)
+            }
+            found => {
+                let recent = self.recent_last_date(now);
+                carried = if recent.is_some() {
+                    self.last_time_text.clone()
+                } else {
+                    String::new()
+                };
+                let cut = found.map_or(0, |m| m.start);
+                let view = match recent {
+                    Some(_) => TupleView {
+                        prefix: "",
+                        date: &carried,
+                        suffix: line,
+                        serial,
+                    },
+                    None => TupleView {
+                        prefix: &line[..cut],
+                        date: "",
+                        suffix: &line[cut..],
+                        serial,
+                    },
+                };
+                let date = match (recent, found) {
+                    (Some(last), _) => Some(last),
+                    // An optional date that matched empty: now.
+                    (None, Some(_)) => Some(now),
+                    (None, None) if self.options.check_find_time && self.options.in_operation => {
+                        Some(now)
+                    }
+                    (None, None) => None,
+                };
+                (view, date, found.is_none())
+            }
+        };
+        let mut result = self.process_view(view, date, no_date, now);
+        result.date = found;
+        result
+    }
+
+    /// Processes a line whose time is known (a journal entry); the line carries no date text.
+    /// The timestamp also serves as "now" for time checks and the multi-line id cache.
+    pub fn process_line_with_time(&mut self, line: &str, timestamp: f64) -> LineResult {
+        let serial = self.next_serial();
+        self.last_time_text.clear();
+        self.last_date = Some(timestamp);
+        let view = TupleView {
+            prefix: "",
+            date: "",
+            suffix: line,
+            serial,
+        };
+        self.process_view(view, Some(timestamp), false, timestamp)
+    }
+
+    fn next_serial(&mut self) -> u64 {
+        let serial = self.serial;
+        self.serial += 1;
+        serial
+    }
+
+    fn remember_date(&mut self, text: &str, timestamp: f64) {
+        self.last_time_text.clear();
+        self.last_time_text.push_str(text);
+        self.last_date = Some(timestamp);
+    }
+
+    fn recent_last_date(&self, now: f64) -> Option<f64> {
+        self.last_date.filter(|d| *d > now - 60.0)
+    }
+
+    /// The time checks of `processLine`, then `findFailure`.
+    fn process_view(
+        &mut self,
+        view: TupleView<'_>,
+        mut date: Option<f64>,
+        no_date: bool,
+        now: f64,
+    ) -> LineResult {
+        if self.options.check_find_time
+            && let Some(when) = date
+        {
+            if self.options.in_operation {
+                // A date far from now is a time zone or latency problem: take it as now.
+                if (when - now).trunc().abs() > 60.0 {
+                    date = Some(now);
+                    self.last_date = Some(now);
+                }
+            } else if when < now - self.options.find_time {
+                return LineResult {
+                    serial: view.serial,
+                    time: date,
+                    too_old: true,
+                    ..LineResult::default()
+                };
+            }
+        }
+        let mut result = self.find_failure(view, date, no_date, now);
+        result.serial = view.serial;
+        result.time = date;
+        result
+    }
+}
+
+/// The line buffer during one `findFailure` call: original lines by index, or the
+/// prefregex content that replaced them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BufferLine {
+    Original(usize),
+    Content(String),
+}
+
+/// State of one `findFailure` call.
+struct Search<'a, 'v> {
+    org: &'a [TupleView<'v>],
+    /// `self.__lineBuffer` (None: still the original buffer).
+    current: Option<Vec<BufferLine>>,
+    /// Haystack for the current buffer; None when it must be rebuilt.
+    buf_valid: bool,
+    date: Option<f64>,
+}
+
+impl Filter {
+    fn find_failure(
+        &mut self,
+        view: TupleView<'_>,
+        date: Option<f64>,
+        no_date: bool,
+        now: f64,
+    ) -> LineResult {
+        let mut result = LineResult::default();
+        if self.maxlines > 1 {
+            let before: Vec<u64> = self.line_buffer.iter().map(|l| l.serial).collect();
+            let full = before.len() >= self.maxlines;
+            let mut owned = std::mem::take(&mut self.line_buffer);
+            owned.push(TupleLine::from_view(&view));
+            let excess = owned.len().saturating_sub(self.maxlines);
+            owned.drain(..excess);
+            let views: Vec<TupleView<'_>> = owned.iter().map(TupleLine::view).collect();
+            let current = self.search_lines(&views, date, no_date, now, &mut result);
+            self.line_buffer = match current {
+                None => owned.clone(),
+                Some(lines) => materialize(&lines, &views, view.serial),
+            };
+            let after: Vec<u64> = self.line_buffer.iter().map(|l| l.serial).collect();
+            result.consumed = before
+                .into_iter()
+                .skip(usize::from(full))
+                .filter(|serial| !after.contains(serial))
+                .collect();
+        } else {
+            self.search_lines(&[view], date, no_date, now, &mut result);
+        }
+        result
+    }
+
+    /// `findFailure` on the buffer `org`; returns the new line buffer (None: unchanged).
+    fn search_lines(
+        &mut self,
+        org: &[TupleView<'_>],
+        date: Option<f64>,
+        no_date: bool,
+        now: f64,
+        result: &mut LineResult,
+    ) -> Option<Vec<BufferLine>> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        write_buffer(&mut buf, org.iter().copied());
+        let mut search = Search {
+            org,
+            current: None,
+            buf_valid: true,
+            date,
+        };
+        self.search_buffer(&mut search, &mut buf, no_date, now, result);
+        self.scratch = buf;
+        search.current
+    }
+
+    fn search_buffer(
+        &mut self,
+        search: &mut Search<'_, '_>,
+        buf: &mut String,
+        no_date: bool,
+        now: f64,
+        result: &mut LineResult,
+    ) {
+        // fail2ban checks ignoreregex first only when there are far fewer of them.
+        if !self.ignoreregex.is_empty()
+            && self.ignoreregex.len() + 2 < self.failregex.len()
+            && self.ignore_line(search, buf, None, result)
+        {
+            return;
+        }
+        let pre_groups = match self.apply_prefregex(search, buf, result) {
+            Some(groups) => groups,
+            None => return,
+        };
+        self.run_failregexes(search, buf, pre_groups, no_date, now, result);
+    }
+
+    /// Runs the prefregex; None when it exists and does not match. Replaces the buffer by
+    /// `<F-CONTENT>` when captured.
+    fn apply_prefregex(
+        &mut self,
+        search: &mut Search<'_, '_>,
+        buf: &mut String,
+        result: &mut LineResult,
+    ) -> Option<Option<FailData>> {
+        let Some(prefregex) = self.prefregex.as_mut() else {
+            return Some(None);
+        };
+        if !prefregex.search(buf) {
+            return None;
+        }
+        result.prefregex_matched = true;
+        self.hits.prefregex += 1;
+        let mut groups = groups_of(prefregex, buf);
+        if let Some(content) = groups.values.remove("content").filter(|c| !c.is_empty()) {
+            buf.clear();
+            buf.push_str(&content);
+            buf.push('\n');
+            search.current = Some(vec![BufferLine::Content(content)]);
+            search.buf_valid = true;
+        }
+        Some(Some(groups))
+    }
+
+    /// Indices of failregexes worth running on `buf`, in order (allocates only on a hit).
+    fn candidates(&self, buf: &str, from: usize) -> Vec<usize> {
+        match &self.failregex_set {
+            Some(set) if !set.is_match(buf) => Vec::new(),
+            Some(set) => set.matches(buf).into_iter().filter(|i| *i >= from).collect(),
+            None => (from..self.failregex.len()).collect(),
+        }
+    }
+
+    fn rebuild_buffer(&self, search: &mut Search<'_, '_>, buf: &mut String) {
+        if search.buf_valid {
+            return;
+        }
+        let org = search.org;
+        match &search.current {
+            None => write_buffer(buf, org.iter().copied()),
+            Some(lines) => write_buffer(
+                buf,
+                lines.iter().map(|line| match line {
+                    BufferLine::Original(i) => org[*i],
+                    BufferLine::Content(text) => TupleView {
+                        prefix: "",
+                        date: "",
+                        suffix: text,
+                        serial: 0,
+                    },
+                }),
+            ),
+        }
+        search.buf_valid = true;
+    }
+
+    fn run_failregexes(
+        &mut self,
+        search: &mut Search<'_, '_>,
+        buf: &mut String,
+        pre_groups: Option<FailData>,
+        no_date: bool,
+        now: f64,
+        result: &mut LineResult,
+    ) {
+        let mut candidates = self.candidates(buf, 0);
+        let mut position = 0;
+        let mut next_from = 0;
+        loop {
+            if !search.buf_valid {
+                // The buffer changed: ask the prefilter again for the regexes still to try.
+                self.rebuild_buffer(search, buf);
+                candidates = self.candidates(buf, next_from);
+                position = 0;
+            }
+            let Some(&index) = candidates.get(position) else {
+                return;
+            };
+            position += 1;
+            next_from = index + 1;
+            let step =
+                self.try_failregex(index, search, buf, pre_groups.as_ref(), no_date, now, result);
+            if let Step::Stop = step {
+                return;
+            }
+        }
+    }
+
+    /// One failregex on the current buffer (the body of findFailure's loop).
+    #[allow(clippy::too_many_arguments)]
+    fn try_failregex(
+        &mut self,
+        index: usize,
+        search: &mut Search<'_, '_>,
+        buf: &mut String,
+        pre_groups: Option<&FailData>,
+        no_date: bool,
+        now: f64,
+        result: &mut LineResult,
+    ) -> Step {
+        let check_all = self.options.check_all_regex;
+        let regex = &mut self.failregex[index];
+        if !regex.search(buf) {
+            return Step::Continue;
+        }
+        let lines = regex_lines(regex, buf, search.org);
+        let fail = groups_of(regex, buf);
+        if !self.ignoreregex.is_empty() && self.ignore_line(search, buf, Some(&lines), result) {
+            search.buf_valid = false;
+            return if check_all { Step::Continue } else { Step::Stop };
+        }
+        if no_date && search.date.is_none() && self.options.check_find_time {
+            return Step::Continue;
+        }
+        if !check_all || self.maxlines > 1 {
+            search.current = Some(lines.unmatched.iter().map(|i| BufferLine::Original(*i)).collect());
+            search.buf_valid = false;
+        }
+        let matched: Vec<String> = lines.matched.iter().map(|i| search.org[*i].full()).collect();
+        self.record_failure(index, fail, pre_groups, matched, search.date, now, result)
+    }
+
+    /// Merges groups, handles the multi-line id, works out the failure id and records it.
+    #[allow(clippy::too_many_arguments)]
+    fn record_failure(
+        &mut self,
+        index: usize,
+        fail: FailData,
+        pre_groups: Option<&FailData>,
+        matched: Vec<String>,
+        date: Option<f64>,
+        now: f64,
+        result: &mut LineResult,
+    ) -> Step {
+        let check_all = self.options.check_all_regex;
+        let mut fail = match pre_groups {
+            Some(pre) => merge_pre_groups(pre, fail, &self.failregex[index]),
+            None => fail,
+        };
+        let mlfid = fail.get("mlfid").map(str::to_string);
+        let mut cached = false;
+        if let Some(mlfid) = mlfid.as_deref() {
+            let merged = merge_failure(&mut self.mlfid, mlfid, fail, matched, now);
+            fail = merged.fail;
+            cached = merged.cached;
+            if fail.truthy("nofail") && !check_all {
+                if cached {
+                    self.mlfid.write_back(mlfid, &fail);
+                }
+                return Step::Stop;
+            }
+        } else {
+            fail.matches.get_or_insert_with(Vec::new).extend(matched);
+        }
+        let identity = self.identify(&fail, mlfid.is_some());
+        let Some(identity) = identity else {
+            // No id group took part and no multi-line id: fail2ban logs an error and goes on.
+            return Step::Continue;
+        };
+        if identity.id.is_none() {
+            fail.pending = true;
+        }
+        if let Some(ip) = &identity.ip {
+            fail.ip = Some(ip.clone());
+        }
+        if let (true, Some(mlfid)) = (cached, mlfid.as_deref()) {
+            self.mlfid.write_back(mlfid, &fail);
+        }
+        if identity.id.is_none() && !check_all && self.options.ignore_pending {
+            return Step::Stop;
+        }
+        self.hits.failregex[index] += 1;
+        result.failures.push(build_failure(index, identity, fail, date));
+        if check_all { Step::Continue } else { Step::Stop }
+    }
+
+    /// fail2ban's choice of failure id: ip4, ip6, dns (or 0.8 `host`), else the F-ID.
+    fn identify(&self, fail: &FailData, has_mlfid: bool) -> Option<Identity> {
+        let raw = self.raw_dns || self.options.raw_host;
+        let fid = fail.get("fid");
+        let cidr = fail.get("cidr").and_then(|c| c.parse::<u32>().ok());
+        let fid_text = |fid: &str| {
+            if raw {
+                fid.to_string()
+            } else {
+                ip_text(fid, None, Family::Any)
+            }
+        };
+        let (host, family) = if let Some(ip) = fail.get("ip4") {
+            (ip, Some(Family::V4))
+        } else if let Some(ip) = fail.get("ip6") {
+            (ip, Some(Family::V6))
+        } else if let Some(dns) = fail.get("dns").or_else(|| fail.get("host")) {
+            // `host` is the 0.8-era group: an address or a name, like `dns`.
+            let family = dns.parse::<std::net::IpAddr>().ok().map(|_| Family::Any);
+            (dns, family)
+        } else {
+            if fid.is_none() && !has_mlfid {
+                return None;
+            }
+            return Some(Identity {
+                id: fid.map(fid_text),
+                kind: IdKind::Raw,
+                host: None,
+                ip: None,
+                cidr,
+            });
+        };
+        let address = match family {
+            Some(family) => ip_text(host, cidr, family),
+            // A raw host name is the id as written.
+            None if raw => host.to_string(),
+            None => {
+                // A host name: resolved by the caller (fail2ban: DNSUtils.textToIp), its
+                // F-ID unused.
+                return Some(Identity {
+                    id: Some(host.to_string()),
+                    kind: IdKind::Dns,
+                    host: Some(host.to_string()),
+                    ip: None,
+                    cidr,
+                });
+            }
+        };
+        let kind = if family.is_some() { IdKind::Ip } else { IdKind::Raw };
+        Some(match fid {
+            Some(fid) if fid != host => Identity {
+                id: Some(fid_text(fid)),
+                kind: IdKind::Raw,
+                host: Some(host.to_string()),
+                ip: Some(address),
+                cidr,
+            },
+            _ => Identity {
+                id: Some(address),
+                kind,
+                host: Some(host.to_string()),
+                ip: None,
+                cidr,
+            },
+        })
+    }
+
+    /// `_ignoreLine`: true when an ignoreregex matched (all are tried with check_all_regex).
+    fn ignore_line(
+        &mut self,
+        search: &mut Search<'_, '_>,
+        buf: &str,
+        failregex_lines: Option<&MatchedLines>,
+        result: &mut LineResult,
+    ) -> bool {
+        let check_all = self.options.check_all_regex;
+        // Multi-line: only the lines the failregex matched are checked.
+        let narrowed;
+        let haystack = match failregex_lines {
+            Some(lines) if self.maxlines > 1 => {
+                let mut text = String::new();
+                write_buffer(&mut text, lines.matched.iter().map(|i| search.org[*i]));
+                narrowed = text;
+                narrowed.as_str()
+            }
+            _ => buf,
+        };
+        if let Some(set) = &self.ignoreregex_set
+            && !set.is_match(haystack)
+        {
+            return false;
+        }
+        let mut found = false;
+        for index in 0..self.ignoreregex.len() {
+            if !self.ignoreregex[index].search(haystack) {
+                continue;
+            }
+            found = true;
+            self.hits.ignoreregex[index] += 1;
+            result.ignored.push(index);
+            if let (true, Some(lines)) = (!check_all || self.maxlines > 1, failregex_lines) {
+                search.current =
+                    Some(lines.unmatched.iter().map(|i| BufferLine::Original(*i)).collect());
+                search.buf_valid = false;
+            }
+            if !check_all {
+                break;
+            }
+        }
+        found
+    }
+}
+
+enum Step {
+    Continue,
+    Stop,
+}
+
+struct Identity {
+    id: Option<String>,
+    kind: IdKind,
+    host: Option<String>,
+    ip: Option<String>,
+    cidr: Option<u32>,
+}
+
+fn build_failure(index: usize, identity: Identity, fail: FailData, date: Option<f64>) -> Failure {
+    let nofail = fail.truthy("nofail");
+    Failure {
+        failregex: index,
+        id: identity.id,
+        host: identity.host,
+        id_kind: identity.kind,
+        ip: identity.ip,
+        cidr: identity.cidr,
+        time: date,
+        groups: fail.values,
+        users: fail.users.unwrap_or_default(),
+        matches: fail.matches.unwrap_or_default(),
+        nofail,
+    }
+}
+
+/// `preGroups.copy().update(fail)`: the failregex's groups win, including those that did not
+/// take part (Python copies their None).
+fn merge_pre_groups(pre: &FailData, fail: FailData, regex: &CompiledRegex) -> FailData {
+    let mut merged = pre.clone();
+    for name in regex.group_names() {
+        if !fail.values.contains_key(name) {
+            merged.values.remove(name);
+        }
+    }
+    merged.values.extend(fail.values);
+    merged
+}
+
+/// `getGroups`: participating named groups, then `alt_*` and `tuple_*` merging.
+fn groups_of(regex: &CompiledRegex, buf: &str) -> FailData {
+    let mut values = BTreeMap::new();
+    let mut alternates = Vec::new();
+    let mut tuples = Vec::new();
+    for (name, span) in regex.named_spans() {
+        if let Some(target) = complex_target(name, "alt_") {
+            alternates.push((name.to_string(), target));
+        } else if let Some(target) = complex_target(name, "tuple_") {
+            tuples.push((name.to_string(), target));
+        }
+        if let Some((start, end)) = span
+            && let Some(text) = buf.get(start..end)
+        {
+            values.insert(name.to_string(), text.to_string());
+        }
+    }
+    alternates.sort();
+    tuples.sort();
+    for (name, target) in alternates {
+        if let Some(value) = values.get(&name).filter(|v| !v.is_empty()).cloned()
+            && !values.get(&target).is_some_and(|v| !v.is_empty())
+        {
+            values.insert(target, value);
+        }
+    }
+    merge_tuples(&mut values, tuples);
+    FailData {
+        values,
+        ..FailData::default()
+    }
+}
+
+/// `COMPLNAME_CRE`: `alt_user_1` → `user` (with `mapTag2Opt`: `alt_id` → `fid`).
+fn complex_target(name: &str, prefix: &str) -> Option<String> {
+    let rest = name.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        return None;
+    }
+    // Strip one trailing `_<digits>` (the regex's non-greedy `(.*?)(?:_\d+)?$`).
+    let base = match rest.rfind('_') {
+        Some(at) if at + 1 < rest.len() && rest[at + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+            &rest[..at]
+        }
+        _ => rest,
+    };
+    Some(crate::tags::map_tag_to_option(base))
+}
+
+/// `F-TUPLE_*`: the target becomes a Python tuple of its value and the parts, rendered as
+/// Python prints it (that text is what fail2ban then uses as the id).
+fn merge_tuples(values: &mut BTreeMap<String, String>, tuples: Vec<(String, String)>) {
+    let mut combined: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+    for (name, target) in tuples {
+        let part = values.get(&name).cloned();
+        let entry = combined
+            .entry(target.clone())
+            .or_insert_with(|| vec![values.get(&target).cloned()]);
+        entry.push(part);
+    }
+    for (target, parts) in combined {
+        let rendered: Vec<String> = parts
+            .iter()
+            .map(|p| match p {
+                Some(text) => format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'")),
+                None => "None".to_string(),
+            })
+            .collect();
+        values.insert(target, format!("({})", rendered.join(", ")));
+    }
+}
+
+/// Lines covered by the last match of `regex` (with `<SKIPLINES>` lines moved out).
+fn regex_lines(regex: &CompiledRegex, buf: &str, org: &[TupleView<'_>]) -> MatchedLines {
+    let span = regex.span().unwrap_or((0, 0));
+    if org.len() <= 1 {
+        return matched_lines(buf, span, org, &[]);
+    }
+    let mut skipped_text = String::new();
+    for (name, group_span) in regex.named_spans() {
+        if name.starts_with("skiplines")
+            && let Some((start, end)) = group_span
+        {
+            skipped_text.push_str(buf.get(start..end).unwrap_or(""));
+        }
+    }
+    let skipped: Vec<&str> = split_lines(&skipped_text).collect();
+    matched_lines(buf, span, org, &skipped)
+}
+
+/// The new line buffer as owned lines.
+fn materialize(lines: &[BufferLine], views: &[TupleView<'_>], serial: u64) -> Vec<TupleLine> {
+    lines
+        .iter()
+        .map(|line| match line {
+            BufferLine::Original(i) => TupleLine::from_view(&views[*i]),
+            BufferLine::Content(text) => TupleLine {
+                text: text.clone(),
+                date_start: 0,
+                date_end: 0,
+                serial,
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "filter_tests.rs"]
+mod tests;

@@ -1,0 +1,421 @@
+use super::*;
+
+fn filter_of(failregex: &[&str]) -> Filter {
+    filter(failregex)
+}
+
+fn filter(failregex: &[&str]) -> Filter {
+    build(FilterDefinition {
+        failregex: failregex.iter().map(|s| s.to_string()).collect(),
+        ..FilterDefinition::default()
+    })
+}
+
+fn build(definition: FilterDefinition) -> Filter {
+    let mut filter = Filter::new(&definition).unwrap();
+    filter.set_options(FilterOptions::regex_tool());
+    filter
+}
+
+fn ids(result: &LineResult) -> Vec<Option<&str>> {
+    result.failures.iter().map(|f| f.id.as_deref()).collect()
+}
+
+const NOW: f64 = 1_700_000_000.0;
+
+#[test]
+fn seed_dovecot_filter_takes_the_old_host_group() {
+    // /work/shared/seed-example/filter.d/dovecot.conf, written for fail2ban 0.8.
+    let mut filter = filter(&[
+        r"(?: pop3-login|imap-login): .*(?:Authentication failure|Aborted login \(auth failed|Aborted login \(tried to use disabled|Disconnected \(auth failed|Aborted login \(\d+ authentication attempts).*rip=(?P<host>\S*),.*",
+    ]);
+    let lines = [
+        "mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, TLS, session=<Lk3QsmAA0sLAqAEK>",
+        "mail dovecot: pop3-login: Aborted login (auth failed, 1 attempts in 2 secs): user=<info>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, session=<Yz1QsmAA0sLAqAEK>",
+    ];
+    for line in lines {
+        let result = filter.process_line_with_time(line, NOW);
+        assert_eq!(result.outcome(), Outcome::Matched, "{line}");
+        let failure = &result.failures[0];
+        assert_eq!(failure.id.as_deref(), Some("203.0.113.9"));
+        assert_eq!(failure.id_kind, IdKind::Ip);
+        assert_eq!(failure.host.as_deref(), Some("203.0.113.9"));
+        assert_eq!(failure.time, Some(NOW));
+        assert_eq!(failure.matches, vec![line.to_string()]);
+    }
+    let postfix = "mail postfix/smtpd[23488]: warning: unknown[198.51.100.7]: SASL PLAIN authentication failed: x";
+    assert_eq!(filter.process_line_with_time(postfix, NOW).outcome(), Outcome::Missed);
+    assert_eq!(filter.failregex_hits(), &[2]);
+}
+
+#[test]
+fn host_tag_takes_ipv4_ipv6_and_names() {
+    let mut filter = filter(&[r"^fail from <HOST>$"]);
+    let ip6 = filter.process_line_with_time("fail from 2001:DB8::1", NOW);
+    assert_eq!(ids(&ip6), vec![Some("2001:db8::1")]);
+    assert_eq!(ip6.failures[0].groups.get("ip6").map(String::as_str), Some("2001:DB8::1"));
+    let mapped = filter.process_line_with_time("fail from ::ffff:192.0.2.4", NOW);
+    assert_eq!(ids(&mapped), vec![Some("192.0.2.4")]);
+    let name = filter.process_line_with_time("fail from host.example.org", NOW);
+    assert_eq!(name.failures[0].id_kind, IdKind::Dns);
+    assert_eq!(ids(&name), vec![Some("host.example.org")]);
+}
+
+#[test]
+fn usedns_no_narrows_host_to_addresses() {
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"^fail from <HOST>$".into()],
+        usedns: Some("no".into()),
+        ..FilterDefinition::default()
+    });
+    assert_eq!(filter.process_line_with_time("fail from host.example.org", NOW).outcome(), Outcome::Missed);
+    assert_eq!(filter.process_line_with_time("fail from [192.0.2.1]", NOW).outcome(), Outcome::Matched);
+}
+
+#[test]
+fn usedns_raw_keeps_names_as_ids() {
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"^fail from <HOST>$".into()],
+        usedns: Some("raw".into()),
+        ..FilterDefinition::default()
+    });
+    let result = filter.process_line_with_time("fail from host.example.org", NOW);
+    assert_eq!(result.failures[0].id_kind, IdKind::Raw);
+}
+
+#[test]
+fn addr_subnet_cidr_tags() {
+    let mut filter = filter(&[r"^net <SUBNET>$", r"^addr <ADDR>/<CIDR> x$"]);
+    let subnet = filter.process_line_with_time("net 192.0.2.77/24", NOW);
+    assert_eq!(ids(&subnet), vec![Some("192.0.2.0/24")]);
+    assert_eq!(subnet.failures[0].cidr, Some(24));
+    let plain = filter.process_line_with_time("net [2001:db8::5]", NOW);
+    assert_eq!(ids(&plain), vec![Some("2001:db8::5")]);
+    let addr = filter.process_line_with_time("addr 2001:db8::5/64 x", NOW);
+    assert_eq!(ids(&addr), vec![Some("2001:db8::/64")]);
+}
+
+#[test]
+fn ip4_ip6_dns_tags_separately() {
+    let mut filter = filter(&[r"^a <IP4>$", r"^b <IP6>$", r"^c <DNS>$"]);
+    assert_eq!(ids(&filter.process_line_with_time("a 192.0.2.1", NOW)), vec![Some("192.0.2.1")]);
+    assert_eq!(ids(&filter.process_line_with_time("b ::1", NOW)), vec![Some("::1")]);
+    assert_eq!(filter.process_line_with_time("c example.com", NOW).failures[0].id_kind, IdKind::Dns);
+    assert_eq!(filter.process_line_with_time("a example.com", NOW).outcome(), Outcome::Missed);
+}
+
+#[test]
+fn user_id_port_and_custom_groups() {
+    let mut filter = filter(&[
+        r"^login <F-USER>\S+</F-USER> session <F-ID/> port <F-PORT/> from <ADDR> <F-ERROR>.+</F-ERROR>$",
+    ]);
+    let result = filter.process_line_with_time("login bob session s42 port ssh from 192.0.2.9 bad password", NOW);
+    let failure = &result.failures[0];
+    // An F-ID different from the address is the id; the address goes to `ip`.
+    assert_eq!(failure.id.as_deref(), Some("s42"));
+    assert_eq!(failure.id_kind, IdKind::Raw);
+    assert_eq!(failure.ip.as_deref(), Some("192.0.2.9"));
+    let group = |name: &str| failure.groups.get(name).map(String::as_str);
+    assert_eq!(group("user"), Some("bob"));
+    assert_eq!(group("fid"), Some("s42"));
+    assert_eq!(group("fport"), Some("ssh"));
+    assert_eq!(group("error"), Some("bad password"));
+}
+
+#[test]
+fn f_id_alone_is_the_failure_id() {
+    let mut filter = filter(&[r"^token <F-ID>\w+</F-ID> rejected$"]);
+    let result = filter.process_line_with_time("token abc rejected", NOW);
+    assert_eq!(ids(&result), vec![Some("abc")]);
+}
+
+#[test]
+fn alt_groups_fill_an_empty_main_group() {
+    let mut filter = filter(&[
+        r"^ruser=<F-ALT_USER>\S*</F-ALT_USER> rhost=<HOST>(?:\s+user=<F-USER>\S*</F-USER>)?$",
+    ]);
+    let alt = filter.process_line_with_time("ruser=alice rhost=192.0.2.1", NOW);
+    assert_eq!(alt.failures[0].groups.get("user").map(String::as_str), Some("alice"));
+    let main = filter.process_line_with_time("ruser=alice rhost=192.0.2.1 user=bob", NOW);
+    assert_eq!(main.failures[0].groups.get("user").map(String::as_str), Some("bob"));
+}
+
+#[test]
+fn tuple_groups_combine_into_the_id() {
+    let mut filter = filter(&[r"^x <F-ID>\w+</F-ID> <F-TUPLE_ID>\w+</F-TUPLE_ID>$"]);
+    let result = filter.process_line_with_time("x a b", NOW);
+    assert_eq!(ids(&result), vec![Some("('a', 'b')")]);
+}
+
+#[test]
+fn failregex_without_failure_id_is_refused() {
+    let error = Filter::new(&FilterDefinition {
+        failregex: vec![r"^<HOST> ok".into(), r"^no id here$".into()],
+        ..FilterDefinition::default()
+    })
+    .unwrap_err();
+    assert!(matches!(error, FilterError::NoFailureId { regex: RegexKind::Failregex(1), .. }), "{error}");
+}
+
+#[test]
+fn compile_error_names_the_regex_and_pattern() {
+    let error = Filter::new(&FilterDefinition {
+        failregex: vec![r"^<HOST>".into()],
+        ignoreregex: vec![r"(unclosed".into()],
+        ..FilterDefinition::default()
+    })
+    .unwrap_err();
+    let FilterError::Regex { regex, pattern, message } = &error else {
+        panic!("unexpected {error:?}");
+    };
+    assert_eq!(*regex, RegexKind::Ignoreregex(0));
+    assert_eq!(pattern, "(unclosed");
+    assert!(!message.is_empty());
+    assert!(error.to_string().starts_with("ignoreregex #0:"));
+    let empty = Filter::new(&FilterDefinition {
+        failregex: vec!["  ".into()],
+        ..FilterDefinition::default()
+    })
+    .unwrap_err();
+    assert!(matches!(empty, FilterError::Empty { .. }));
+}
+
+#[test]
+fn prefregex_content_is_what_failregexes_see() {
+    let mut filter = build(FilterDefinition {
+        prefregex: Some(r"^sshd\[<F-MLFID>\d+</F-MLFID>\]: <F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![r"^Failed password for <F-USER>\S+</F-USER> from <HOST>$".into()],
+        ..FilterDefinition::default()
+    });
+    let result = filter.process_line_with_time("sshd[12]: Failed password for root from 192.0.2.3", NOW);
+    assert!(result.prefregex_matched);
+    assert_eq!(ids(&result), vec![Some("192.0.2.3")]);
+    assert_eq!(result.failures[0].groups.get("mlfid").map(String::as_str), Some("12"));
+    assert_eq!(result.failures[0].groups.get("user").map(String::as_str), Some("root"));
+    let other = filter.process_line_with_time("cron[1]: Failed password for root from 192.0.2.3", NOW);
+    assert!(!other.prefregex_matched);
+    assert_eq!(other.outcome(), Outcome::Missed);
+    assert_eq!(filter.prefregex_hits(), 1);
+}
+
+#[test]
+fn ignoreregex_wins_over_failregex() {
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"^fail from <HOST>".into()],
+        ignoreregex: vec![r"trusted".into()],
+        ..FilterDefinition::default()
+    });
+    let ignored = filter.process_line_with_time("fail from 192.0.2.1 trusted", NOW);
+    assert_eq!(ignored.outcome(), Outcome::Ignored);
+    assert_eq!(ignored.ignored, vec![0]);
+    assert!(ignored.failures.is_empty());
+    assert_eq!(filter.ignoreregex_hits(), &[1]);
+    assert_eq!(filter.process_line_with_time("fail from 192.0.2.1", NOW).outcome(), Outcome::Matched);
+}
+
+#[test]
+fn check_all_regex_reports_every_matching_failregex() {
+    let regexes = [r"from <HOST>", r"^fail from <HOST>"];
+    let mut all = filter(&regexes);
+    assert_eq!(all.process_line_with_time("fail from 192.0.2.1", NOW).failures.len(), 2);
+    let mut daemon = filter(&regexes);
+    daemon.set_options(FilterOptions::daemon(600.0));
+    let result = daemon.process_line_with_time("fail from 192.0.2.1", NOW);
+    assert_eq!(result.failures.len(), 1);
+    assert_eq!(result.failures[0].failregex, 0);
+}
+
+#[test]
+fn skiplines_multi_line_match_reports_consumed_lines() {
+    let mut filter = build(FilterDefinition {
+        failregex: vec![
+            r"^\s+\[conn(?P<__connid>\d+)\] Failed to authenticate [^\n]+<SKIPLINES>\s+\[conn(?P=__connid)\] end connection <HOST>".into(),
+        ],
+        maxlines: 10,
+        ..FilterDefinition::default()
+    });
+    let lines = [
+        " [conn7] Failed to authenticate admin",
+        " [conn8] something else",
+        " [conn7] end connection 192.0.2.8:1234",
+    ];
+    let results: Vec<LineResult> =
+        lines.iter().map(|l| filter.process_line_with_time(l, NOW)).collect();
+    assert_eq!(results[0].outcome(), Outcome::Missed);
+    assert_eq!(results[1].outcome(), Outcome::Missed);
+    let last = &results[2];
+    assert_eq!(ids(last), vec![Some("192.0.2.8")]);
+    // The skipped line stays in the buffer; the first line was part of the match.
+    assert_eq!(last.failures[0].matches, vec![lines[0].to_string(), lines[2].to_string()]);
+    assert_eq!(last.consumed, vec![0]);
+    assert_eq!(filter.line_buffer.len(), 1);
+}
+
+#[test]
+fn maxlines_bounds_the_buffer() {
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"^a\nb <HOST>$".into()],
+        maxlines: 2,
+        ..FilterDefinition::default()
+    });
+    filter.process_line_with_time("a", NOW);
+    filter.process_line_with_time("x", NOW);
+    assert_eq!(filter.process_line_with_time("b 192.0.2.1", NOW).outcome(), Outcome::Missed);
+    filter.process_line_with_time("a", NOW);
+    assert_eq!(filter.process_line_with_time("b 192.0.2.1", NOW).outcome(), Outcome::Matched);
+}
+
+fn sshd_like() -> Filter {
+    let mut filter = build(FilterDefinition {
+        prefregex: Some(r"^\[<F-MLFID>\d+</F-MLFID>\]: <F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![
+            r"^Connection from <HOST>$".into(),
+            r"^Invalid user <F-USER>\S+</F-USER>$".into(),
+            r"^Accepted <F-NOFAIL>publickey</F-NOFAIL> for <F-USER>\S+</F-USER>$".into(),
+            r"^Failed password for <F-USER>\S+</F-USER>$".into(),
+            r"^<F-MLFFORGET>Disconnected</F-MLFFORGET>$".into(),
+        ],
+        maxlines: 1,
+        ..FilterDefinition::default()
+    });
+    filter.set_options(FilterOptions::daemon(600.0));
+    filter
+}
+
+#[test]
+fn mlfid_carries_the_host_to_later_lines() {
+    let mut filter = sshd_like();
+    // The connection line has a host but is a pending failure of its own (no failure yet).
+    let connect = filter.process_line_with_time("[5]: Connection from 192.0.2.5", NOW);
+    assert_eq!(ids(&connect), vec![Some("192.0.2.5")]);
+    let failed = filter.process_line_with_time("[5]: Failed password for bob", NOW);
+    assert_eq!(ids(&failed), vec![Some("192.0.2.5")]);
+    assert_eq!(failed.failures[0].users, vec!["bob".to_string()]);
+    assert_eq!(failed.failures[0].matches, vec!["[5]: Failed password for bob".to_string()]);
+    assert_eq!(failed.failures[0].groups.get("user").map(String::as_str), Some("bob"));
+    let other = filter.process_line_with_time("[6]: Failed password for bob", NOW);
+    // Connection 6 has no host yet: pending, not reported by the daemon.
+    assert!(other.failures.is_empty());
+}
+
+#[test]
+fn mlfid_nofail_and_forget() {
+    let mut filter = sshd_like();
+    filter.process_line_with_time("[9]: Connection from 192.0.2.9", NOW);
+    let accepted = filter.process_line_with_time("[9]: Accepted publickey for bob", NOW);
+    assert!(accepted.failures.is_empty(), "{accepted:?}");
+    assert_eq!(filter.mlfid.len(), 1);
+    // As fail2ban 1.0.2 does: forgetting clears the cached no-failure state, so the
+    // disconnect reports the connection with the held-back lines.
+    let gone = filter.process_line_with_time("[9]: Disconnected", NOW);
+    assert_eq!(ids(&gone), vec![Some("192.0.2.9")]);
+    assert!(!gone.failures[0].nofail);
+    assert_eq!(
+        gone.failures[0].matches,
+        vec!["[9]: Accepted publickey for bob".to_string(), "[9]: Disconnected".to_string()]
+    );
+    assert_eq!(gone.failures[0].users, vec!["bob".to_string()]);
+    assert_eq!(filter.mlfid.len(), 0);
+    // After forgetting, the id is unknown again.
+    let late = filter.process_line_with_time("[9]: Failed password for bob", NOW);
+    assert!(late.failures.is_empty());
+}
+
+#[test]
+fn mlfid_entries_expire() {
+    let mut filter = sshd_like();
+    filter.process_line_with_time("[3]: Connection from 192.0.2.3", NOW);
+    let late = filter.process_line_with_time("[3]: Failed password for bob", NOW + 301.0);
+    assert!(late.failures.is_empty());
+}
+
+#[test]
+fn lines_without_date_get_now_in_daemon_mode() {
+    let mut filter = filter(&[r"^fail <HOST>$"]);
+    filter.set_options(FilterOptions::daemon(600.0));
+    let ctx = TimeContext {
+        now: NOW,
+        tz: jiff::tz::TimeZone::UTC,
+    };
+    let result = filter.process_line("fail 192.0.2.1", &ctx);
+    assert_eq!(result.time, Some(NOW));
+    assert_eq!(result.failures[0].time, Some(NOW));
+    // fail2ban-regex mode: no date means no time.
+    filter.set_options(FilterOptions::regex_tool());
+    let result = filter.process_line("fail 192.0.2.1", &ctx);
+    assert_eq!(result.failures[0].time, None);
+}
+
+#[test]
+fn odd_dates_become_now_in_operation() {
+    let mut filter = filter(&[r"^fail <HOST>$"]);
+    filter.set_options(FilterOptions::daemon(600.0));
+    filter.last_date = None;
+    let view = TupleView {
+        prefix: "",
+        date: "",
+        suffix: "fail 192.0.2.1",
+        serial: 0,
+    };
+    let result = filter.process_view(view, Some(NOW - 7200.0), false, NOW);
+    assert_eq!(result.time, Some(NOW));
+    let mut catching_up = FilterOptions::daemon(600.0);
+    catching_up.in_operation = false;
+    filter.set_options(catching_up);
+    let result = filter.process_view(view, Some(NOW - 7200.0), false, NOW);
+    assert!(result.too_old);
+    assert!(result.failures.is_empty());
+}
+
+#[test]
+fn backtracking_regexes_run_and_are_prefiltered() {
+    let mut filter = filter(&[r"^user (?!root)<F-USER>\w+</F-USER> from <HOST>$"]);
+    assert!(matches!(filter.failregex_info()[0].engine, Engine::Backtracking(_)));
+    assert_eq!(filter.process_line_with_time("user bob from 192.0.2.1", NOW).outcome(), Outcome::Matched);
+    assert_eq!(filter.process_line_with_time("user root from 192.0.2.1", NOW).outcome(), Outcome::Missed);
+}
+
+#[test]
+fn hostile_lines_do_not_panic() {
+    let mut filter = build(FilterDefinition {
+        prefregex: Some(r"^<F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![
+            r"^(?:(?!x).)*? from <HOST>(?: port \d+)?$".into(),
+            r"^(a+)+b <HOST>$".into(),
+            r"^user (?P<u>\S+) again (?P=u) <HOST>$".into(),
+        ],
+        ignoreregex: vec![r"^(?:y+)+z".into()],
+        maxlines: 3,
+        ..FilterDefinition::default()
+    });
+    let huge = "a".repeat(1 << 20);
+    let nul = "fail\0from\0192.0.2.1\0";
+    let invalid = String::from_utf8_lossy(b"user \xff\xfe from 192.0.2.1").into_owned();
+    let many_y = "y".repeat(100_000);
+    for line in [huge.as_str(), nul, invalid.as_str(), many_y.as_str(), "", "\n", "\r\n"] {
+        let _ = filter.process_line_with_time(line, NOW);
+    }
+    // A 1 MiB line still matches a linear-engine regex; on the backtracking one it runs
+    // into the step limit and counts as missed instead of stalling.
+    let mut linear = filter_of(&[r"^a+ from <HOST>$"]);
+    let with_host = format!("{huge} from 192.0.2.1");
+    assert_eq!(linear.process_line_with_time(&with_host, NOW).outcome(), Outcome::Matched);
+    let started = std::time::Instant::now();
+    let _ = filter.process_line_with_time(&with_host, NOW);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn date_is_cut_out_before_matching() {
+    // The date detector is another crate; here the split it would make is given directly.
+    let mut filter = filter(&[r"^host sshd: fail <HOST>$"]);
+    let view = TupleView {
+        prefix: "",
+        date: "Feb  5 14:26:24 ",
+        suffix: "host sshd: fail 192.0.2.1",
+        serial: 0,
+    };
+    let result = filter.process_view(view, Some(NOW), false, NOW);
+    assert_eq!(ids(&result), vec![Some("192.0.2.1")]);
+    assert_eq!(result.failures[0].matches, vec!["Feb  5 14:26:24 host sshd: fail 192.0.2.1".to_string()]);
+}

@@ -1,0 +1,109 @@
+//! Schema, its version and the connection settings.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// The schema version this build writes: `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[i]` brings a database from version `i` to `i + 1`. Append
+/// only: a released step is never edited.
+const MIGRATIONS: [&str; 1] = [
+    // 1: jails, log positions, ban history (`bans`) and latest ban per
+    // (ip, jail) (`bips`), as fail2ban's schema version 4.
+    "CREATE TABLE jails(
+         name TEXT NOT NULL PRIMARY KEY,
+         enabled INTEGER NOT NULL DEFAULT 1
+     );
+     CREATE TABLE logs(
+         jail TEXT NOT NULL REFERENCES jails(name) ON DELETE CASCADE,
+         path TEXT NOT NULL,
+         first_line_hash TEXT NOT NULL,
+         position INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY(jail, path)
+     );
+     CREATE TABLE bans(
+         jail TEXT NOT NULL REFERENCES jails(name),
+         ip TEXT NOT NULL,
+         time_of_ban INTEGER NOT NULL,
+         ban_time INTEGER NOT NULL,
+         ban_count INTEGER NOT NULL DEFAULT 1,
+         data TEXT
+     );
+     CREATE INDEX bans_jail_time_of_ban ON bans(jail, time_of_ban);
+     CREATE INDEX bans_jail_ip ON bans(jail, ip);
+     CREATE INDEX bans_ip ON bans(ip);
+     CREATE TABLE bips(
+         ip TEXT NOT NULL,
+         jail TEXT NOT NULL REFERENCES jails(name),
+         time_of_ban INTEGER NOT NULL,
+         ban_time INTEGER NOT NULL,
+         ban_count INTEGER NOT NULL DEFAULT 1,
+         data TEXT,
+         PRIMARY KEY(ip, jail)
+     );
+     CREATE INDEX bips_time_of_ban ON bips(time_of_ban);
+     CREATE INDEX bips_ip ON bips(ip);",
+];
+
+/// Connection settings.
+///
+/// Write-ahead log with `synchronous = NORMAL`: the daemon writes often
+/// (every log position update) and must survive being killed at any moment.
+/// In WAL mode a commit is one append to the log; a process killed mid-write
+/// leaves an incomplete frame that the next open ignores, so the file is
+/// always a consistent state of committed transactions. NORMAL skips the
+/// fsync per commit: a power loss may drop the last commits, never corrupt.
+/// (fail2ban runs `synchronous = OFF` with an in-memory journal, which a
+/// crash in the middle of a transaction can corrupt.) `:memory:` has no WAL;
+/// SQLite keeps its own journal mode there.
+pub(crate) fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    connection.pragma_update(None, "synchronous", "NORMAL")
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction.
+pub(crate) fn migrate(connection: &mut Connection, path: &str) -> Result<(), StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let tx = connection.transaction().map_err(wrap)?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(wrap)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == 0 && has_tables(&tx).map_err(wrap)? {
+        return Err(StoreError::ForeignDatabase {
+            path: path.to_owned(),
+        });
+    }
+    for (version, step) in (1_i64..)
+        .zip(MIGRATIONS)
+        .skip_while(|(version, _)| *version <= found)
+    {
+        tx.execute_batch(step).map_err(wrap)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(wrap)?;
+    }
+    tx.commit().map_err(wrap)
+}
+
+fn has_tables(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table')",
+        [],
+        |row| row.get(0),
+    )
+}
