@@ -5,10 +5,22 @@ use ferroban_date::{DateDetector, TimeContext};
 use std::hint::black_box;
 
 const LINES: [(&str, &str); 4] = [
-    ("syslog", "Aug 14 11:51:00 host sshd[1234]: Failed password for root from 192.0.2.1 port 22 ssh2"),
-    ("iso", "2005-08-14 11:51:00,123 fail2ban.actions: WARNING [sshd] Ban 192.0.2.1"),
-    ("apache", "192.0.2.1 - - [14/Aug/2005:11:51:00 +0200] \"GET / HTTP/1.1\" 404 209"),
-    ("no-date", "this line has no date at all, just some words and numbers 12345"),
+    (
+        "syslog",
+        "Aug 14 11:51:00 host sshd[1234]: Failed password for root from 192.0.2.1 port 22 ssh2",
+    ),
+    (
+        "iso",
+        "2005-08-14 11:51:00,123 fail2ban.actions: WARNING [sshd] Ban 192.0.2.1",
+    ),
+    (
+        "apache",
+        "192.0.2.1 - - [14/Aug/2005:11:51:00 +0200] \"GET / HTTP/1.1\" 404 209",
+    ),
+    (
+        "no-date",
+        "this line has no date at all, just some words and numbers 12345",
+    ),
 ];
 
 fn bench(c: &mut Criterion) {

@@ -40,7 +40,11 @@ struct Defaults {
 static DEFAULTS: LazyLock<Result<Defaults, String>> = LazyLock::new(build_defaults);
 
 fn current_year() -> i64 {
-    i64::from(jiff::tz::TimeZone::system().to_datetime(jiff::Timestamp::now()).year())
+    i64::from(
+        jiff::tz::TimeZone::system()
+            .to_datetime(jiff::Timestamp::now())
+            .year(),
+    )
 }
 
 fn build_defaults() -> Result<Defaults, String> {
@@ -63,11 +67,20 @@ fn build_defaults() -> Result<Defaults, String> {
         originals.push(Arc::new(template));
     }
     let ordered = anchored.iter().chain(&originals).cloned().collect();
-    Ok(Defaults { builder, originals, ordered })
+    Ok(Defaults {
+        builder,
+        originals,
+        ordered,
+    })
 }
 
 fn defaults() -> Result<&'static Defaults, DateError> {
-    DEFAULTS.as_ref().map_err(|reason| DateError::InvalidPattern { pattern: "(default templates)".into(), reason: reason.clone() })
+    DEFAULTS
+        .as_ref()
+        .map_err(|reason| DateError::InvalidPattern {
+            pattern: "(default templates)".into(),
+            reason: reason.clone(),
+        })
 }
 
 /// A template in this detector with its usage (fail2ban's `DateDetectorTemplate`).
@@ -88,7 +101,14 @@ struct Slot {
 impl Slot {
     fn new(template: Arc<Template>) -> Self {
         let state = template.new_state();
-        Slot { template, state, hits: 0, last_used: 0.0, distance: 0x7fff_ffff, regex_hits: 0 }
+        Slot {
+            template,
+            state,
+            hits: 0,
+            last_used: 0.0,
+            distance: 0x7fff_ffff,
+            regex_hits: 0,
+        }
     }
 
     fn weight(&self) -> f64 {
@@ -139,8 +159,16 @@ impl DateDetector {
     fn empty() -> Self {
         DateDetector {
             slots: Vec::new(),
-            last_pos: Edge { index: 1, before: None, at: None },
-            last_end: Edge { index: UNSET, before: None, at: None },
+            last_pos: Edge {
+                index: 1,
+                before: None,
+                at: None,
+            },
+            last_end: Edge {
+                index: UNSET,
+                before: None,
+                at: None,
+            },
             last_index: UNSET,
             first_unused: 0,
             default_tz: None,
@@ -174,31 +202,51 @@ impl DateDetector {
 
     /// fail2ban's `appendTemplate(str)`.
     fn append_pattern(&mut self, pattern: &str) -> Result<(), DateError> {
-        let invalid = |reason: String| DateError::InvalidPattern { pattern: pattern.to_string(), reason };
+        let invalid = |reason: String| DateError::InvalidPattern {
+            pattern: pattern.to_string(),
+            reason,
+        };
         let defaults = defaults()?;
-        let key = if pattern.contains('%') { pattern.to_string() } else { pattern.to_uppercase() };
+        let key = if pattern.contains('%') {
+            pattern.to_string()
+        } else {
+            pattern.to_uppercase()
+        };
         match key.as_str() {
             "{^LN-BEG}" | "{DEFAULT}" => {
                 let line_begin_only = key == "{^LN-BEG}";
                 let ignore_duplicates = !self.slots.is_empty();
                 for template in &defaults.ordered {
                     if !line_begin_only || template.flags & LINE_BEGIN != 0 {
-                        self.append(template.clone(), ignore_duplicates).map_err(invalid)?;
+                        self.append(template.clone(), ignore_duplicates)
+                            .map_err(invalid)?;
                     }
                 }
                 return Ok(());
             }
-            _ if contains_date_placeholder(&key) => return self.append_date_placeholder(pattern, defaults),
+            _ if contains_date_placeholder(&key) => {
+                return self.append_date_placeholder(pattern, defaults);
+            }
             "{NONE}" => {
-                let template = defaults.builder.strptime_template("{UNB}^", template::Begin::Word, true).map_err(invalid)?;
+                let template = defaults
+                    .builder
+                    .strptime_template("{UNB}^", template::Begin::Word, true)
+                    .map_err(invalid)?;
                 self.none = self.slots.is_empty();
                 return self.append(Arc::new(template), false).map_err(invalid);
             }
             _ => {}
         }
-        let mut template = defaults.builder.pattern_template(pattern).map_err(invalid)?;
+        let mut template = defaults
+            .builder
+            .pattern_template(pattern)
+            .map_err(invalid)?;
         // fail2ban's template cache hands out the same object as the anchored defaults (weight 100).
-        if defaults.ordered.iter().any(|d| d.weight > 1.0 && d.name == template.name) {
+        if defaults
+            .ordered
+            .iter()
+            .any(|d| d.weight > 1.0 && d.name == template.name)
+        {
             template.weight = 100.0;
         }
         self.append(Arc::new(template), false).map_err(invalid)
@@ -206,27 +254,45 @@ impl DateDetector {
 
     /// `addDefaultTemplate(preMatch=pattern, allDefaults=False)`: each default template with
     /// its pattern put in place of `{DATE}`.
-    fn append_date_placeholder(&mut self, pattern: &str, defaults: &Defaults) -> Result<(), DateError> {
-        let invalid = |reason: String| DateError::InvalidPattern { pattern: pattern.to_string(), reason };
+    fn append_date_placeholder(
+        &mut self,
+        pattern: &str,
+        defaults: &Defaults,
+    ) -> Result<(), DateError> {
+        let invalid = |reason: String| DateError::InvalidPattern {
+            pattern: pattern.to_string(),
+            reason,
+        };
         let ignore_duplicates = !self.slots.is_empty();
         for original in &defaults.originals {
             let wrapped = match &original.pattern {
                 Some(inner) => replace_date_placeholder(pattern, template::unbound_pattern(inner)),
                 None => replace_date_placeholder(pattern, &original.name),
             };
-            let template = defaults.builder.pattern_template(&wrapped).map_err(invalid)?;
-            self.append(Arc::new(template), ignore_duplicates).map_err(invalid)?;
+            let template = defaults
+                .builder
+                .pattern_template(&wrapped)
+                .map_err(invalid)?;
+            self.append(Arc::new(template), ignore_duplicates)
+                .map_err(invalid)?;
         }
         Ok(())
     }
 
     /// `_appendTemplate`: names are unique.
     fn append(&mut self, template: Arc<Template>, ignore_duplicates: bool) -> Result<(), String> {
-        if self.slots.iter().any(|slot| slot.template.name == template.name) {
+        if self
+            .slots
+            .iter()
+            .any(|slot| slot.template.name == template.name)
+        {
             if ignore_duplicates {
                 return Ok(());
             }
-            return Err(format!("There is already a template with name {}", template.name));
+            return Err(format!(
+                "There is already a template with name {}",
+                template.name
+            ));
         }
         self.slots.push(Slot::new(template));
         Ok(())
@@ -278,9 +344,12 @@ impl DateDetector {
     pub fn match_time(&mut self, line: &str, ctx: &TimeContext) -> Option<DateMatch> {
         let found = self.find_date(line, ctx)?;
         match found.outcome {
-            DateOutcome::Time(timestamp) => {
-                Some(DateMatch { start: found.start, end: found.end, timestamp, template: found.template })
-            }
+            DateOutcome::Time(timestamp) => Some(DateMatch {
+                start: found.start,
+                end: found.end,
+                timestamp,
+                template: found.template,
+            }),
             _ => None,
         }
     }
@@ -291,18 +360,31 @@ impl DateDetector {
         let winner = self.match_line(line)?;
         let slot = &self.slots[winner];
         let Some((start, end)) = slot.template.group(1, &slot.state) else {
-            return Some(DateFound { start: 0, end: 0, template: winner, outcome: DateOutcome::Empty });
+            return Some(DateFound {
+                start: 0,
+                end: 0,
+                template: winner,
+                outcome: DateOutcome::Empty,
+            });
         };
         let outcome = if start == end {
             DateOutcome::Empty
         } else {
-            match slot.template.convert(line, &slot.state, self.default_tz, ctx) {
+            match slot
+                .template
+                .convert(line, &slot.state, self.default_tz, ctx)
+            {
                 Conversion::Time(time) => DateOutcome::Time(time),
                 Conversion::Invalid => DateOutcome::Invalid,
                 Conversion::Error => DateOutcome::Error,
             }
         };
-        Some(DateFound { start, end, template: winner, outcome })
+        Some(DateFound {
+            start,
+            end,
+            template: winner,
+            outcome,
+        })
     }
 
     /// fail2ban's `matchTime`: the index of the winning slot, whose state holds the match.
@@ -344,8 +426,11 @@ impl DateDetector {
             skip = index;
             (0, line.len())
         };
-        let Some(candidate) = self.search_slot(line, index, from, to) else { return (None, None, skip) };
-        let same_place = candidate.distance == self.last_pos.index && candidate.end_index == self.last_end.index;
+        let Some(candidate) = self.search_slot(line, index, from, to) else {
+            return (None, None, skip);
+        };
+        let same_place =
+            candidate.distance == self.last_pos.index && candidate.end_index == self.last_end.index;
         if self.slots.len() == 1 || anchored || same_place {
             (Some(candidate), None, skip)
         } else {
@@ -358,12 +443,20 @@ impl DateDetector {
         let start = CharAt::new(line, self.last_pos.index);
         let end = CharAt::new(line, self.last_end.index);
         let not_alnum = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
-        let left = start.before == self.last_pos.before || (start.at == self.last_pos.at && not_alnum(self.last_pos.at));
-        let right = end.at == self.last_end.at || (end.before == self.last_end.before && not_alnum(self.last_end.before));
+        let left = start.before == self.last_pos.before
+            || (start.at == self.last_pos.at && not_alnum(self.last_pos.at));
+        let right = end.at == self.last_end.at
+            || (end.before == self.last_end.before && not_alnum(self.last_end.before));
         (left && right).then_some((start.byte, end.byte))
     }
 
-    fn search_slot(&mut self, line: &str, index: usize, from: usize, to: usize) -> Option<Candidate> {
+    fn search_slot(
+        &mut self,
+        line: &str,
+        index: usize,
+        from: usize,
+        to: usize,
+    ) -> Option<Candidate> {
         let slot = &mut self.slots[index];
         let (start, end) = slot.template.search(line, from, to, &mut slot.state)?;
         slot.regex_hits += 1;
@@ -378,17 +471,26 @@ impl DateDetector {
     }
 
     /// The full search over all templates, in order, with fail2ban's stopping rules.
-    fn search_all(&mut self, line: &str, skip: usize, reserved: &mut Option<Candidate>) -> Option<Candidate> {
+    fn search_all(
+        &mut self,
+        line: &str,
+        skip: usize,
+        reserved: &mut Option<Candidate>,
+    ) -> Option<Candidate> {
         let count = self.slots.len();
         for index in 0..count {
             if index == skip {
                 continue;
             }
-            let Some(candidate) = self.search_slot(line, index, 0, line.len()) else { continue };
+            let Some(candidate) = self.search_slot(line, index, 0, line.len()) else {
+                continue;
+            };
             let slot = &self.slots[index];
             let stop = index + 1 >= count
                 || slot.template.flags & (LINE_BEGIN | LINE_END) != 0
-                || (candidate.distance == 0 && slot.hits > 0 && self.slots[index + 1].regex_hits == 0);
+                || (candidate.distance == 0
+                    && slot.hits > 0
+                    && self.slots[index + 1].regex_hits == 0);
             if stop {
                 return Some(candidate);
             }
@@ -407,7 +509,8 @@ impl DateDetector {
     /// Re-runs a reserved match so its slot's state holds it again.
     fn restore(&mut self, line: &str, candidate: &Candidate) {
         let slot = &mut self.slots[candidate.slot];
-        slot.template.search(line, candidate.start, candidate.search_end, &mut slot.state);
+        slot.template
+            .search(line, candidate.start, candidate.search_end, &mut slot.state);
     }
 
     /// Hit counting, remembered boundaries and reordering after a win; the winner's new index.
@@ -422,10 +525,22 @@ impl DateDetector {
         }
         let start = CharAt::at_byte(line, winner.start);
         let end = CharAt::at_byte(line, winner.end);
-        self.last_pos = Edge { index: winner.distance, before: start.before, at: start.at };
+        self.last_pos = Edge {
+            index: winner.distance,
+            before: start.before,
+            at: start.at,
+        };
         // Python's `line[endpos-1]` wraps around to the last character when endpos is 0.
-        let end_before = if winner.end == 0 { line.chars().next_back() } else { end.before };
-        self.last_end = Edge { index: winner.end_index, before: end_before, at: end.at };
+        let end_before = if winner.end == 0 {
+            line.chars().next_back()
+        } else {
+            end.before
+        };
+        self.last_end = Edge {
+            index: winner.end_index,
+            before: end_before,
+            at: end.at,
+        };
         let mut index = index;
         if index != 0 && index != self.last_index {
             index = self.reorder(index);
@@ -440,8 +555,14 @@ impl DateDetector {
         let slot = &self.slots[index];
         let unused_since = slot.last_used - 300.0;
         let weight = slot.weight();
-        let movable = |slots: &[Slot], to: usize| weight > slots[to].weight() || unused_since > slots[to].last_used;
-        let mut to = if self.first_unused < index { self.first_unused } else { index / 2 };
+        let movable = |slots: &[Slot], to: usize| {
+            weight > slots[to].weight() || unused_since > slots[to].last_used
+        };
+        let mut to = if self.first_unused < index {
+            self.first_unused
+        } else {
+            index / 2
+        };
         if !movable(&self.slots, to) {
             if to == index - 1 {
                 return index;
@@ -499,13 +620,19 @@ fn replace_date_placeholder(pattern: &str, replacement: &str) -> String {
 }
 
 fn wall_clock() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Character index of a byte offset (fail2ban's positions are in characters).
 fn char_index(line: &str, byte: usize) -> usize {
     let prefix = &line.as_bytes()[..byte.min(line.len())];
-    if prefix.is_ascii() { prefix.len() } else { line[..byte].chars().count() }
+    if prefix.is_ascii() {
+        prefix.len()
+    } else {
+        line[..byte].chars().count()
+    }
 }
 
 /// The characters around a character index, and its byte offset (clamped to the line).
@@ -528,21 +655,42 @@ impl CharAt {
             return CharAt { byte, before, at };
         }
         let mut chars = line.char_indices().skip(index.saturating_sub(1));
-        let before = if index >= 1 { chars.next().map(|(_, c)| c) } else { None };
+        let before = if index >= 1 {
+            chars.next().map(|(_, c)| c)
+        } else {
+            None
+        };
         let at_entry = chars.next();
         match at_entry {
-            Some((byte, c)) => CharAt { byte, before, at: Some(c) },
-            None if before.is_some() => CharAt { byte: line.len(), before, at: None },
-            None => CharAt { byte: line.len(), before: None, at: None },
+            Some((byte, c)) => CharAt {
+                byte,
+                before,
+                at: Some(c),
+            },
+            None if before.is_some() => CharAt {
+                byte: line.len(),
+                before,
+                at: None,
+            },
+            None => CharAt {
+                byte: line.len(),
+                before: None,
+                at: None,
+            },
         }
     }
 
     fn at_byte(line: &str, byte: usize) -> Self {
-        CharAt { byte, before: line[..byte].chars().next_back(), at: line[byte..].chars().next() }
+        CharAt {
+            byte,
+            before: line[..byte].chars().next_back(),
+            at: line[byte..].chars().next(),
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -134,4 +134,5 @@ pub struct TemplateStats {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;

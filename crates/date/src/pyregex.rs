@@ -29,9 +29,14 @@ pub(crate) fn translate(python: &str) -> Result<Translated, String> {
     let (flags, body) = split_global_flags(python)?;
     let first = Translator::new(body, None).run()?;
     let Some((name, class)) = first.backref else {
-        return Ok(Translated { regex: format!("{flags}{}", first.out), group_names: first.groups, variants: 1 });
+        return Ok(Translated {
+            regex: format!("{flags}{}", first.out),
+            group_names: first.groups,
+            variants: 1,
+        });
     };
-    let chars = class_chars(&class).ok_or_else(|| format!("unsupported back-reference to group {name:?}"))?;
+    let chars = class_chars(&class)
+        .ok_or_else(|| format!("unsupported back-reference to group {name:?}"))?;
     let mut alternatives = Vec::with_capacity(chars.len());
     for c in &chars {
         let variant = Translator::new(body, Some((name.as_str(), *c))).run()?;
@@ -49,9 +54,13 @@ pub(crate) fn translate(python: &str) -> Result<Translated, String> {
 
 /// Leading `(?iu)`-style flags, translated (`u` is the `regex` crate's default).
 fn split_global_flags(python: &str) -> Result<(String, &str), String> {
-    let Some(rest) = python.strip_prefix("(?") else { return Ok((String::new(), python)) };
+    let Some(rest) = python.strip_prefix("(?") else {
+        return Ok((String::new(), python));
+    };
     let letters: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
-    let Some(body) = rest[letters.len()..].strip_prefix(')') else { return Ok((String::new(), python)) };
+    let Some(body) = rest[letters.len()..].strip_prefix(')') else {
+        return Ok((String::new(), python));
+    };
     if letters.is_empty() {
         return Ok((String::new(), python));
     }
@@ -63,12 +72,22 @@ fn split_global_flags(python: &str) -> Result<(String, &str), String> {
             other => return Err(format!("unsupported regex flag {other:?}")),
         }
     }
-    Ok((if out.is_empty() { out } else { format!("(?{out})") }, body))
+    Ok((
+        if out.is_empty() {
+            out
+        } else {
+            format!("(?{out})")
+        },
+        body,
+    ))
 }
 
 /// Characters a back-referenced group can match: a literal or a simple class like `[-/.]`.
 fn class_chars(group_body: &str) -> Option<Vec<char>> {
-    let inner = match group_body.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+    let inner = match group_body
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+    {
         Some(inner) if !inner.starts_with('^') => inner,
         _ => group_body,
     };
@@ -111,7 +130,14 @@ struct Translator<'a> {
 
 impl<'a> Translator<'a> {
     fn new(src: &'a str, fixed: Option<(&'a str, char)>) -> Self {
-        Translator { src, pos: 0, out: String::with_capacity(src.len() + 32), groups: Vec::new(), fixed, backref: None }
+        Translator {
+            src,
+            pos: 0,
+            out: String::with_capacity(src.len() + 32),
+            groups: Vec::new(),
+            fixed,
+            backref: None,
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -142,13 +168,21 @@ impl<'a> Translator<'a> {
             }
             None => None,
         };
-        Ok(Output { out: self.out, groups: self.groups, backref })
+        Ok(Output {
+            out: self.out,
+            groups: self.groups,
+            backref,
+        })
     }
 
     /// Python text of the body of group `name` (for a back-reference).
     fn group_body(&self, name: &str) -> Result<String, String> {
         let open = format!("(?P<{name}>");
-        let start = self.src.find(&open).ok_or_else(|| format!("unknown group name {name:?}"))? + open.len();
+        let start = self
+            .src
+            .find(&open)
+            .ok_or_else(|| format!("unknown group name {name:?}"))?
+            + open.len();
         let len = group_len(&self.src[start..]).ok_or("unbalanced parenthesis")?;
         Ok(self.src[start..start + len].to_string())
     }
@@ -156,7 +190,9 @@ impl<'a> Translator<'a> {
     fn escape(&mut self) -> Result<(), String> {
         let mut chars = self.rest().chars();
         chars.next();
-        let Some(c) = chars.next() else { return Err("trailing backslash".to_string()) };
+        let Some(c) = chars.next() else {
+            return Err("trailing backslash".to_string());
+        };
         self.pos += 1 + c.len_utf8();
         let translated = escape_outside_class(c, self.rest())?;
         self.pos += translated.1;
@@ -181,13 +217,17 @@ impl<'a> Translator<'a> {
             match c {
                 ']' if !first => break,
                 '\\' => {
-                    let Some(e) = self.rest().chars().next() else { return Err("trailing backslash".to_string()) };
+                    let Some(e) = self.rest().chars().next() else {
+                        return Err("trailing backslash".to_string());
+                    };
                     self.pos += e.len_utf8();
                     let (text, consumed) = escape_inside_class(e, self.rest())?;
                     self.pos += consumed;
                     self.out.push_str(&text);
                 }
-                '-' if self.out.ends_with('-') && !self.out.ends_with("\\-") => self.out.push_str(r"\-"),
+                '-' if self.out.ends_with('-') && !self.out.ends_with("\\-") => {
+                    self.out.push_str(r"\-")
+                }
                 '[' | ']' | '&' | '~' => {
                     self.out.push('\\');
                     self.out.push(c);
@@ -247,7 +287,8 @@ impl<'a> Translator<'a> {
             let len = group_len(self.rest()).ok_or("unbalanced parenthesis")?;
             self.pos += len + 1;
             self.out.push('(');
-            self.out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
+            self.out
+                .push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
             self.out.push(')');
             return Ok(());
         }
@@ -261,7 +302,8 @@ impl<'a> Translator<'a> {
         self.pos += 4 + end + 1;
         match self.fixed {
             Some((fixed, c)) if fixed == name => {
-                self.out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
+                self.out
+                    .push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
                 Ok(())
             }
             _ if self.backref.as_deref().is_some_and(|known| known != name) => {
@@ -277,7 +319,11 @@ impl<'a> Translator<'a> {
     /// `(?i:...)`-style scoped flags; everything else (look-around, conditionals) is refused.
     fn scoped_flags(&mut self, rest: &str) -> Result<(), String> {
         let after = &rest[2..];
-        let len = after.find(':').filter(|&n| after[..n].chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        let len = after.find(':').filter(|&n| {
+            after[..n]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+        });
         let Some(len) = len else {
             let construct: String = rest.chars().take(4).collect();
             return Err(format!("unsupported regex construct {construct:?}"));
@@ -340,7 +386,9 @@ fn escape_outside_class(c: char, rest: &str) -> Result<(String, usize), String> 
         'd' => ("[0-9]".to_string(), 0),
         'D' => ("[^0-9]".to_string(), 0),
         'Z' => (r"\z".to_string(), 0),
-        'w' | 'W' | 's' | 'S' | 'b' | 'B' | 'A' | 'n' | 't' | 'r' | 'f' | 'v' | 'a' => (format!("\\{c}"), 0),
+        'w' | 'W' | 's' | 'S' | 'b' | 'B' | 'A' | 'n' | 't' | 'r' | 'f' | 'v' | 'a' => {
+            (format!("\\{c}"), 0)
+        }
         'x' | 'u' | 'U' => hex_escape(c, rest)?,
         c if c.is_ascii_alphanumeric() => return Err(format!("unsupported escape \\{c}")),
         c => (regex::escape(c.encode_utf8(&mut [0; 4])), 0),
@@ -367,12 +415,15 @@ fn hex_escape(c: char, rest: &str) -> Result<(String, usize), String> {
         'u' => 4,
         _ => 8,
     };
-    let digits = rest.get(..len).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
+    let digits = rest
+        .get(..len)
+        .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
     let digits = digits.ok_or_else(|| format!("incomplete escape \\{c}"))?;
     Ok((format!("\\x{{{digits}}}"), len))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

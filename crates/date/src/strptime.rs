@@ -92,15 +92,27 @@ const DIRECTIVES: &[(&str, &str, &str)] = &[
     ("V", r"(?P<V>5[0-3]|0[1-9]|[1-4]\d|\d)", "%V"),
     ("y", r"(?P<y>\d\d)", "Year2"),
     ("Y", r"(?P<Y>\d{4})", "Year"),
-    ("z", r"(?P<z>Z|UTC|GMT|[+-][01]\d(?::?\d{2})?)", "Zone offset"),
-    ("A", r"(?P<A>wednesday|thursday|saturday|tuesday|monday|friday|sunday)", "DAYNAME"),
+    (
+        "z",
+        r"(?P<z>Z|UTC|GMT|[+-][01]\d(?::?\d{2})?)",
+        "Zone offset",
+    ),
+    (
+        "A",
+        r"(?P<A>wednesday|thursday|saturday|tuesday|monday|friday|sunday)",
+        "DAYNAME",
+    ),
     ("a", r"(?P<a>mon|tue|wed|thu|fri|sat|sun)", "DAY"),
     (
         "B",
         r"(?P<B>september|february|november|december|january|october|august|march|april|june|july|may)",
         "MONTH",
     ),
-    ("b", r"(?P<b>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)", "MON"),
+    (
+        "b",
+        r"(?P<b>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
+        "MON",
+    ),
     ("p", r"(?P<p>am|pm)", "AMPM"),
     ("Z", r"(?P<Z>Z|[A-Z]{3,5})", "Zone name"),
     ("%", "%", "%"),
@@ -128,7 +140,11 @@ const DIRECTIVES: &[(&str, &str, &str)] = &[
 pub(crate) fn directive(rest: &str, year_regex: &str) -> Option<(usize, String, &'static str)> {
     DIRECTIVES.iter().find_map(|(key, regex, name)| {
         rest.starts_with(key).then(|| {
-            let regex = if *key == "ExY" { year_regex.to_string() } else { regex.to_string() };
+            let regex = if *key == "ExY" {
+                year_regex.to_string()
+            } else {
+                regex.to_string()
+            };
             (key.len(), regex, *name)
         })
     })
@@ -153,8 +169,8 @@ pub(crate) fn year_regex(current_year: i64) -> String {
 /// fail2ban's `grp`: factor a common prefix out of same-length strings into a compact regex.
 fn group_prefixes(set: &[String]) -> String {
     if set.len() > 1 {
-        let common = common_prefix(set, |s| s.len().saturating_sub(1))
-            .or_else(|| common_prefix(set, |_| 1));
+        let common =
+            common_prefix(set, |s| s.len().saturating_sub(1)).or_else(|| common_prefix(set, |_| 1));
         if let Some(common) = common {
             let rest: Vec<String> = set.iter().map(|s| s[common.len()..].to_string()).collect();
             return format!("{common}{}", group_prefixes(&rest));
@@ -196,7 +212,10 @@ const ZONE_ABBREVIATIONS: &[(i32, &str)] = &[
     (-360, "S CST EAST GALT HAR HNC MDT"),
     (-300, "R CDT COT EASST ECT EST ET HAC HNE PET"),
     (-240, "Q AST BOT CLT COST EDT FKT GYT HAE HNA PYT"),
-    (-180, "P ADT ART BRT CLST FKST GFT HAA PMST PYST SRT UYT WGT"),
+    (
+        -180,
+        "P ADT ART BRT CLST FKST GFT HAA PMST PYST SRT UYT WGT",
+    ),
     (-120, "O BRST FNT PMDT UYST WGST"),
     (-60, "N AZOT CVT EGT"),
     (0, "Z EGST GMT UTC WET WT"),
@@ -204,14 +223,23 @@ const ZONE_ABBREVIATIONS: &[(i32, &str)] = &[
     (120, "B CAT CEDT CEST EET SAST WAST"),
     (180, "C EAT EEDT EEST IDT MSK"),
     (240, "D AMT AZT GET GST KUYT MSD MUT RET SAMT SCT"),
-    (300, "E AMST AQTT AZST HMT MAWT MVT PKT TFT TJT TMT UZT YEKT"),
+    (
+        300,
+        "E AMST AQTT AZST HMT MAWT MVT PKT TFT TJT TMT UZT YEKT",
+    ),
     (360, "F ALMT BIOT BTT IOT KGT NOVT OMST YEKST"),
     (420, "G CXT DAVT HOVT ICT KRAT NOVST OMSST THA WIB"),
-    (480, "H ACT AWST BDT BNT CAST HKT IRKT KRAST MYT PHT SGT ULAT WITA WST"),
+    (
+        480,
+        "H ACT AWST BDT BNT CAST HKT IRKT KRAST MYT PHT SGT ULAT WITA WST",
+    ),
     (540, "I AWDT IRKST JST KST PWT TLT WDT WIT YAKT"),
     (600, "K AEST ChST PGT VLAT YAKST YAPT"),
     (660, "L AEDT LHDT MAGT NCT PONT SBT VLAST VUT"),
-    (720, "M ANAST ANAT FJT GILT MAGST MHT NZST PETST PETT TVT WFT"),
+    (
+        720,
+        "M ANAST ANAT FJT GILT MAGST MHT NZST PETST PETT TVT WFT",
+    ),
     (780, "FJST NZDT"),
     (690, "NFT"),
     (630, "ACDT LHST"),
@@ -272,7 +300,12 @@ fn parse_offset(offset: &str) -> Option<i32> {
         b'-' => -1,
         _ => return None,
     };
-    let digit = |i: usize| bytes.get(i).filter(|b| b.is_ascii_digit()).map(|b| i32::from(b - b'0'));
+    let digit = |i: usize| {
+        bytes
+            .get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| i32::from(b - b'0'))
+    };
     if !matches!(bytes.get(1), Some(b'0' | b'1')) {
         return None;
     }
@@ -295,7 +328,9 @@ fn parse_int(text: &str) -> Result<i64, bool> {
         return Err(false);
     }
     digits.bytes().try_fold(0i64, |acc, b| {
-        acc.checked_mul(10).and_then(|acc| acc.checked_add(i64::from(b - b'0'))).ok_or(true)
+        acc.checked_mul(10)
+            .and_then(|acc| acc.checked_add(i64::from(b - b'0')))
+            .ok_or(true)
     })
 }
 
@@ -353,12 +388,19 @@ pub(crate) struct FieldValues<'a> {
 
 impl FieldValues<'_> {
     fn am_pm(&self) -> Option<Option<&str>> {
-        self.values.iter().find(|(field, _)| *field == Field::AmPm).map(|(_, value)| *value)
+        self.values
+            .iter()
+            .find(|(field, _)| *field == Field::AmPm)
+            .map(|(_, value)| *value)
     }
 }
 
 /// fail2ban's `reGroupDictStrptime` without sub-second precision (fail2ban drops `%f`).
-pub(crate) fn convert(fields: &FieldValues<'_>, default_tz: Option<i32>, ctx: &TimeContext) -> Conversion {
+pub(crate) fn convert(
+    fields: &FieldValues<'_>,
+    default_tz: Option<i32>,
+    ctx: &TimeContext,
+) -> Conversion {
     match collect(fields) {
         Ok(collected) => build(collected, default_tz, ctx),
         Err(conversion) => conversion,
@@ -368,7 +410,13 @@ pub(crate) fn convert(fields: &FieldValues<'_>, default_tz: Option<i32>, ctx: &T
 fn collect(fields: &FieldValues<'_>) -> Result<Collected, Conversion> {
     let mut out = Collected::default();
     let number = |text: &str| {
-        parse_int(text).map_err(|overflow| if overflow { Conversion::Error } else { Conversion::Invalid })
+        parse_int(text).map_err(|overflow| {
+            if overflow {
+                Conversion::Error
+            } else {
+                Conversion::Invalid
+            }
+        })
     };
     for (field, value) in fields.values {
         let Some(value) = value else { continue };
@@ -469,7 +517,10 @@ fn build(c: Collected, default_tz: Option<i32>, ctx: &TimeContext) -> Conversion
         return Conversion::Error;
     };
     let Some(mut naive) = naive_datetime(year, month, day, c.hour, c.minute, c.second) else {
-        return if [year, month, day, c.hour, c.minute, c.second].iter().all(|v| i32::try_from(*v).is_ok()) {
+        return if [year, month, day, c.hour, c.minute, c.second]
+            .iter()
+            .all(|v| i32::try_from(*v).is_ok())
+        {
             Conversion::Invalid
         } else {
             Conversion::Error
@@ -508,14 +559,23 @@ fn in_datetime_range(naive: i64) -> bool {
 }
 
 /// Python's `datetime(year, month, day, hour, minute, second)`, `None` when it raises.
-fn naive_datetime(year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> Option<i64> {
+fn naive_datetime(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+) -> Option<i64> {
     let valid = (1..=9999).contains(&year)
         && (1..=12).contains(&month)
         && (1..=days_in_month(year, month)).contains(&day)
         && (0..24).contains(&hour)
         && (0..60).contains(&minute)
         && (0..60).contains(&second);
-    valid.then(|| days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second)
+    valid.then(|| {
+        days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second
+    })
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -543,11 +603,16 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -577,7 +642,10 @@ struct LocalNow<'a> {
 
 impl<'a> LocalNow<'a> {
     fn new(ctx: &'a TimeContext) -> Self {
-        LocalNow { ctx, micros: std::cell::Cell::new(None) }
+        LocalNow {
+            ctx,
+            micros: std::cell::Cell::new(None),
+        }
     }
 
     /// Naive local "now" in microseconds since 1970-01-01T00:00:00 (Python's
@@ -586,7 +654,11 @@ impl<'a> LocalNow<'a> {
         if let Some(micros) = self.micros.get() {
             return micros;
         }
-        let now = if self.ctx.now.is_finite() { self.ctx.now } else { 0.0 };
+        let now = if self.ctx.now.is_finite() {
+            self.ctx.now
+        } else {
+            0.0
+        };
         let seconds = now.floor();
         let mut micros = ((now - seconds) * 1e6).round() as i64;
         let mut seconds = seconds.clamp(-1e15, 1e15) as i64;
@@ -597,7 +669,9 @@ impl<'a> LocalNow<'a> {
         let offset = Timestamp::from_second(seconds)
             .map(|ts| i64::from(self.ctx.tz.to_offset(ts).seconds()))
             .unwrap_or(0);
-        let value = (seconds + offset).saturating_mul(1_000_000).saturating_add(micros);
+        let value = (seconds + offset)
+            .saturating_mul(1_000_000)
+            .saturating_add(micros);
         self.micros.set(Some(value));
         value
     }
@@ -634,6 +708,7 @@ fn local_to_unix(naive: i64, ctx: &TimeContext) -> Conversion {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

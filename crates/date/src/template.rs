@@ -25,7 +25,10 @@ pub(crate) enum Begin {
 pub(crate) enum Value {
     Strptime,
     /// Seconds since the epoch in this group; `long` also takes milli/microseconds.
-    Epoch { group: usize, long: bool },
+    Epoch {
+        group: usize,
+        long: bool,
+    },
     Tai64n,
 }
 
@@ -76,20 +79,30 @@ impl Template {
             Matcher::Regex(compiled) => Some(compiled.regex.capture_locations()),
             Matcher::EpochSearch(_) => None,
         };
-        MatchState { locations, epoch: (0, 0) }
+        MatchState {
+            locations,
+            epoch: (0, 0),
+        }
     }
 
     /// Python's `regex.search(line, pos, endpos)` (byte offsets): the whole match's span.
-    pub(crate) fn search(&self, line: &str, pos: usize, endpos: usize, state: &mut MatchState) -> Option<(usize, usize)> {
+    pub(crate) fn search(
+        &self,
+        line: &str,
+        pos: usize,
+        endpos: usize,
+        state: &mut MatchState,
+    ) -> Option<(usize, usize)> {
         let endpos = floor_char_boundary(line, endpos.min(line.len()));
         if pos > endpos || !line.is_char_boundary(pos) {
             return None;
         }
         let haystack = &line[..endpos];
         match (&self.matcher, state.locations.as_mut()) {
-            (Matcher::Regex(compiled), Some(locations)) => {
-                compiled.regex.captures_read_at(locations, haystack, pos).map(|m| (m.start(), m.end()))
-            }
+            (Matcher::Regex(compiled), Some(locations)) => compiled
+                .regex
+                .captures_read_at(locations, haystack, pos)
+                .map(|m| (m.start(), m.end())),
             (Matcher::EpochSearch(digits), _) => {
                 let span = search_epoch(digits, haystack, pos)?;
                 state.epoch = span;
@@ -106,7 +119,8 @@ impl Template {
                 if group == 0 || group > compiled.groups {
                     return None;
                 }
-                (0..compiled.variants).find_map(|variant| locations.get(1 + variant * compiled.groups + group - 1))
+                (0..compiled.variants)
+                    .find_map(|variant| locations.get(1 + variant * compiled.groups + group - 1))
             }
             (Matcher::EpochSearch(_), _) => (group == 1).then_some(state.epoch),
             _ => None,
@@ -114,7 +128,13 @@ impl Template {
     }
 
     /// fail2ban's `getDate` for the last match.
-    pub(crate) fn convert(&self, line: &str, state: &MatchState, default_tz: Option<i32>, ctx: &TimeContext) -> Conversion {
+    pub(crate) fn convert(
+        &self,
+        line: &str,
+        state: &MatchState,
+        default_tz: Option<i32>,
+        ctx: &TimeContext,
+    ) -> Conversion {
         match self.value {
             Value::Strptime => self.convert_fields(line, state, default_tz, ctx),
             Value::Epoch { group, long } => match self.group(group, state) {
@@ -128,19 +148,35 @@ impl Template {
         }
     }
 
-    fn convert_fields(&self, line: &str, state: &MatchState, default_tz: Option<i32>, ctx: &TimeContext) -> Conversion {
-        let Matcher::Regex(compiled) = &self.matcher else { return Conversion::Error };
+    fn convert_fields(
+        &self,
+        line: &str,
+        state: &MatchState,
+        default_tz: Option<i32>,
+        ctx: &TimeContext,
+    ) -> Conversion {
+        let Matcher::Regex(compiled) = &self.matcher else {
+            return Conversion::Error;
+        };
         // At most one group per field letter exists, so this never fills up.
         let mut values: [(Field, Option<&str>); 24] = [(Field::AmPm, None); 24];
         let mut count = 0;
         for (index, field) in compiled.fields.iter().enumerate() {
             if let (Some(field), true) = (field, count < values.len()) {
-                let text = self.group(index + 1, state).map(|(start, end)| &line[start..end]);
+                let text = self
+                    .group(index + 1, state)
+                    .map(|(start, end)| &line[start..end]);
                 values[count] = (*field, text);
                 count += 1;
             }
         }
-        strptime::convert(&FieldValues { values: &values[..count] }, default_tz, ctx)
+        strptime::convert(
+            &FieldValues {
+                values: &values[..count],
+            },
+            default_tz,
+            ctx,
+        )
     }
 }
 
@@ -156,28 +192,35 @@ fn floor_char_boundary(line: &str, mut index: usize) -> usize {
 fn search_epoch(digits: &Regex, haystack: &str, pos: usize) -> Option<(usize, usize)> {
     let try_at = |start: usize| {
         // The digit regex is anchored and checks the word end itself.
-        digits.find(&haystack[start..]).map(|m| (start, start + m.end()))
+        digits
+            .find(&haystack[start..])
+            .map(|m| (start, start + m.end()))
     };
-    if pos == 0 {
-        if let Some(span) = try_at(0) {
-            return Some(span);
-        }
+    if pos == 0
+        && let Some(span) = try_at(0)
+    {
+        return Some(span);
     }
-    if pos <= 1 && haystack.starts_with('[') {
-        if let Some(span) = try_at(1) {
-            return Some(span);
-        }
+    if pos <= 1
+        && haystack.starts_with('[')
+        && let Some(span) = try_at(1)
+    {
+        return Some(span);
     }
     let finder = memchr::memmem::Finder::new("audit(");
     let mut from = pos.saturating_sub(6);
     while let Some(found) = finder.find(&haystack.as_bytes()[from..]) {
         let at = from + found;
         let start = at + 6;
-        let word_start = haystack[..at].chars().next_back().is_none_or(|c| !is_word_char(c));
-        if start >= pos && word_start {
-            if let Some(span) = try_at(start) {
-                return Some(span);
-            }
+        let word_start = haystack[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_word_char(c));
+        if start >= pos
+            && word_start
+            && let Some(span) = try_at(start)
+        {
+            return Some(span);
         }
         from = at + 1;
     }
@@ -189,9 +232,15 @@ pub(crate) fn is_word_char(c: char) -> bool {
 }
 
 fn epoch_value(text: &str, long: bool) -> Conversion {
-    let Ok(mut value) = text.parse::<f64>() else { return Conversion::Invalid };
+    let Ok(mut value) = text.parse::<f64>() else {
+        return Conversion::Invalid;
+    };
     if long && text.len() >= 13 {
-        value /= if text.len() >= 16 && !text.contains('.') { 1_000_000.0 } else { 1000.0 };
+        value /= if text.len() >= 16 && !text.contains('.') {
+            1_000_000.0
+        } else {
+            1000.0
+        };
     }
     Conversion::Time(value)
 }
@@ -213,26 +262,40 @@ pub(crate) type BuildResult = Result<Template, String>;
 
 impl Builder {
     pub(crate) fn new(current_year: i64) -> Self {
-        Builder { year_regex: strptime::year_regex(current_year) }
+        Builder {
+            year_regex: strptime::year_regex(current_year),
+        }
     }
 
     /// fail2ban's `_getPatternTemplate`: `EPOCH`, `LEPOCH`, `{EPOCH}` patterns, `TAI64N`, or
     /// a strptime pattern. `key` is the pattern, upper-cased when it has no `%`.
     pub(crate) fn pattern_template(&self, pattern: &str) -> BuildResult {
-        let key = if pattern.contains('%') { pattern.to_string() } else { pattern.to_uppercase() };
+        let key = if pattern.contains('%') {
+            pattern.to_string()
+        } else {
+            pattern.to_uppercase()
+        };
         if key.contains("EPOCH") {
             if let Some(template) = epoch_pattern(pattern, key.contains("LEPOCH")) {
                 return template;
             }
             match key.as_str() {
-                "EPOCH" | "{^LN-BEG}EPOCH" | "^EPOCH" => return epoch_template(key != "EPOCH", false),
-                "LEPOCH" | "{^LN-BEG}LEPOCH" | "^LEPOCH" => return epoch_template(key != "LEPOCH", true),
+                "EPOCH" | "{^LN-BEG}EPOCH" | "^EPOCH" => {
+                    return epoch_template(key != "EPOCH", false);
+                }
+                "LEPOCH" | "{^LN-BEG}LEPOCH" | "^LEPOCH" => {
+                    return epoch_template(key != "LEPOCH", true);
+                }
                 _ => {}
             }
         }
         match key.as_str() {
             "TAI64N" | "{^LN-BEG}TAI64N" | "^TAI64N" => {
-                let begin = if key == "TAI64N" { Begin::Free } else { Begin::Line };
+                let begin = if key == "TAI64N" {
+                    Begin::Free
+                } else {
+                    Begin::Line
+                };
                 let mut name = "TAI64N".to_string();
                 let (regex, flags) = set_regex(&mut name, "@[0-9a-f]{24}", begin, true);
                 build(name, None, regex, flags, Value::Tai64n)
@@ -242,7 +305,12 @@ impl Builder {
     }
 
     /// fail2ban's `DatePatternRegex(pattern)`.
-    pub(crate) fn strptime_template(&self, pattern: &str, mut begin: Begin, mut end: bool) -> BuildResult {
+    pub(crate) fn strptime_template(
+        &self,
+        pattern: &str,
+        mut begin: Begin,
+        mut end: bool,
+    ) -> BuildResult {
         let original = pattern;
         let mut pattern = pattern;
         if let Some(rest) = pattern.strip_prefix("{UNB}") {
@@ -250,18 +318,24 @@ impl Builder {
             begin = Begin::Free;
             end = false;
         }
-        if begin != Begin::Free {
-            if let Some(rest) = pattern.strip_prefix("{^LN-BEG}") {
-                pattern = rest;
-                begin = Begin::Line;
-            }
+        if begin != Begin::Free
+            && let Some(rest) = pattern.strip_prefix("{^LN-BEG}")
+        {
+            pattern = rest;
+            begin = Begin::Line;
         }
         let (mut name, mut regex) = self.expand_directives(pattern)?;
         if has_alpha_directive(pattern) {
             regex.insert_str(0, "(?iu)");
         }
         let (regex, flags) = set_regex(&mut name, &regex, begin, end);
-        build(name, Some(original.to_string()), regex, flags, Value::Strptime)
+        build(
+            name,
+            Some(original.to_string()),
+            regex,
+            flags,
+            Value::Strptime,
+        )
     }
 
     /// Replaces `%X` directives by their name and by their regex.
@@ -272,7 +346,9 @@ impl Builder {
             name.push_str(&rest[..percent]);
             regex.push_str(&rest[..percent]);
             let after = &rest[percent + 1..];
-            let Some((len, directive_regex, directive_name)) = strptime::directive(after, &self.year_regex) else {
+            let Some((len, directive_regex, directive_name)) =
+                strptime::directive(after, &self.year_regex)
+            else {
                 return Err(format!(
                     "Failed to set datepattern '{pattern}' (may be an invalid format or unescaped percent char)"
                 ));
@@ -297,9 +373,11 @@ fn has_alpha_directive(pattern: &str) -> bool {
 
 /// `DateEpoch(pattern=...)` for patterns holding `{EPOCH}` or `{LEPOCH}`.
 fn epoch_pattern(pattern: &str, long: bool) -> Option<BuildResult> {
-    static PLACEHOLDER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"(?i)\{L?EPOCH\}").ok());
+    static PLACEHOLDER: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"(?i)\{L?EPOCH\}").ok());
     let placeholder = PLACEHOLDER.as_ref()?;
-    let escaped = |m: &regex::Match<'_>| m.start() > 0 && pattern.as_bytes()[m.start() - 1] == b'\\';
+    let escaped =
+        |m: &regex::Match<'_>| m.start() > 0 && pattern.as_bytes()[m.start() - 1] == b'\\';
     placeholder.find_iter(pattern).find(|m| !escaped(m))?;
     let epoch_re = if long { LONG_EPOCH_RE } else { EPOCH_RE };
     let mut regex = String::from("(");
@@ -313,7 +391,13 @@ fn epoch_pattern(pattern: &str, long: bool) -> Option<BuildResult> {
     regex.push(')');
     let mut name = pattern.to_string();
     let (regex, flags) = set_regex(&mut name, &regex, Begin::Word, true);
-    Some(build(name, None, regex, flags, Value::Epoch { group: 2, long }))
+    Some(build(
+        name,
+        None,
+        regex,
+        flags,
+        Value::Epoch { group: 2, long },
+    ))
 }
 
 /// `DateEpoch(lineBeginOnly, longFrm)`; their look-behinds and conditionals are rewritten by
@@ -324,10 +408,17 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
     let digits = epoch_re.replace(r"\d", "[0-9]");
     let value = Value::Epoch { group: 1, long };
     if line_begin_only {
-        let python = format!(r"^(?:\W{{0,2}})?((?P<square>(?<=^\[))?{epoch_re})(?(square)(?=\]))(?=\b|\W|$)");
+        let python = format!(
+            r"^(?:\W{{0,2}})?((?P<square>(?<=^\[))?{epoch_re})(?(square)(?=\]))(?=\b|\W|$)"
+        );
         let rust = format!(r"^(?:\W{{0,2}})?({digits}){BOUNDARY}");
         let regex = Regex::new(&rust).map_err(|e| e.to_string())?;
-        let compiled = Compiled { regex, groups: 1, variants: 1, fields: vec![None] };
+        let compiled = Compiled {
+            regex,
+            groups: 1,
+            variants: 1,
+            fields: vec![None],
+        };
         return Ok(Template {
             name: format!("{{^LN-BEG}}{base}"),
             pattern: None,
@@ -352,22 +443,45 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
     })
 }
 
-fn build(name: String, pattern: Option<String>, python_regex: String, flags: u8, value: Value) -> BuildResult {
+fn build(
+    name: String,
+    pattern: Option<String>,
+    python_regex: String,
+    flags: u8,
+    value: Value,
+) -> BuildResult {
     let translated = pyregex::translate(&python_regex)?;
     let regex = Regex::new(&translated.regex).map_err(|e| e.to_string())?;
-    let fields = translated.group_names.iter().map(|name| name.as_deref().and_then(Field::from_group_name)).collect();
+    let fields = translated
+        .group_names
+        .iter()
+        .map(|name| name.as_deref().and_then(Field::from_group_name))
+        .collect();
     let compiled = Compiled {
         regex,
         groups: translated.group_names.len(),
         variants: translated.variants,
         fields,
     };
-    Ok(Template { name, pattern, python_regex, flags, weight: 1.0, value, matcher: Matcher::Regex(compiled) })
+    Ok(Template {
+        name,
+        pattern,
+        python_regex,
+        flags,
+        weight: 1.0,
+        value,
+        matcher: Matcher::Regex(compiled),
+    })
 }
 
 /// fail2ban's `DateTemplate.setRegex`: adds word or line boundaries unless the regex already
 /// has them (or opts out with `**`), makes sure there is a group 1, and computes the flags.
-pub(crate) fn set_regex(name: &mut String, regex: &str, begin: Begin, word_end: bool) -> (String, u8) {
+pub(crate) fn set_regex(
+    name: &mut String,
+    regex: &str,
+    begin: Begin,
+    word_end: bool,
+) -> (String, u8) {
     let mut regex = regex.trim().to_string();
     let global_flags = take_global_flags(&mut regex);
     let bound_begin = begin != Begin::Free && !no_word_bound_begin(&regex);
@@ -409,7 +523,11 @@ pub(crate) fn set_regex(name: &mut String, regex: &str, begin: Begin, word_end: 
 fn take_global_flags(regex: &mut String) -> Option<String> {
     let bytes = regex.as_bytes();
     let found = (0..bytes.len()).find_map(|i| {
-        let letters = bytes[i..].strip_prefix(b"(?")?.iter().take_while(|b| b.is_ascii_lowercase()).count();
+        let letters = bytes[i..]
+            .strip_prefix(b"(?")?
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
         (letters > 0 && bytes.get(i + 2 + letters) == Some(&b')')).then_some((i, letters + 3))
     })?;
     let flags = regex[found.0..found.0 + found.1].to_string();
@@ -419,12 +537,15 @@ fn take_global_flags(regex: &mut String) -> Option<String> {
 
 static NO_WORD_BOUND_BEGIN: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^\(*(?:\(\?\w+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)").ok());
-static LEADING_MARKER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^\(*(?:\(\?\w+\))?\(*\*\*").ok());
+static LEADING_MARKER: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^\(*(?:\(\?\w+\))?\(*\*\*").ok());
 static GROUP_WRAP: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^((?:\(\?\w+\))?\^?(?:\(\?\w+\))?)(.*?)(\$?)$").ok());
 
 fn no_word_bound_begin(regex: &str) -> bool {
-    NO_WORD_BOUND_BEGIN.as_ref().is_some_and(|re| re.is_match(regex))
+    NO_WORD_BOUND_BEGIN
+        .as_ref()
+        .is_some_and(|re| re.is_match(regex))
 }
 
 fn preceded_by(regex: &str, suffix_len: usize, chars: &[u8]) -> bool {
@@ -455,7 +576,9 @@ fn is_grouped(regex: &str) -> bool {
 
 /// `RE_GROUP`: wraps everything but leading flags/`^` and a trailing `$` in a group.
 fn wrap_group(regex: &str) -> String {
-    let Some(caps) = GROUP_WRAP.as_ref().and_then(|re| re.captures(regex)) else { return regex.to_string() };
+    let Some(caps) = GROUP_WRAP.as_ref().and_then(|re| re.captures(regex)) else {
+        return regex.to_string();
+    };
     let part = |i: usize| caps.get(i).map_or("", |m| m.as_str());
     format!("{}({}){}", part(1), part(2), part(3))
 }
@@ -464,21 +587,30 @@ fn wrap_group(regex: &str) -> String {
 fn line_bound_begin(regex: &str) -> bool {
     let starts = |s: &str| {
         s.starts_with('^')
-            || ["(^", "(?:^"].iter().any(|p| s.starts_with(p) && s.as_bytes().get(p.len()) != Some(&b'|'))
+            || ["(^", "(?:^"]
+                .iter()
+                .any(|p| s.starts_with(p) && s.as_bytes().get(p.len()) != Some(&b'|'))
     };
     if starts(regex) {
         return true;
     }
     let flags_len = regex
         .strip_prefix("(?")
-        .map(|rest| rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum::<usize>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .map(char::len_utf8)
+                .sum::<usize>()
+        })
         .filter(|&n| n > 0 && regex.as_bytes().get(2 + n) == Some(&b')'));
     flags_len.is_some_and(|n| starts(&regex[3 + n..]))
 }
 
 /// `RE_LINE_BOUND_END`: ends with `$` or `$)`, the `$` not after `\` or `|`.
 fn line_bound_end(regex: &str) -> bool {
-    ["$)", "$"].iter().any(|s| regex.ends_with(s) && !preceded_by(regex, s.len(), b"\\|"))
+    ["$)", "$"]
+        .iter()
+        .any(|s| regex.ends_with(s) && !preceded_by(regex, s.len(), b"\\|"))
 }
 
 /// `RE_DEL_WRD_BOUNDS`: drops the `**` markers at the start and end.
@@ -489,7 +621,8 @@ fn delete_word_bound_markers(regex: &str) -> String {
         out.replace_range(m.range(), &replaced);
     }
     let trimmed_len = out.trim_end_matches(')').len();
-    let tail_is_marker = out[..trimmed_len].ends_with("**") && !preceded_by(&out[..trimmed_len], 2, b"\\");
+    let tail_is_marker =
+        out[..trimmed_len].ends_with("**") && !preceded_by(&out[..trimmed_len], 2, b"\\");
     if tail_is_marker && trimmed_len >= 2 {
         out.replace_range(trimmed_len - 2..trimmed_len, "");
     }
@@ -500,11 +633,15 @@ fn delete_word_bound_markers(regex: &str) -> String {
 pub(crate) fn unbound_pattern(pattern: &str) -> &str {
     let pattern = pattern.strip_prefix("{UNB}").unwrap_or(pattern);
     let pattern = pattern.strip_prefix("{^LN-BEG}").unwrap_or(pattern);
-    let pattern = [r"(^|\b|\W)", r"(?:^|\b|\W)"].iter().find_map(|p| pattern.strip_prefix(p)).unwrap_or(pattern);
+    let pattern = [r"(^|\b|\W)", r"(?:^|\b|\W)"]
+        .iter()
+        .find_map(|p| pattern.strip_prefix(p))
+        .unwrap_or(pattern);
     pattern.strip_suffix(r"(?=\b|\W|$)").unwrap_or(pattern)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -514,8 +651,13 @@ mod tests {
 
     #[test]
     fn default_syslog_template_matches_fail2ban() {
-        let t = builder().pattern_template(r"(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?").unwrap();
-        assert_eq!(t.name, r"(?:DAY )?MON Day %k:Minute:Second(?:\.Microseconds)?(?: ExYear)?");
+        let t = builder()
+            .pattern_template(r"(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?")
+            .unwrap();
+        assert_eq!(
+            t.name,
+            r"(?:DAY )?MON Day %k:Minute:Second(?:\.Microseconds)?(?: ExYear)?"
+        );
         assert_eq!(
             t.python_regex,
             r"(?iu)(?=^|\b|\W)((?:(?P<a>mon|tue|wed|thu|fri|sat|sun) )?(?P<b>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) (?P<d>[1-2]\d|[0 ]?[1-9]|3[0-1])  ?(?P<H>[0-2]?\d):(?P<M>[0-5]?\d):(?P<S>[0-5]?\d|6[0-1])(?:\.(?P<f>[0-9]{1,6}))?(?: (?P<Y>20[012]\d))?)(?=\b|\W|$)"
@@ -533,8 +675,13 @@ mod tests {
         assert_eq!(t.flags, LINE_BEGIN);
         let t = builder().pattern_template("{NONE}").unwrap();
         assert_eq!(t.python_regex, "(?=^|\\b|\\W)({NONE})(?=\\b|\\W|$)");
-        let t = builder().strptime_template("{UNB}^", Begin::Word, true).unwrap();
-        assert_eq!((t.name.as_str(), t.python_regex.as_str(), t.flags), ("^", "^()", LINE_BEGIN));
+        let t = builder()
+            .strptime_template("{UNB}^", Begin::Word, true)
+            .unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.python_regex.as_str(), t.flags),
+            ("^", "^()", LINE_BEGIN)
+        );
     }
 
     #[test]
@@ -545,7 +692,13 @@ mod tests {
         assert_eq!(t.name, "{^LN-BEG}TAI64N");
         assert_eq!(t.python_regex, r"^(?:\W{0,2})?(@[0-9a-f]{24})(?=\b|\W|$)");
         let t = builder().pattern_template(r"^\[{LEPOCH}\]").unwrap();
-        assert_eq!(t.value, Value::Epoch { group: 2, long: true });
+        assert_eq!(
+            t.value,
+            Value::Epoch {
+                group: 2,
+                long: true
+            }
+        );
     }
 
     #[test]

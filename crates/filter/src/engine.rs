@@ -163,7 +163,6 @@ impl CompiledRegex {
         self.spans.first().copied().flatten()
     }
 
-    #[cfg(test)]
     /// Span of a named group in the last match (None when it did not participate).
     pub fn group(&self, name: &str) -> Option<(usize, usize)> {
         let index = self

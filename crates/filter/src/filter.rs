@@ -149,6 +149,7 @@ pub struct Filter {
     mlfid: MlfidCache,
     serial: u64,
     scratch: String,
+    content_scratch: String,
     hits: Hits,
 }
 
@@ -288,6 +289,7 @@ impl Filter {
             mlfid: MlfidCache::default(),
             serial: 0,
             scratch: String::new(),
+            content_scratch: String::new(),
             hits,
         })
     }
@@ -558,38 +560,36 @@ impl Filter {
         {
             return;
         }
-        let pre_groups = match self.apply_prefregex(search, buf, result) {
-            Some(groups) => groups,
-            None => return,
-        };
-        self.run_failregexes(search, buf, pre_groups, no_date, now, result);
-    }
-
-    /// Runs the prefregex; None when it exists and does not match. Replaces the buffer by
-    /// `<F-CONTENT>` when captured.
-    fn apply_prefregex(
-        &mut self,
-        search: &mut Search<'_, '_>,
-        buf: &mut String,
-        result: &mut LineResult,
-    ) -> Option<Option<FailData>> {
         let Some(prefregex) = self.prefregex.as_mut() else {
-            return Some(None);
+            self.run_failregexes(search, buf, PreGroups::Absent, no_date, now, result);
+            return;
         };
         if !prefregex.search(buf) {
-            return None;
+            return;
         }
         result.prefregex_matched = true;
         self.hits.prefregex += 1;
-        let mut groups = groups_of(prefregex, buf);
-        if let Some(content) = groups.values.remove("content").filter(|c| !c.is_empty()) {
-            buf.clear();
-            buf.push_str(&content);
-            buf.push('\n');
-            search.current = Some(vec![BufferLine::Content(content)]);
-            search.buf_valid = true;
+        match prefregex.group("content").filter(|(start, end)| start < end) {
+            Some((start, end)) => {
+                // `<F-CONTENT>` replaces the buffer. The prefregex's own groups are read from
+                // the original buffer only if a failregex matches (most lines miss).
+                let mut content = std::mem::take(&mut self.content_scratch);
+                content.clear();
+                content.push_str(&buf[start..end]);
+                content.push('\n');
+                if self.maxlines > 1 {
+                    let text = buf[start..end].to_string();
+                    search.current = Some(vec![BufferLine::Content(text)]);
+                }
+                let pre = PreGroups::Lazy(buf.as_str());
+                self.run_failregexes(search, &mut content, pre, no_date, now, result);
+                self.content_scratch = content;
+            }
+            None => {
+                let pre = PreGroups::Ready(prefregex_groups(prefregex, buf));
+                self.run_failregexes(search, buf, pre, no_date, now, result);
+            }
         }
-        Some(Some(groups))
     }
 
     /// Indices of failregexes worth running on `buf`, in order (allocates only on a hit).
@@ -628,7 +628,7 @@ impl Filter {
         &mut self,
         search: &mut Search<'_, '_>,
         buf: &mut String,
-        pre_groups: Option<FailData>,
+        mut pre_groups: PreGroups<'_>,
         no_date: bool,
         now: f64,
         result: &mut LineResult,
@@ -648,8 +648,7 @@ impl Filter {
             };
             position += 1;
             next_from = index + 1;
-            let step =
-                self.try_failregex(index, search, buf, pre_groups.as_ref(), no_date, now, result);
+            let step = self.try_failregex(index, search, buf, &mut pre_groups, no_date, now, result);
             if let Step::Stop = step {
                 return;
             }
@@ -663,7 +662,7 @@ impl Filter {
         index: usize,
         search: &mut Search<'_, '_>,
         buf: &mut String,
-        pre_groups: Option<&FailData>,
+        pre_groups: &mut PreGroups<'_>,
         no_date: bool,
         now: f64,
         result: &mut LineResult,
@@ -687,7 +686,15 @@ impl Filter {
             search.buf_valid = false;
         }
         let matched: Vec<String> = lines.matched.iter().map(|i| search.org[*i].full()).collect();
-        self.record_failure(index, fail, pre_groups, matched, search.date, now, result)
+        if let (PreGroups::Lazy(original), Some(prefregex)) = (&*pre_groups, &self.prefregex) {
+            *pre_groups = PreGroups::Ready(prefregex_groups(prefregex, original));
+        }
+        let pre = match pre_groups {
+            PreGroups::Ready(groups) => Some(&*groups),
+            _ => None,
+        };
+        let pre = pre.cloned();
+        self.record_failure(index, fail, pre.as_ref(), matched, search.date, now, result)
     }
 
     /// Merges groups, handles the multi-line id, works out the failure id and records it.
@@ -855,6 +862,22 @@ impl Filter {
         }
         found
     }
+}
+
+/// The prefregex's groups for this line.
+enum PreGroups<'a> {
+    /// No prefregex.
+    Absent,
+    Ready(FailData),
+    /// Still to be read from the original buffer (the prefregex keeps its match spans).
+    Lazy(&'a str),
+}
+
+/// `getGroups` of the prefregex, without `content` (fail2ban pops it).
+fn prefregex_groups(prefregex: &CompiledRegex, buf: &str) -> FailData {
+    let mut groups = groups_of(prefregex, buf);
+    groups.values.remove("content");
+    groups
 }
 
 enum Step {

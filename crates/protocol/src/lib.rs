@@ -1,14 +1,19 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The control-socket protocol between `ferroban server` and `ferroban client`.
+//!
+//! Owns: the grammar of fail2ban-client commands ([`Command::parse`] turns the words a user
+//! typed, `set sshd banip 1.2.3.4`, into a typed [`Command`]), the replies the server sends
+//! back ([`Reply`]) and the framing on the wire: one JSON document per line, a [`Request`]
+//! from the client and a [`Response`] from the server, one exchange per connection.
+//!
+//! Receives words from the client's command line; emits typed messages that both sides
+//! (de)serialize with serde. The server decides what a command does; the client decides how
+//! a reply looks (fail2ban-client's `|-` trees, or `--json`). Nothing here does I/O beyond
+//! reading and writing one line on a stream the caller opened.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod command;
+mod reply;
+mod wire;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use command::{Command, GetKey, ParseError};
+pub use reply::{BanTimeEntry, JailStatusReply, Reply, Response};
+pub use wire::{Request, WireError, read_message, write_message};

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-/// A resumable read position in one log file.
+/// A resumable read position in one log file. `path`, `first_line_md5` and
+/// `offset` are the `path`, `firstlinemd5` and `lastfilepos` columns of
+/// fail2ban's `logs` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The configured log path (not a rotated name).

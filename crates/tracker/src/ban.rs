@@ -48,7 +48,7 @@ pub enum BanOutcome {
         /// The end of the existing ban now; `None` for permanent.
         end: Option<Timestamp>,
     },
-    /// The ban would already be over at `now`: fail2ban's "Ignore <ip>, expired bantime".
+    /// The ban would already be over at `now`: fail2ban's `Ignore <ip>, expired bantime`.
     Expired {
         /// The id.
         id: FailId,
@@ -109,8 +109,8 @@ pub struct StoredBan {
     pub id: FailId,
     /// `timeofban`.
     pub time_of_ban: Timestamp,
-    /// `bantime`; `None` when unknown (fail2ban's `-2` from an old database), read as
-    /// the jail's ban time.
+    /// `bantime`; `None` when unknown (fail2ban's `-2` from an old database: map it here,
+    /// [`BanTime::from_seconds`] would read it as permanent), taken as the jail's ban time.
     pub ban_time: Option<BanTime>,
     /// `bancount`.
     pub ban_count: u32,

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use crate::FailId;
 
-/// Why a failure was not counted; fail2ban logs "Ignore <ip> by <reason>".
+/// Why a failure was not counted; fail2ban logs `Ignore <ip> by <reason>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
     /// `ignoreself`: the address is one of this machine's.

@@ -15,7 +15,7 @@ use crate::{
 /// Errors a caller can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrackerError {
-    /// `unbanip` of an id that is not banned (fail2ban: "<ip> is not banned").
+    /// `unbanip` of an id that is not banned (fail2ban: `<ip> is not banned`).
     #[error("{0} is not banned")]
     NotBanned(FailId),
 }
@@ -56,6 +56,21 @@ struct Candidate {
 pub type RandomSource = Box<dyn FnMut() -> f64 + Send>;
 
 /// One jail's failures and bans. See the crate documentation for the flow.
+///
+/// ```
+/// use ferroban_tracker::*;
+///
+/// let policy = JailPolicy { max_retry: 2, ..JailPolicy::default() };
+/// let mut jail = Tracker::new(policy, IgnoreList::new());
+/// let ip = FailId::parse("192.0.2.1");
+/// jail.add_failure(Failure::new(ip.clone(), 1000), 1000, &NoHistory);
+/// let outcome = jail.add_failure(Failure::new(ip.clone(), 1005), 1005, &NoHistory);
+/// let FailureOutcome::Ban(BanOutcome::Banned(ban)) = outcome else { panic!("{outcome:?}") };
+/// assert_eq!(ban.end(), Some(1605)); // bantime 600 from the last failure
+/// assert_eq!(jail.next_deadline(), Some(1605));
+/// assert!(jail.expire(1604).is_empty());
+/// assert_eq!(jail.expire(1605)[0].ban.id, ip);
+/// ```
 ///
 /// Where it knowingly differs from fail2ban 1.0.2, and why:
 /// - A ban ends at `now >= end` on whole seconds (fail2ban: `now > end` on a float clock,
@@ -241,6 +256,8 @@ impl Tracker {
 
     /// `unbanip <id>`: lifts the ban of `id`, or when `id` is a subnet not banned as such,
     /// every ban inside it. Hostnames are the caller's to resolve into addresses first.
+    /// fail2ban deletes the id from the store even when it is not banned
+    /// ([`TrackerError::NotBanned`]); that is the caller's to do either way.
     pub fn unban(&mut self, id: &FailId) -> Result<Vec<Unban>, TrackerError> {
         if let Some(unban) = self.remove_ban(id, UnbanCause::Manual) {
             return Ok(vec![unban]);
@@ -653,3 +670,7 @@ fn default_random() -> RandomSource {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod conformance;

@@ -6,7 +6,9 @@ use crate::{DateDetector, DateOutcome, TimeContext};
 use std::path::{Path, PathBuf};
 
 fn f2b_dir() -> PathBuf {
-    PathBuf::from(std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| "/work/cache/f2b".to_string()))
+    PathBuf::from(
+        std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| "/work/cache/f2b".to_string()),
+    )
 }
 
 /// The `datepattern` a filter file sets itself, and its `before`/`after` includes.
@@ -22,8 +24,14 @@ fn own_datepattern(conf: &str) -> (Option<String>, Vec<String>, Vec<String>) {
             continue;
         }
         in_value = false;
-        let Some((key, rest)) = line.split_once('=') else { continue };
-        let words = || rest.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let Some((key, rest)) = line.split_once('=') else {
+            continue;
+        };
+        let words = || {
+            rest.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
         match key.trim_end() {
             // The first one: later ones sit in other sections (common.conf's `lt_*`).
             "datepattern" if value.is_none() => {
@@ -64,8 +72,17 @@ fn filter_datepattern(filters: &Path, file: &str, depth: usize) -> Result<Option
 fn annotation_time(text: &str, ctx: &TimeContext) -> Option<f64> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let datetime: jiff::civil::DateTime = whole.parse().ok()?;
-    let seconds = ctx.tz.to_ambiguous_timestamp(datetime).later().ok()?.as_second() as f64;
-    let micros = if fraction.is_empty() { 0.0 } else { format!("0.{fraction}").parse().ok()? };
+    let seconds = ctx
+        .tz
+        .to_ambiguous_timestamp(datetime)
+        .later()
+        .ok()?
+        .as_second() as f64;
+    let micros = if fraction.is_empty() {
+        0.0
+    } else {
+        format!("0.{fraction}").parse().ok()?
+    };
     Some(seconds + micros)
 }
 
@@ -78,35 +95,53 @@ struct Tally {
 }
 
 fn check_file(path: &Path, pattern: Option<&str>, ctx: &TimeContext, tally: &mut Tally) {
-    let Ok(content) = std::fs::read(path) else { return };
+    let Ok(content) = std::fs::read(path) else {
+        return;
+    };
     let content = String::from_utf8_lossy(&content);
     let mut detector = match pattern {
         Some(pattern) => DateDetector::from_pattern(pattern).expect("stock datepattern"),
         None => DateDetector::new_default(),
     };
+    // common.conf's `lt_rfc5424/datepattern`, for blocks with that logtype.
+    let mut rfc5424 = DateDetector::from_pattern(r"^<\d+>\d+\s+{DATE}").expect("stock datepattern");
     let mut expected: Option<String> = None;
-    let mut journal = false;
+    let (mut journal, mut use_rfc5424) = (false, false);
     for line in content.lines() {
         if let Some(options) = line.strip_prefix("# filterOptions:") {
-            journal = options.contains(r#""logtype": "journal""#) || options.contains(r#""logtype":"journal""#);
+            let logtype = |name: &str| options.contains(&format!(r#""logtype": "{name}""#));
+            (journal, use_rfc5424) = (logtype("journal"), logtype("rfc5424"));
             continue;
         }
         if let Some(annotation) = line.strip_prefix("# failJSON:") {
-            expected = annotation_field(annotation, "time").filter(|_| annotation.contains(r#""match": true"#));
+            expected = annotation_field(annotation, "time")
+                .filter(|_| annotation.contains(r#""match": true"#));
             continue;
         }
         if line.starts_with('#') || line.trim().is_empty() || journal {
             continue;
         }
-        let found = detector.find_date(line.trim_end_matches('\r'), ctx);
-        let Some(want) = expected.take() else { continue };
-        let Some(want_time) = annotation_time(&want, ctx) else { continue };
+        let active = if use_rfc5424 {
+            &mut rfc5424
+        } else {
+            &mut detector
+        };
+        let found = active.find_date(line.trim_end_matches('\r'), ctx);
+        let Some(want) = expected.take() else {
+            continue;
+        };
+        let Some(want_time) = annotation_time(&want, ctx) else {
+            continue;
+        };
         match found.map(|f| f.outcome) {
             Some(DateOutcome::Time(got)) if (got - want_time).abs() < 1e-6 => tally.agree += 1,
-            Some(DateOutcome::Time(got)) => {
-                tally.disagree.push(format!("{}: {line:?}: got {got}, want {want_time} ({want})", path.display()))
-            }
-            other => tally.no_time.push(format!("{}: {line:?}: {other:?}", path.display())),
+            Some(DateOutcome::Time(got)) => tally.disagree.push(format!(
+                "{}: {line:?}: got {got}, want {want_time} ({want})",
+                path.display()
+            )),
+            other => tally
+                .no_time
+                .push(format!("{}: {line:?}: {other:?}", path.display())),
         }
     }
 }
@@ -123,16 +158,27 @@ fn sample_logs_agree_with_fail2ban_annotations() {
     let root = f2b_dir().join("usr/lib/python3/dist-packages/fail2ban");
     let logs = root.join("tests/files/logs");
     let Ok(entries) = std::fs::read_dir(&logs) else {
-        println!("skipping: fail2ban sample logs not found under {}", logs.display());
+        println!(
+            "skipping: fail2ban sample logs not found under {}",
+            logs.display()
+        );
         return;
     };
     let filters = f2b_dir().join("etc/fail2ban/filter.d");
     let ctx = TimeContext::from_tz_env(super::NOW, Some(super::TZ));
     let mut tally = Tally::default();
-    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
     paths.sort();
     for path in paths {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         match filter_datepattern(&filters, &format!("{name}.conf"), 0) {
             Ok(pattern) => check_file(&path, pattern.as_deref(), &ctx, &mut tally),
             Err(pattern) => tally.skipped_files.push(format!("{name} ({pattern})")),
@@ -148,6 +194,14 @@ fn sample_logs_agree_with_fail2ban_annotations() {
     for line in tally.disagree.iter().chain(&tally.no_time) {
         println!("  {line}");
     }
-    assert!(tally.agree > 500, "too few annotated lines checked: {}", tally.agree);
-    assert!(tally.disagree.is_empty(), "{} lines disagree", tally.disagree.len());
+    assert!(
+        tally.agree > 500,
+        "too few annotated lines checked: {}",
+        tally.agree
+    );
+    assert!(
+        tally.disagree.is_empty(),
+        "{} lines disagree",
+        tally.disagree.len()
+    );
 }

@@ -107,10 +107,20 @@ fn each_case_matches_fail2ban() {
         detector.set_default_tz(case.log_tz).unwrap();
         let ctx = TimeContext::from_tz_env(case.now, Some(TZ));
         let found = detector.find_date(case.line, &ctx);
-        let got = found.map(|f| (f.start, f.end, f.outcome, detector.templates()[f.template].name.clone()));
+        let got = found.map(|f| {
+            (
+                f.start,
+                f.end,
+                f.outcome,
+                detector.templates()[f.template].name.clone(),
+            )
+        });
         let expected = case.expected.map(|(s, e, o, n)| (s, e, o, n.to_string()));
         if got != expected {
-            failures.push(format!("{:?} {:?}: got {got:?}, want {expected:?}", case.pattern, case.line));
+            failures.push(format!(
+                "{:?} {:?}: got {got:?}, want {expected:?}",
+                case.pattern, case.line
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -120,9 +130,18 @@ fn each_case_matches_fail2ban() {
 fn match_time_reports_only_times() {
     let ctx = TimeContext::from_tz_env(NOW, Some(TZ));
     let mut detector = DateDetector::new_default();
-    let found = detector.match_time("Aug 14 11:51:00 host sshd[1]: x", &ctx).unwrap();
-    assert_eq!((found.start, found.end, found.timestamp), (0, 15, 1_124_013_060.0));
-    assert!(detector.match_time("Feb 30 11:51:00 host x", &ctx).is_none());
+    let found = detector
+        .match_time("Aug 14 11:51:00 host sshd[1]: x", &ctx)
+        .unwrap();
+    assert_eq!(
+        (found.start, found.end, found.timestamp),
+        (0, 15, 1_124_013_060.0)
+    );
+    assert!(
+        detector
+            .match_time("Feb 30 11:51:00 host x", &ctx)
+            .is_none()
+    );
     assert!(detector.match_time("no date here", &ctx).is_none());
 }
 
@@ -136,17 +155,34 @@ fn last_template_moves_up_and_counts_hits() {
         assert_eq!((found.start, found.end), (11, 26));
     }
     let templates = detector.templates();
-    let used: Vec<_> = templates.iter().filter(|t| t.hits > 0).map(|t| (t.name.as_str(), t.hits)).collect();
-    assert_eq!(used, [("(?:DAY )?MON Day %k:Minute:Second(?:\\.Microseconds)?(?: ExYear)?", 3)]);
+    let used: Vec<_> = templates
+        .iter()
+        .filter(|t| t.hits > 0)
+        .map(|t| (t.name.as_str(), t.hits))
+        .collect();
+    assert_eq!(
+        used,
+        [(
+            "(?:DAY )?MON Day %k:Minute:Second(?:\\.Microseconds)?(?: ExYear)?",
+            3
+        )]
+    );
     // fail2ban moves the winner to the first unused place: the front.
     assert_eq!(templates[0].hits, 3);
 }
 
 #[test]
 fn default_template_names_and_order_match_fail2ban() {
-    let names: Vec<String> = DateDetector::new_default().templates().into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = DateDetector::new_default()
+        .templates()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert_eq!(names.len(), 31);
-    assert_eq!(names[1], "{^LN-BEG}(?:DAY )?MON Day %k:Minute:Second(?:\\.Microseconds)?(?: ExYear)?");
+    assert_eq!(
+        names[1],
+        "{^LN-BEG}(?:DAY )?MON Day %k:Minute:Second(?:\\.Microseconds)?(?: ExYear)?"
+    );
     assert_eq!(names[7], "{^LN-BEG}Epoch");
     assert_eq!(names[13], "{^LN-BEG}TAI64N");
     assert_eq!(names[21], "Epoch");
@@ -162,7 +198,10 @@ fn line_begin_pattern_keeps_only_anchored_defaults() {
     assert_eq!(detector.templates().len(), 17);
     assert_eq!(detector.description(), "Default Detectors");
     let detector = DateDetector::from_pattern("^%m/%d/%Y %H:%M:%S").unwrap();
-    assert_eq!(detector.description(), "^Month/Day/Year 24hour:Minute:Second");
+    assert_eq!(
+        detector.description(),
+        "^Month/Day/Year 24hour:Minute:Second"
+    );
 }
 
 #[test]
@@ -185,7 +224,13 @@ fn invalid_patterns_and_zones_are_errors() {
 
 #[test]
 fn empty_pattern_means_defaults() {
-    assert_eq!(DateDetector::from_pattern("\n \n").unwrap().templates().len(), 31);
+    assert_eq!(
+        DateDetector::from_pattern("\n \n")
+            .unwrap()
+            .templates()
+            .len(),
+        31
+    );
 }
 
 #[test]
@@ -214,15 +259,28 @@ fn hostile_lines_do_not_panic() {
     }
     let mut custom = DateDetector::from_pattern("(?P<Y>\\d+)-%m-%d").unwrap();
     let huge_year = format!("{}-08-14", "9".repeat(5000));
-    assert_eq!(custom.find_date(&huge_year, &ctx).map(|f| f.outcome), Some(DateOutcome::Error));
+    assert_eq!(
+        custom.find_date(&huge_year, &ctx).map(|f| f.outcome),
+        Some(DateOutcome::Error)
+    );
 }
 
 #[test]
 fn from_tz_env_understands_tz_values() {
     let ctx = TimeContext::from_tz_env(NOW, Some(TZ));
-    assert_eq!(ctx.tz.to_offset(jiff::Timestamp::from_second(1_124_013_600).unwrap()).seconds(), 7200);
+    assert_eq!(
+        ctx.tz
+            .to_offset(jiff::Timestamp::from_second(1_124_013_600).unwrap())
+            .seconds(),
+        7200
+    );
     let ctx = TimeContext::from_tz_env(NOW, Some(""));
-    assert_eq!(ctx.tz.to_offset(jiff::Timestamp::from_second(0).unwrap()).seconds(), 0);
+    assert_eq!(
+        ctx.tz
+            .to_offset(jiff::Timestamp::from_second(0).unwrap())
+            .seconds(),
+        0
+    );
 }
 
 proptest! {

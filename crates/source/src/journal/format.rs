@@ -20,6 +20,11 @@ pub struct JournalEntry {
     pub cursor: String,
     /// The line was cut at `max_line_len` bytes.
     pub truncated: bool,
+    /// fail2ban's `inOperation`: false while reading the backlog, until an
+    /// entry less than a second old arrives or the journal has been idle
+    /// for a second (see [`crate::Line::in_operation`]). Always false from
+    /// [`format_journal_entry`]; set by [`crate::JournalSource`].
+    pub in_operation: bool,
 }
 
 /// Formats one JSON record; `None` when it lacks a cursor or timestamp
@@ -51,6 +56,7 @@ pub fn format_journal_entry(
         realtime: UNIX_EPOCH + Duration::from_micros(realtime),
         cursor,
         truncated,
+        in_operation: false,
     })
 }
 

@@ -168,7 +168,13 @@ pub struct JournalSource {
     ended: Option<(String, String)>,
     last_cursor: Option<String>,
     stats: JournalStats,
+    in_operation: bool,
+    /// When the last entry arrived (or journalctl started).
+    last_activity: Instant,
 }
+
+/// How long the journal must stay quiet before the backlog counts as read.
+const CAUGHT_UP_IDLE: Duration = Duration::from_secs(1);
 
 impl JournalSource {
     /// Starts journalctl. Entries are read ahead by a thread into a bounded
@@ -204,6 +210,8 @@ impl JournalSource {
             ended: None,
             last_cursor: None,
             stats: JournalStats::default(),
+            in_operation: false,
+            last_activity: Instant::now(),
         })
     }
 
@@ -224,11 +232,17 @@ impl JournalSource {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let record = match self.records.recv_timeout(remaining) {
                 Ok(record) => record,
-                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.last_activity.elapsed() >= CAUGHT_UP_IDLE {
+                        self.in_operation = true;
+                    }
+                    return Ok(None);
+                }
                 Err(RecvTimeoutError::Disconnected) => Record::End,
             };
             match record {
-                Record::Entry(entry) => {
+                Record::Entry(mut entry) => {
+                    self.note_operation(&mut entry);
                     self.stats.entries += 1;
                     self.last_cursor = Some(entry.cursor.clone());
                     return Ok(Some(entry));
@@ -247,6 +261,17 @@ impl JournalSource {
 
     pub fn stats(&self) -> &JournalStats {
         &self.stats
+    }
+
+    /// fail2ban's switch to operation mode: an entry from the last second
+    /// means the backlog is behind us (`FilterSystemd.run`).
+    fn note_operation(&mut self, entry: &mut JournalEntry) {
+        self.last_activity = Instant::now();
+        let recent = SystemTime::now()
+            .checked_sub(Duration::from_secs(1))
+            .is_none_or(|limit| entry.realtime >= limit);
+        self.in_operation |= recent;
+        entry.in_operation = self.in_operation;
     }
 
     /// Collects journalctl's exit status and error output.

@@ -70,6 +70,7 @@ fn fake_journalctl_output_is_parsed_and_exit_reported() {
         .unwrap()
         .unwrap();
     assert_eq!(entry.line, "sshd[7]: hi");
+    assert!(!entry.in_operation, "an entry from 1970 is backlog");
     assert_eq!(source.last_cursor(), Some("c1"));
     match source.recv_timeout(Duration::from_secs(10)) {
         Err(JournalError::Exited { status, stderr }) => {
@@ -213,6 +214,7 @@ mod live {
             first.line
         );
         assert!(first.realtime <= SystemTime::now());
+        assert!(first.in_operation, "written after start, so not backlog");
         let second = next(&mut source);
         assert!(second.line.ends_with("]: caf\u{fffd}"), "{}", second.line);
         let cursor = source.last_cursor().unwrap().to_string();

@@ -26,7 +26,9 @@ pub enum Start {
     /// From offset 0 (fail2ban's `logpath = /x head`, the default).
     #[default]
     Beginning,
-    /// From the current end (fail2ban's `logpath = /x tail`).
+    /// From the current end (fail2ban's `logpath = /x tail`). As in
+    /// fail2ban this is the exact end: a line being written at that moment
+    /// is delivered from where it was cut.
     Tail,
     /// From a saved position if it still applies to the file, else from 0.
     Checkpoint(Checkpoint),
@@ -73,6 +75,13 @@ pub struct Line<'a> {
     pub offset: u64,
     /// The line was longer than `max_line_len` and was cut there.
     pub truncated: bool,
+    /// fail2ban's `inOperation`: false for the backlog, the lines that were
+    /// already in the file when it was opened (from its start or a
+    /// checkpoint) and read before its end was first reached. The filter
+    /// ignores backlog failures older than `findtime` and treats live lines
+    /// with odd timestamps as happening now. True from the start with
+    /// [`Start::Tail`] and for a file that did not exist at open.
+    pub in_operation: bool,
 }
 
 /// Counters since the tailer was opened.
@@ -132,6 +141,7 @@ struct Decoder {
     encoding: Encoding,
     scratch: String,
     stats: TailerStats,
+    in_operation: bool,
 }
 
 impl Decoder {
@@ -140,6 +150,7 @@ impl Decoder {
             encoding,
             scratch,
             stats,
+            in_operation,
         } = self;
         let (text, replaced) = encoding.decode(raw.bytes, scratch);
         stats.lines += 1;
@@ -150,6 +161,7 @@ impl Decoder {
             text,
             offset: raw.offset,
             truncated: raw.truncated,
+            in_operation: *in_operation,
         });
     }
 }
@@ -176,6 +188,7 @@ impl FileTailer {
     /// [`Start::Tail`] means the end as of this call; a missing file is not
     /// an error and is waited for.
     pub fn open(path: impl Into<PathBuf>, options: TailerOptions) -> Result<Self, SourceError> {
+        let tail = options.start == Start::Tail;
         let mut tailer = FileTailer {
             path: path.into(),
             max_line_len: options.max_line_len,
@@ -189,9 +202,13 @@ impl FileTailer {
                 encoding: options.encoding,
                 scratch: String::new(),
                 stats: TailerStats::default(),
+                in_operation: tail,
             },
         };
         tailer.current = tailer.open_path()?;
+        if tailer.current.is_none() {
+            tailer.decoder.in_operation = true;
+        }
         tailer.next_start = Start::Beginning;
         Ok(tailer)
     }
@@ -352,7 +369,10 @@ impl FileTailer {
         let mut delivered = 0;
         loop {
             let read = match open.file.read_at(buffer, open.lines.read_offset()) {
-                Ok(0) => break,
+                Ok(0) => {
+                    decoder.in_operation = true;
+                    break;
+                }
                 Ok(read) => read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(read_error(error)),

@@ -284,3 +284,23 @@ fn lines_carry_their_offsets() {
         .unwrap();
     assert_eq!(offsets, [0, 3]);
 }
+
+#[test]
+fn backlog_lines_are_not_in_operation() {
+    let log = Log::new();
+    log.append(b"old\n");
+    let mut tailer = log.tailer(Start::Beginning);
+    let mut seen = Vec::new();
+    let mut record = |line: Line<'_>| seen.push((line.text.to_string(), line.in_operation));
+    tailer.poll_lines(&mut record).unwrap();
+    log.append(b"new\n");
+    tailer.poll_lines(&mut record).unwrap();
+    assert_eq!(seen, [("old".into(), false), ("new".into(), true)]);
+
+    let mut tail = log.tailer(Start::Tail);
+    log.append(b"live\n");
+    let mut lines = Vec::new();
+    tail.poll_lines(&mut |line| lines.push(line.in_operation))
+        .unwrap();
+    assert_eq!(lines, [true]);
+}

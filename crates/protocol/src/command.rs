@@ -1,0 +1,383 @@
+//! fail2ban-client's command grammar (`client/fail2bancmdline.py` and the server's
+//! `transmitter.py`), as far as ferroban implements it.
+
+use serde::{Deserialize, Serialize};
+
+/// A command the server understands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum Command {
+    /// `ping`: is the server alive.
+    Ping,
+    /// `version`.
+    Version,
+    /// `echo WORD...`.
+    Echo { words: Vec<String> },
+    /// `stop`: stop every jail and the server.
+    Stop,
+    /// `status`: the jail list.
+    Status,
+    /// `status JAIL [basic|cymru|...]`.
+    StatusJail { jail: String },
+    /// `reload [--restart] [--unban] [--all] [JAIL]`.
+    Reload {
+        jail: Option<String>,
+        unban: bool,
+        restart: bool,
+    },
+    /// `set JAIL banip IP...`.
+    BanIp { jail: String, ids: Vec<String> },
+    /// `set JAIL unbanip [--report-absent] IP...`.
+    UnbanIp {
+        jail: String,
+        ids: Vec<String>,
+        report_absent: bool,
+    },
+    /// `unban IP...` in every jail.
+    Unban { ids: Vec<String> },
+    /// `unban --all`.
+    UnbanAll,
+    /// `banned [IP...]`.
+    Banned { ids: Vec<String> },
+    /// `get JAIL banip [--with-time|SEPARATOR]`.
+    GetBanIp {
+        jail: String,
+        with_time: bool,
+        separator: Option<String>,
+    },
+    /// `get JAIL KEY`.
+    GetJail { jail: String, key: GetKey },
+    /// `set JAIL addignoreip IP...`.
+    AddIgnoreIp { jail: String, ids: Vec<String> },
+    /// `set JAIL delignoreip IP...`.
+    DelIgnoreIp { jail: String, ids: Vec<String> },
+    /// `get loglevel|logtarget|dbfile|dbpurgeage|syslogsocket`.
+    GetServer { key: String },
+}
+
+/// The jail settings `get JAIL KEY` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GetKey {
+    Bantime,
+    Findtime,
+    Maxretry,
+    Maxmatches,
+    Logpath,
+    Ignoreip,
+    Ignoreself,
+    Ignorecommand,
+    Usedns,
+    Failregex,
+    Ignoreregex,
+    Actions,
+    Journalmatch,
+    Logencoding,
+}
+
+impl GetKey {
+    const ALL: [(&'static str, GetKey); 14] = [
+        ("bantime", GetKey::Bantime),
+        ("findtime", GetKey::Findtime),
+        ("maxretry", GetKey::Maxretry),
+        ("maxmatches", GetKey::Maxmatches),
+        ("logpath", GetKey::Logpath),
+        ("ignoreip", GetKey::Ignoreip),
+        ("ignoreself", GetKey::Ignoreself),
+        ("ignorecommand", GetKey::Ignorecommand),
+        ("usedns", GetKey::Usedns),
+        ("failregex", GetKey::Failregex),
+        ("ignoreregex", GetKey::Ignoreregex),
+        ("actions", GetKey::Actions),
+        ("journalmatch", GetKey::Journalmatch),
+        ("logencoding", GetKey::Logencoding),
+    ];
+
+    fn parse(word: &str) -> Option<GetKey> {
+        GetKey::ALL
+            .iter()
+            .find(|(name, _)| *name == word)
+            .map(|(_, key)| *key)
+    }
+
+    /// The word as the user writes it.
+    pub fn as_str(self) -> &'static str {
+        GetKey::ALL
+            .iter()
+            .find(|(_, key)| *key == self)
+            .map_or("", |(name, _)| name)
+    }
+}
+
+/// A command line the grammar does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// No command words at all.
+    #[error("no command given")]
+    Empty,
+    /// Words that form no known command (fail2ban-client: "Invalid command").
+    #[error("Invalid command ({0})")]
+    Invalid(String),
+    /// A known command missing its arguments.
+    #[error("Invalid command: {command} needs {what}")]
+    MissingArgument { command: String, what: &'static str },
+}
+
+/// Server settings `get KEY` answers.
+const SERVER_KEYS: [&str; 5] = ["loglevel", "logtarget", "dbfile", "dbpurgeage", "syslogsocket"];
+
+impl Command {
+    /// Parses the words after the client's options, as fail2ban-client takes them.
+    pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Command, ParseError> {
+        let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+        let invalid = || ParseError::Invalid(words.join(" "));
+        match words.as_slice() {
+            [] => Err(ParseError::Empty),
+            ["ping"] => Ok(Command::Ping),
+            ["version"] => Ok(Command::Version),
+            ["echo", rest @ ..] => Ok(Command::Echo {
+                words: owned(rest),
+            }),
+            ["stop"] => Ok(Command::Stop),
+            ["status"] => Ok(Command::Status),
+            ["status", jail] | ["status", jail, _] => Ok(Command::StatusJail {
+                jail: (*jail).to_string(),
+            }),
+            ["reload", rest @ ..] => parse_reload(rest).ok_or_else(invalid),
+            ["unban", "--all"] => Ok(Command::UnbanAll),
+            ["unban"] => Err(missing("unban", "IP... or --all")),
+            ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),
+            ["banned", ids @ ..] => Ok(Command::Banned { ids: owned(ids) }),
+            ["set", jail, action, rest @ ..] => parse_set(jail, action, rest).ok_or_else(invalid),
+            ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
+                key: (*key).to_string(),
+            }),
+            ["get", jail, "banip", rest @ ..] => parse_get_banip(jail, rest).ok_or_else(invalid),
+            ["get", jail, key] => GetKey::parse(key)
+                .map(|key| Command::GetJail {
+                    jail: (*jail).to_string(),
+                    key,
+                })
+                .ok_or_else(invalid),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The jail a command is about, if any.
+    pub fn jail(&self) -> Option<&str> {
+        match self {
+            Command::StatusJail { jail }
+            | Command::BanIp { jail, .. }
+            | Command::UnbanIp { jail, .. }
+            | Command::GetBanIp { jail, .. }
+            | Command::GetJail { jail, .. }
+            | Command::AddIgnoreIp { jail, .. }
+            | Command::DelIgnoreIp { jail, .. } => Some(jail),
+            Command::Reload { jail, .. } => jail.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn owned(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_string()).collect()
+}
+
+fn missing(command: &str, what: &'static str) -> ParseError {
+    ParseError::MissingArgument {
+        command: command.to_string(),
+        what,
+    }
+}
+
+fn parse_reload(words: &[&str]) -> Option<Command> {
+    let (mut unban, mut restart, mut jail) = (false, false, None);
+    for word in words {
+        match *word {
+            "--unban" => unban = true,
+            "--restart" => restart = true,
+            "--all" | "--if-exists" => {}
+            name if !name.starts_with("--") && jail.is_none() => jail = Some(name.to_string()),
+            _ => return None,
+        }
+    }
+    Some(Command::Reload {
+        jail,
+        unban,
+        restart,
+    })
+}
+
+fn parse_set(jail: &str, action: &str, rest: &[&str]) -> Option<Command> {
+    let jail = jail.to_string();
+    match (action, rest) {
+        (_, []) => None,
+        ("banip", ids) => Some(Command::BanIp {
+            jail,
+            ids: owned(ids),
+        }),
+        ("unbanip", ["--report-absent", ids @ ..]) if !ids.is_empty() => Some(Command::UnbanIp {
+            jail,
+            ids: owned(ids),
+            report_absent: true,
+        }),
+        ("unbanip", ids) => Some(Command::UnbanIp {
+            jail,
+            ids: owned(ids),
+            report_absent: false,
+        }),
+        ("addignoreip", ids) => Some(Command::AddIgnoreIp {
+            jail,
+            ids: owned(ids),
+        }),
+        ("delignoreip", ids) => Some(Command::DelIgnoreIp {
+            jail,
+            ids: owned(ids),
+        }),
+        _ => None,
+    }
+}
+
+fn parse_get_banip(jail: &str, rest: &[&str]) -> Option<Command> {
+    let jail = jail.to_string();
+    match rest {
+        [] => Some(Command::GetBanIp {
+            jail,
+            with_time: false,
+            separator: None,
+        }),
+        ["--with-time"] => Some(Command::GetBanIp {
+            jail,
+            with_time: true,
+            separator: None,
+        }),
+        [separator] => Some(Command::GetBanIp {
+            jail,
+            with_time: false,
+            separator: Some((*separator).to_string()),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command, ParseError> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        Command::parse(&words)
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(parse("ping").unwrap(), Command::Ping);
+        assert_eq!(parse("stop").unwrap(), Command::Stop);
+        assert_eq!(parse("status").unwrap(), Command::Status);
+        assert_eq!(
+            parse("status sshd").unwrap(),
+            Command::StatusJail {
+                jail: "sshd".into()
+            }
+        );
+    }
+
+    #[test]
+    fn ban_and_unban() {
+        assert_eq!(
+            parse("set sshd banip 1.2.3.4 5.6.7.8").unwrap(),
+            Command::BanIp {
+                jail: "sshd".into(),
+                ids: vec!["1.2.3.4".into(), "5.6.7.8".into()]
+            }
+        );
+        assert_eq!(
+            parse("set sshd unbanip --report-absent 1.2.3.4").unwrap(),
+            Command::UnbanIp {
+                jail: "sshd".into(),
+                ids: vec!["1.2.3.4".into()],
+                report_absent: true
+            }
+        );
+        assert_eq!(parse("unban --all").unwrap(), Command::UnbanAll);
+        assert_eq!(
+            parse("unban 1.2.3.4").unwrap(),
+            Command::Unban {
+                ids: vec!["1.2.3.4".into()]
+            }
+        );
+        assert!(matches!(
+            parse("unban"),
+            Err(ParseError::MissingArgument { .. })
+        ));
+        assert!(matches!(
+            parse("set sshd banip"),
+            Err(ParseError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn get_commands() {
+        assert_eq!(
+            parse("get sshd banip --with-time").unwrap(),
+            Command::GetBanIp {
+                jail: "sshd".into(),
+                with_time: true,
+                separator: None
+            }
+        );
+        assert_eq!(
+            parse("get sshd banip ,").unwrap(),
+            Command::GetBanIp {
+                jail: "sshd".into(),
+                with_time: false,
+                separator: Some(",".into())
+            }
+        );
+        assert_eq!(
+            parse("get sshd bantime").unwrap(),
+            Command::GetJail {
+                jail: "sshd".into(),
+                key: GetKey::Bantime
+            }
+        );
+        assert_eq!(
+            parse("get loglevel").unwrap(),
+            Command::GetServer {
+                key: "loglevel".into()
+            }
+        );
+        assert!(matches!(parse("get sshd nonsense"), Err(ParseError::Invalid(_))));
+    }
+
+    #[test]
+    fn reload_options() {
+        assert_eq!(
+            parse("reload").unwrap(),
+            Command::Reload {
+                jail: None,
+                unban: false,
+                restart: false
+            }
+        );
+        assert_eq!(
+            parse("reload --unban sshd").unwrap(),
+            Command::Reload {
+                jail: Some("sshd".into()),
+                unban: true,
+                restart: false
+            }
+        );
+        assert!(parse("reload --bogus").is_err());
+    }
+
+    #[test]
+    fn unknown_words_are_invalid() {
+        assert_eq!(
+            parse("frobnicate now").unwrap_err().to_string(),
+            "Invalid command (frobnicate now)"
+        );
+        assert_eq!(parse("").unwrap_err(), ParseError::Empty);
+    }
+}
