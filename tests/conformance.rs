@@ -274,6 +274,7 @@ fn compare(expected: &Map<String, Value>, observed: &[Observed]) -> Result<(), S
     for (key, want) in expected {
         match key.as_str() {
             "match" | "desc" | "constraint" => {}
+            "time" if want.is_null() => {}
             "time" => {
                 let want_time = json_local_time(want).ok_or("bad time in annotation")?;
                 if (found.time - want_time).abs() > 1e-6 {
@@ -309,30 +310,81 @@ fn same_value(got: &Value, want: &Value) -> bool {
     }
 }
 
-/// The annotation's time is local time in the test time zone, with optional microseconds.
+/// The annotation's time is local time in the test time zone, `%Y-%m-%dT%H:%M:%S` with optional
+/// `.%f`, read as leniently as Python's `strptime` (one-digit fields are accepted).
 fn json_local_time(value: &Value) -> Option<f64> {
     let text = value.as_str()?;
-    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    let (date, time) = text.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i32>().ok());
+    let (year, month, day) = (date_parts.next()??, date_parts.next()??, date_parts.next()??);
+    let (time, micros) = match time.split_once('.') {
+        Some((t, fraction)) => (t, format!("{fraction:0<6}").get(..6)?.parse::<i64>().ok()?),
+        None => (time, 0),
+    };
+    let mut time_parts = time.splitn(3, ':').map(|p| p.parse::<i8>().ok());
+    let (hour, minute, second) = (time_parts.next()??, time_parts.next()??, time_parts.next()??);
+    let civil = jiff::civil::date(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?)
+        .at(hour, minute, second, 0);
     let tz = jiff::tz::TimeZone::posix(TEST_TZ).ok()?;
-    let zoned = civil.to_zoned(tz).ok()?;
-    Some(zoned.timestamp().as_microsecond() as f64 / 1e6)
+    let timestamp = tz.to_ambiguous_timestamp(civil).compatible().ok()?;
+    Some(timestamp.as_second() as f64 + micros as f64 / 1e6)
 }
 
 /// The bridge between this test and the config/filter crates' APIs.
 mod adapter {
     use super::*;
+    use ferroban_date::TimeContext;
+    use ferroban_filter::{Filter, FilterDefinition, FilterOptions};
 
-    pub fn build(
-        config_dir: &Path,
-        name: &str,
-        options: &BTreeMap<String, String>,
-    ) -> Result<ferroban_filter::Filter, String> {
-        let _ = (config_dir, name, options);
-        Err("not wired yet".into())
+    pub fn build(config_dir: &Path, name: &str, options: &BTreeMap<String, String>) -> Result<Filter, String> {
+        let extra: Vec<(String, String)> = options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let spec = ferroban_config::load_filter(config_dir, name, &extra).map_err(|e| e.to_string())?;
+        let definition = FilterDefinition {
+            prefregex: spec.prefregex.map(|r| r.value),
+            failregex: spec.failregex.into_iter().map(|r| r.value).collect(),
+            ignoreregex: spec.ignoreregex.into_iter().map(|r| r.value).collect(),
+            datepattern: spec.datepattern.map(|d| d.value),
+            maxlines: spec.maxlines.map_or(1, |m| m.value as usize),
+            logtimezone: None,
+            usedns: spec.usedns.map(|u| u.value),
+        };
+        let mut filter = Filter::new(&definition).map_err(|e| e.to_string())?;
+        // samplestestcase.py: returnRawHost, checkAllRegex, no find-time checks.
+        filter.set_options(FilterOptions {
+            check_all_regex: true,
+            check_find_time: false,
+            raw_host: true,
+            ..FilterOptions::daemon(600.0)
+        });
+        Ok(filter)
     }
 
-    pub fn process(filter: &mut ferroban_filter::Filter, line: &str, time: Option<f64>) -> Vec<Observed> {
-        let _ = (filter, line, time);
-        Vec::new()
+    pub fn process(filter: &mut Filter, line: &str, time: Option<f64>) -> Vec<Observed> {
+        let result = match time {
+            Some(t) => filter.process_line_with_time(line, t),
+            None => filter.process_line(line, &TimeContext::from_tz_env(TEST_NOW as f64, Some(TEST_TZ))),
+        };
+        result
+            .failures
+            .into_iter()
+            .filter(|f| f.id.is_some() && !f.nofail)
+            .map(|f| {
+                let mut fields = BTreeMap::new();
+                for (key, value) in &f.groups {
+                    fields.insert(key.clone(), Value::String(value.clone()));
+                }
+                let attempts = f.groups.get("attempts").and_then(|a| a.parse::<u64>().ok());
+                fields.insert("attempts".into(), Value::from(attempts.unwrap_or(f.matches.len() as u64)));
+                if !f.users.is_empty() {
+                    fields.insert("users".into(), Value::from(f.users.clone()));
+                }
+                Observed {
+                    failregex: f.failregex,
+                    host: f.groups.get("host").cloned().or(f.id.clone()),
+                    time: f.time.unwrap_or(f64::NAN),
+                    fields,
+                }
+            })
+            .collect()
     }
 }

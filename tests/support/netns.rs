@@ -60,21 +60,23 @@ impl Lab {
         }
         // Subnets are derived from the id so labs of tests running in parallel never overlap.
         let (a, b) = ((id / 250) % 250, id % 250);
+        // An IPv6 group holds at most four hex digits.
+        let v6 = id % 0x1_0000;
         let mut lab = Lab {
             server: server.clone(),
             attacker: Host {
                 netns: format!("fba{id}"),
                 ipv4: format!("10.{}.{}.2", 100 + a % 100, b),
-                ipv6: format!("fd00:{id:x}:1::2"),
+                ipv6: format!("fd00:{v6:x}:1::2"),
             },
             bystander: Host {
                 netns: format!("fbb{id}"),
                 ipv4: format!("10.{}.{}.2", 200 + a % 50, b),
-                ipv6: format!("fd00:{id:x}:2::2"),
+                ipv6: format!("fd00:{v6:x}:2::2"),
             },
             server_addr: ServerAddresses {
                 toward_attacker_v4: format!("10.{}.{}.1", 100 + a % 100, b),
-                toward_attacker_v6: format!("fd00:{id:x}:1::1"),
+                toward_attacker_v6: format!("fd00:{v6:x}:1::1"),
                 toward_bystander_v4: format!("10.{}.{}.1", 200 + a % 50, b),
             },
             children: Vec::new(),
@@ -83,7 +85,7 @@ impl Lab {
         let bystander = lab.bystander.clone();
         let addrs = lab.server_addr.clone();
         lab.join(&attacker, &addrs.toward_attacker_v4, &addrs.toward_attacker_v6, "a");
-        lab.join(&bystander, &addrs.toward_bystander_v4, &format!("fd00:{id:x}:2::1"), "b");
+        lab.join(&bystander, &addrs.toward_bystander_v4, &format!("fd00:{v6:x}:2::1"), "b");
         Ok(lab)
     }
 

@@ -9,8 +9,10 @@
 //! - `regex`: fail2ban-regex's report on a log file or line, plus `--json` for scripts.
 //! - `config-test`: reads a whole configuration directory and prints every error at once.
 
+mod client;
 mod config_test;
 mod regex;
+mod server_cmd;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -29,6 +31,8 @@ pub fn main() -> ExitCode {
         .to_string();
     match invoked_as.as_str() {
         "fail2ban-regex" => regex::run_from_args(args),
+        "fail2ban-server" => server_cmd::run_from_args(args),
+        "fail2ban-client" => client::run_from_args(args.into_iter().skip(1).collect()),
         _ => run_ferroban(args),
     }
 }
@@ -46,9 +50,20 @@ enum Command {
     Regex(regex::RegexArgs),
     /// Read a configuration directory and report every error in it.
     ConfigTest(config_test::ConfigTestArgs),
+    /// Run the daemon, as fail2ban-server does.
+    Server(server_cmd::ServerArgs),
+    /// Send a command to the daemon, as fail2ban-client does (`ferroban COMMAND...` too).
+    #[command(disable_help_flag = true)]
+    Client {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
 }
 
 fn run_ferroban(args: Vec<OsString>) -> ExitCode {
+    if is_client_shorthand(&args) {
+        return client::run_from_args(args.into_iter().skip(1).collect());
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -59,6 +74,8 @@ fn run_ferroban(args: Vec<OsString>) -> ExitCode {
     match cli.command {
         Command::Regex(args) => regex::run(args),
         Command::ConfigTest(args) => config_test::run(args),
+        Command::Server(args) => server_cmd::run(args),
+        Command::Client { args } => client::run_from_args(args),
     }
 }
 
@@ -67,5 +84,16 @@ pub(crate) fn print_error(error: &anyhow::Error) {
     eprintln!("ERROR: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
+    }
+}
+
+/// `ferroban COMMAND...`: a first word that is no subcommand (nor a top-level option) is
+/// a client command, so `ferroban status sshd` works like `fail2ban-client status sshd`.
+fn is_client_shorthand(args: &[OsString]) -> bool {
+    const SUBCOMMANDS: [&str; 5] = ["regex", "config-test", "server", "client", "help"];
+    const OWN_OPTIONS: [&str; 4] = ["-h", "--help", "-V", "--version"];
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some(first) => !SUBCOMMANDS.contains(&first) && !OWN_OPTIONS.contains(&first),
+        None => false,
     }
 }

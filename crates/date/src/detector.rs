@@ -2,7 +2,7 @@
 //! fail2ban's search over them — last template first, distance checks, hit counting and the
 //! "bubble up" reordering — reproduced step by step because they decide which date wins.
 
-use crate::strptime::{self, Conversion, ZoneError};
+use crate::strptime::{self, Conversion, TimeCache, ZoneError};
 use crate::template::{self, Builder, LINE_BEGIN, LINE_END, MatchState, Template};
 use crate::{DateError, DateFound, DateMatch, DateOutcome, TemplateStats, TimeContext};
 use std::sync::{Arc, LazyLock};
@@ -145,6 +145,7 @@ pub struct DateDetector {
     first_unused: usize,
     default_tz: Option<i32>,
     none: bool,
+    cache: TimeCache,
 }
 
 impl Default for DateDetector {
@@ -173,6 +174,7 @@ impl DateDetector {
             first_unused: 0,
             default_tz: None,
             none: false,
+            cache: TimeCache::default(),
         }
     }
 
@@ -191,8 +193,13 @@ impl DateDetector {
     /// 1.0.2: it is a literal pattern.) No pattern at all means the default templates.
     pub fn from_pattern(pattern: &str) -> Result<Self, DateError> {
         let mut detector = Self::empty();
-        for line in pattern.split('\n').map(str::trim).filter(|l| !l.is_empty()) {
-            detector.append_pattern(line)?;
+        let lines = || pattern.split('\n').map(str::trim).filter(|l| !l.is_empty());
+        // `{^LN-BEG}`/`{DEFAULT}` make fail2ban build its default template cache, which gives
+        // a weight of 100 to the anchored defaults, also when a line named one of them.
+        let defaults_built =
+            lines().any(|l| matches!(l.to_uppercase().as_str(), "{^LN-BEG}" | "{DEFAULT}"));
+        for line in lines() {
+            detector.append_pattern(line, defaults_built)?;
         }
         if detector.slots.is_empty() {
             return Ok(Self::new_default());
@@ -201,7 +208,7 @@ impl DateDetector {
     }
 
     /// fail2ban's `appendTemplate(str)`.
-    fn append_pattern(&mut self, pattern: &str) -> Result<(), DateError> {
+    fn append_pattern(&mut self, pattern: &str, defaults_built: bool) -> Result<(), DateError> {
         let invalid = |reason: String| DateError::InvalidPattern {
             pattern: pattern.to_string(),
             reason,
@@ -241,11 +248,12 @@ impl DateDetector {
             .builder
             .pattern_template(pattern)
             .map_err(invalid)?;
-        // fail2ban's template cache hands out the same object as the anchored defaults (weight 100).
-        if defaults
-            .ordered
-            .iter()
-            .any(|d| d.weight > 1.0 && d.name == template.name)
+        // fail2ban's template cache hands out the same object as the anchored defaults.
+        if defaults_built
+            && defaults
+                .ordered
+                .iter()
+                .any(|d| d.weight > 1.0 && d.name == template.name)
         {
             template.weight = 100.0;
         }
@@ -314,7 +322,7 @@ impl DateDetector {
         self.none
     }
 
-    /// What fail2ban-regex prints after "Use datepattern : <pattern> :": the template's name
+    /// What fail2ban-regex prints after `Use datepattern : <pattern> :`: the template's name
     /// when there are one or two templates, else "Default Detectors".
     pub fn description(&self) -> String {
         match self.slots.as_slice() {
@@ -372,7 +380,7 @@ impl DateDetector {
         } else {
             match slot
                 .template
-                .convert(line, &slot.state, self.default_tz, ctx)
+                .convert(line, &slot.state, self.default_tz, ctx, &mut self.cache)
             {
                 Conversion::Time(time) => DateOutcome::Time(time),
                 Conversion::Invalid => DateOutcome::Invalid,

@@ -15,8 +15,11 @@
 //! whose date sits where the last one did costs one regex search and no allocation.
 //!
 //! Known differences: `\d` matches ASCII digits only (Python: any Unicode digit); template
-//! hit counters are per detector (fail2ban shares some across jails); user `datepattern`
-//! regexes with look-around, conditionals or numeric back-references are refused.
+//! hit counters and the weight-100 sharing of fail2ban's process-wide template cache are per
+//! detector; `datepattern` regexes with look-around, conditionals or numeric
+//! back-references are refused, and so is `%s` (fail2ban builds a broken template from it).
+//! `logtimezone` belongs on the detector ([`DateDetector::set_default_tz`]), not in
+//! [`TimeContext::tz`], which is the local zone as in fail2ban.
 
 mod detector;
 mod pyregex;

@@ -282,8 +282,7 @@ impl<'a> Translator<'a> {
             return Err(format!("redefinition of group name {name:?}"));
         }
         self.groups.push(Some(name.to_string()));
-        if let Some((fixed, c)) = self.fixed.filter(|(fixed, _)| *fixed == name) {
-            let _ = fixed;
+        if let Some((_, c)) = self.fixed.filter(|(fixed, _)| *fixed == name) {
             let len = group_len(self.rest()).ok_or("unbalanced parenthesis")?;
             self.pos += len + 1;
             self.out.push('(');

@@ -4,6 +4,7 @@
 
 use crate::TimeContext;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 /// A named group fail2ban's conversion understands (the group name is the strptime letter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,10 +360,18 @@ const WEEKDAYS: [&str; 7] = [
 ];
 
 /// Index of `text.lower()` in `names` (full or 3-letter), like Python's `list.index`.
-fn name_index(text: &str, names: &[&str], abbreviated: bool) -> Option<usize> {
+fn name_index(text: &str, names: &[&'static str], abbreviated: bool) -> Option<usize> {
+    let name_of = |name: &'static str| if abbreviated { &name[..3] } else { name };
+    if text.is_ascii() {
+        return names
+            .iter()
+            .position(|name| text.eq_ignore_ascii_case(name_of(name)));
+    }
+    // Python lower-cases all of Unicode (the Kelvin sign becomes `k`, `ſ` stays).
     names.iter().position(|name| {
-        let name = if abbreviated { &name[..3] } else { name };
-        text.chars().flat_map(char::to_lowercase).eq(name.chars())
+        text.chars()
+            .flat_map(char::to_lowercase)
+            .eq(name_of(name).chars())
     })
 }
 
@@ -400,9 +409,13 @@ pub(crate) fn convert(
     fields: &FieldValues<'_>,
     default_tz: Option<i32>,
     ctx: &TimeContext,
+    cache: &mut TimeCache,
 ) -> Conversion {
     match collect(fields) {
-        Ok(collected) => build(collected, default_tz, ctx),
+        Ok(collected) => {
+            cache.follow(&ctx.tz);
+            build(collected, default_tz, ctx, cache)
+        }
         Err(conversion) => conversion,
     }
 }
@@ -482,8 +495,13 @@ fn parse_zone_field(value: &str) -> Result<i32, Conversion> {
 /// `datetime` arithmetic.
 const SECONDS_PER_DAY: i64 = 86_400;
 
-fn build(c: Collected, default_tz: Option<i32>, ctx: &TimeContext) -> Conversion {
-    let now = LocalNow::new(ctx);
+fn build(
+    c: Collected,
+    default_tz: Option<i32>,
+    ctx: &TimeContext,
+    cache: &mut TimeCache,
+) -> Conversion {
+    let mut now = LocalNow { ctx, cache };
     let assume_year = c.year.is_none();
     let mut year = c.year.unwrap_or_else(|| now.year());
     let (mut month, mut day) = (c.month, c.day);
@@ -549,7 +567,7 @@ fn build(c: Collected, default_tz: Option<i32>, ctx: &TimeContext) -> Conversion
     }
     match zone {
         Some(_) => Conversion::Time(naive as f64),
-        None => local_to_unix(naive, ctx),
+        None => local_to_unix(naive, ctx, now.cache),
     }
 }
 
@@ -634,65 +652,120 @@ fn julian_from_week(year: i64, week: i64, weekday: i64, starts_monday: bool) -> 
     }
 }
 
+/// Conversions repeated line after line, cached per detector: "now" in local time (the same
+/// `now` for a batch of lines) and the local offset of the last hour converted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TimeCache {
+    tz: Option<TimeZone>,
+    /// `now` (as bits) and its naive local value in microseconds.
+    now: Option<(u64, i64)>,
+    /// A naive local hour (seconds / 3600) and its one, unambiguous UTC offset.
+    hour: Option<(i64, i64)>,
+}
+
+impl TimeCache {
+    /// Forgets everything when the time zone is not the cached one.
+    fn follow(&mut self, tz: &TimeZone) {
+        if self.tz.as_ref() != Some(tz) {
+            *self = TimeCache {
+                tz: Some(tz.clone()),
+                now: None,
+                hour: None,
+            };
+        }
+    }
+}
+
 /// `MyTime.now()`: "now" as a naive local date-time, computed on first use.
 struct LocalNow<'a> {
     ctx: &'a TimeContext,
-    micros: std::cell::Cell<Option<i64>>,
+    cache: &'a mut TimeCache,
 }
 
-impl<'a> LocalNow<'a> {
-    fn new(ctx: &'a TimeContext) -> Self {
-        LocalNow {
-            ctx,
-            micros: std::cell::Cell::new(None),
-        }
-    }
-
+impl LocalNow<'_> {
     /// Naive local "now" in microseconds since 1970-01-01T00:00:00 (Python's
     /// `datetime.fromtimestamp`, rounding to the microsecond).
-    fn micros(&self) -> i64 {
-        if let Some(micros) = self.micros.get() {
+    fn micros(&mut self) -> i64 {
+        let bits = self.ctx.now.to_bits();
+        if let Some((cached_bits, micros)) = self.cache.now
+            && cached_bits == bits
+        {
             return micros;
         }
-        let now = if self.ctx.now.is_finite() {
-            self.ctx.now
-        } else {
-            0.0
-        };
-        let seconds = now.floor();
-        let mut micros = ((now - seconds) * 1e6).round() as i64;
-        let mut seconds = seconds.clamp(-1e15, 1e15) as i64;
-        if micros >= 1_000_000 {
-            seconds += 1;
-            micros -= 1_000_000;
-        }
-        let offset = Timestamp::from_second(seconds)
-            .map(|ts| i64::from(self.ctx.tz.to_offset(ts).seconds()))
-            .unwrap_or(0);
-        let value = (seconds + offset)
-            .saturating_mul(1_000_000)
-            .saturating_add(micros);
-        self.micros.set(Some(value));
+        let value = naive_local_micros(self.ctx);
+        self.cache.now = Some((bits, value));
         value
     }
 
-    fn civil_date(&self) -> (i64, i64, i64) {
+    fn civil_date(&mut self) -> (i64, i64, i64) {
         civil_from_days(self.micros().div_euclid(SECONDS_PER_DAY * 1_000_000))
     }
 
-    fn year(&self) -> i64 {
+    fn year(&mut self) -> i64 {
         self.civil_date().0
     }
+}
+
+fn naive_local_micros(ctx: &TimeContext) -> i64 {
+    let now = if ctx.now.is_finite() { ctx.now } else { 0.0 };
+    let seconds = now.floor();
+    let mut micros = ((now - seconds) * 1e6).round() as i64;
+    let mut seconds = seconds.clamp(-1e15, 1e15) as i64;
+    if micros >= 1_000_000 {
+        seconds += 1;
+        micros -= 1_000_000;
+    }
+    let offset = Timestamp::from_second(seconds)
+        .map(|ts| i64::from(ctx.tz.to_offset(ts).seconds()))
+        .unwrap_or(0);
+    (seconds + offset)
+        .saturating_mul(1_000_000)
+        .saturating_add(micros)
 }
 
 /// `time.mktime` of a naive local date-time. glibc resolves a repeated hour (DST end) to the
 /// later, standard-time instant and a skipped hour to the later side too, which is jiff's
 /// `later()`.
-fn local_to_unix(naive: i64, ctx: &TimeContext) -> Conversion {
-    let days = naive.div_euclid(SECONDS_PER_DAY);
+fn local_to_unix(naive: i64, ctx: &TimeContext, cache: &mut TimeCache) -> Conversion {
+    let hour = naive.div_euclid(3600);
+    if let Some((cached_hour, offset)) = cache.hour
+        && cached_hour == hour
+    {
+        return Conversion::Time((naive - offset) as f64);
+    }
+    let Some(seconds) = mktime(naive, &ctx.tz) else {
+        return Conversion::Error;
+    };
+    // Cache the hour only when its first and last second have this same, plain offset.
+    let offset = naive - seconds;
+    let plain = |naive: i64| {
+        naive_datetime_of(naive)
+            .map(|dt| ctx.tz.to_ambiguous_timestamp(dt))
+            .is_ok_and(|ambiguous| match ambiguous.offset() {
+                jiff::tz::AmbiguousOffset::Unambiguous { offset: found } => {
+                    i64::from(found.seconds()) == offset
+                }
+                _ => false,
+            })
+    };
+    if plain(hour * 3600) && plain(hour * 3600 + 3599) {
+        cache.hour = Some((hour, offset));
+    }
+    Conversion::Time(seconds as f64)
+}
+
+fn mktime(naive: i64, tz: &TimeZone) -> Option<i64> {
+    let datetime = naive_datetime_of(naive).ok()?;
+    tz.to_ambiguous_timestamp(datetime)
+        .later()
+        .ok()
+        .map(Timestamp::as_second)
+}
+
+fn naive_datetime_of(naive: i64) -> Result<jiff::civil::DateTime, jiff::Error> {
     let seconds = naive.rem_euclid(SECONDS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    let datetime = jiff::civil::DateTime::new(
+    let (year, month, day) = civil_from_days(naive.div_euclid(SECONDS_PER_DAY));
+    jiff::civil::DateTime::new(
         year as i16,
         month as i8,
         day as i8,
@@ -700,11 +773,7 @@ fn local_to_unix(naive: i64, ctx: &TimeContext) -> Conversion {
         (seconds % 3600 / 60) as i8,
         (seconds % 60) as i8,
         0,
-    );
-    match datetime.and_then(|dt| ctx.tz.to_ambiguous_timestamp(dt).later()) {
-        Ok(timestamp) => Conversion::Time(timestamp.as_second() as f64),
-        Err(_) => Conversion::Error,
-    }
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::TimeContext;
 use crate::pyregex::{self, BOUNDARY};
-use crate::strptime::{self, Conversion, Field, FieldValues};
+use crate::strptime::{self, Conversion, Field, FieldValues, TimeCache};
 use regex::{CaptureLocations, Regex};
 use std::sync::LazyLock;
 
@@ -134,9 +134,10 @@ impl Template {
         state: &MatchState,
         default_tz: Option<i32>,
         ctx: &TimeContext,
+        cache: &mut TimeCache,
     ) -> Conversion {
         match self.value {
-            Value::Strptime => self.convert_fields(line, state, default_tz, ctx),
+            Value::Strptime => self.convert_fields(line, state, default_tz, ctx, cache),
             Value::Epoch { group, long } => match self.group(group, state) {
                 Some((start, end)) => epoch_value(&line[start..end], long),
                 None => Conversion::Error,
@@ -154,6 +155,7 @@ impl Template {
         state: &MatchState,
         default_tz: Option<i32>,
         ctx: &TimeContext,
+        cache: &mut TimeCache,
     ) -> Conversion {
         let Matcher::Regex(compiled) = &self.matcher else {
             return Conversion::Error;
@@ -176,6 +178,7 @@ impl Template {
             },
             default_tz,
             ctx,
+            cache,
         )
     }
 }

@@ -24,21 +24,29 @@ fn sshd_definition() -> FilterDefinition {
         prefregex: Some(format!(
             r"^<F-MLFID>{PREFIX_LINE}</F-MLFID>(?:(?:error|fatal): (?:PAM: )?)?<F-CONTENT>.+</F-CONTENT>$"
         )),
-        failregex: failregex.iter().map(|r| r.replace("SUFFIX", SUFFIX)).collect(),
+        failregex: failregex
+            .iter()
+            .map(|r| r.replace("SUFFIX", SUFFIX))
+            .collect(),
         ignoreregex: Vec::new(),
         maxlines: 1,
         ..FilterDefinition::default()
     }
 }
 
-const OTHER_DAEMON: &str = "web01 CRON[28113]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)";
-const SSHD_NOT_A_FAILURE: &str = "web01 sshd[28201]: Accepted password for deploy from 198.51.100.20 port 51022 ssh2";
+const OTHER_DAEMON: &str =
+    "web01 CRON[28113]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)";
+const SSHD_NOT_A_FAILURE: &str =
+    "web01 sshd[28201]: Accepted password for deploy from 198.51.100.20 port 51022 ssh2";
 const SSHD_FAILURE: &str = "web01 sshd[28230]: Invalid user admin from 203.0.113.45 port 40122";
 const SSHD_FAILURE_BACKTRACKING: &str =
     "web01 sshd[28231]: Failed password for invalid user oracle from 203.0.113.46 port 40123 ssh2";
 
 fn bench_lines(c: &mut Criterion) {
-    let mut filter = Filter::new(&sshd_definition()).expect("bench filter compiles");
+    let mut filter = match Filter::new(&sshd_definition()) {
+        Ok(filter) => filter,
+        Err(error) => panic!("bench filter does not compile: {error}"),
+    };
     filter.set_options(FilterOptions::daemon(600.0));
     let mut group = c.benchmark_group("sshd_line");
     group.throughput(Throughput::Elements(1));

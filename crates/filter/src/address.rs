@@ -55,6 +55,7 @@ fn v6_text(addr: Ipv6Addr, cidr: Option<u32>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -62,8 +63,14 @@ mod tests {
     fn addresses_are_normalized_like_ipaddr() {
         assert_eq!(ip_text("192.0.2.7", None, Family::V4), "192.0.2.7");
         assert_eq!(ip_text("192.0.2.7", Some(24), Family::V4), "192.0.2.0/24");
-        assert_eq!(ip_text("2001:DB8:0:0:0:0:0:1", None, Family::V6), "2001:db8::1");
-        assert_eq!(ip_text("2001:db8::1", Some(64), Family::V6), "2001:db8::/64");
+        assert_eq!(
+            ip_text("2001:DB8:0:0:0:0:0:1", None, Family::V6),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            ip_text("2001:db8::1", Some(64), Family::V6),
+            "2001:db8::/64"
+        );
         assert_eq!(ip_text("::ffff:192.0.2.1", None, Family::Any), "192.0.2.1");
         assert_eq!(ip_text("999.1.1.1", None, Family::V4), "999.1.1.1");
         assert_eq!(ip_text("host.example", None, Family::Any), "host.example");

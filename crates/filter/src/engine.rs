@@ -46,6 +46,8 @@ pub struct CompiledRegex {
     engine: Engine,
     /// Relaxed superset pattern for the linear prefilter (equals the pattern when linear).
     pub(crate) relaxed: String,
+    /// Anchor-free superset pattern (see `Translated::anywhere`).
+    pub(crate) anywhere: String,
     /// Name of each capture group by index (None for unnamed).
     names: Vec<Option<String>>,
     /// Spans of the last successful search, by group index.
@@ -74,7 +76,10 @@ impl CompiledRegex {
         // Engine choice: the linear-time engine whenever the translation needs nothing else;
         // only look-around, back-references, conditionals, atomic groups and possessive
         // quantifiers send a regex to the backtracking engine (with a step limit).
-        let engine = translated.fancy.map_or(Engine::Linear, Engine::Backtracking);
+        let anywhere = translated.anywhere;
+        let engine = translated
+            .fancy
+            .map_or(Engine::Linear, Engine::Backtracking);
         let (program, names): (Program, Vec<Option<String>>) = match translated.fancy {
             None => {
                 let regex = regex::RegexBuilder::new(&pattern)
@@ -108,6 +113,7 @@ impl CompiledRegex {
             program,
             engine,
             relaxed,
+            anywhere,
             names,
             spans,
         })
@@ -165,10 +171,7 @@ impl CompiledRegex {
 
     /// Span of a named group in the last match (None when it did not participate).
     pub fn group(&self, name: &str) -> Option<(usize, usize)> {
-        let index = self
-            .names
-            .iter()
-            .position(|n| n.as_deref() == Some(name))?;
+        let index = self.names.iter().position(|n| n.as_deref() == Some(name))?;
         self.spans.get(index).copied().flatten()
     }
 
@@ -186,6 +189,7 @@ fn names_len(names: &[Option<String>]) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -225,8 +229,7 @@ mod tests {
 
     #[test]
     fn python_conditional_works_in_fancy_regex() {
-        let mut regex =
-            CompiledRegex::new(r"^(?P<q>')?(?P<v>\w+)(?(q)'|)$", false).unwrap();
+        let mut regex = CompiledRegex::new(r"^(?P<q>')?(?P<v>\w+)(?(q)'|)$", false).unwrap();
         assert!(regex.search("'abc'\n"));
         assert!(regex.search("abc\n"));
         assert!(!regex.search("'abc\n"));

@@ -132,7 +132,8 @@ impl MlfidCache {
                 }
             }
         }
-        self.entries.push((key.to_string(), value, now + MLFID_MAX_TIME));
+        self.entries
+            .push((key.to_string(), value, now + MLFID_MAX_TIME));
     }
 
     pub fn unset(&mut self, key: &str) {
@@ -183,16 +184,28 @@ pub(crate) fn merge_failure(
     } else if fail.truthy("nofail") {
         flags |= NOFAIL;
     }
-    if fail.values.remove("mlfforget").is_some_and(|v| !v.is_empty()) {
+    if fail
+        .values
+        .remove("mlfforget")
+        .is_some_and(|v| !v.is_empty())
+    {
         flags |= FORGET;
     }
     let mut still_cached = false;
     if let Some(mut groups) = cached_fail {
         users = groups.update_users(fail.get("user"));
-        if groups.values.remove("nofail").is_some_and(|v| !v.is_empty()) {
+        if groups
+            .values
+            .remove("nofail")
+            .is_some_and(|v| !v.is_empty())
+        {
             flags |= CACHED_NOFAIL;
         }
-        if groups.values.remove("mlfgained").is_some_and(|v| !v.is_empty()) {
+        if groups
+            .values
+            .remove("mlfgained")
+            .is_some_and(|v| !v.is_empty())
+        {
             flags |= CACHED_NOFAIL;
         }
         if flags & GAINED != 0 {
@@ -239,6 +252,7 @@ pub(crate) fn merge_failure(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -255,7 +269,13 @@ mod tests {
     #[test]
     fn first_line_is_cached_and_later_lines_merge_into_it() {
         let mut cache = MlfidCache::default();
-        let first = merge_failure(&mut cache, "c1", data(&[("mlfid", "c1"), ("user", "bob")]), vec!["l1".into()], 0.0);
+        let first = merge_failure(
+            &mut cache,
+            "c1",
+            data(&[("mlfid", "c1"), ("user", "bob")]),
+            vec!["l1".into()],
+            0.0,
+        );
         assert!(first.cached);
         assert_eq!(cache.len(), 1);
         let second = merge_failure(
@@ -273,7 +293,13 @@ mod tests {
     fn forget_removes_the_entry() {
         let mut cache = MlfidCache::default();
         merge_failure(&mut cache, "c1", data(&[("mlfid", "c1")]), vec![], 0.0);
-        let merged = merge_failure(&mut cache, "c1", data(&[("mlfid", "c1"), ("mlfforget", "x")]), vec![], 1.0);
+        let merged = merge_failure(
+            &mut cache,
+            "c1",
+            data(&[("mlfid", "c1"), ("mlfforget", "x")]),
+            vec![],
+            1.0,
+        );
         assert!(!merged.cached);
         assert_eq!(cache.len(), 0);
     }
@@ -281,7 +307,13 @@ mod tests {
     #[test]
     fn nofail_lines_are_held_back_until_a_failure() {
         let mut cache = MlfidCache::default();
-        let merged = merge_failure(&mut cache, "c", data(&[("nofail", "pk")]), vec!["a".into()], 0.0);
+        let merged = merge_failure(
+            &mut cache,
+            "c",
+            data(&[("nofail", "pk")]),
+            vec!["a".into()],
+            0.0,
+        );
         assert_eq!(merged.fail.nofail_matches, Some(vec!["a".to_string()]));
         assert!(merged.fail.truthy("nofail"));
     }

@@ -1,16 +1,13 @@
 //! The filter: prefregex, failregexes, ignoreregexes, date cutting and line buffering, as
 //! `fail2ban.server.filter.Filter.processLine` / `findFailure` do it.
 
-use std::collections::BTreeMap;
-
 use ferroban_date::{DateDetector, DateMatch, TimeContext};
 
-use crate::engine::{CompiledRegex, DFA_SIZE_LIMIT, Engine};
-use crate::failure::{FailData, Failure, IdKind, MlfidCache, merge_failure};
-use crate::lines::{MatchedLines, TupleLine, TupleView, matched_lines, split_lines, write_buffer};
-use crate::tags::resolve_tags;
 use crate::FilterError;
-use crate::address::{Family, ip_text};
+use crate::engine::{CompiledRegex, DFA_SIZE_LIMIT, Engine};
+use crate::failure::{Failure, MlfidCache};
+use crate::lines::{TupleLine, TupleView};
+use crate::tags::resolve_tags;
 
 /// A filter's settings, already interpolated (the config crate reads the files).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,7 +96,8 @@ pub struct LineResult {
     pub failures: Vec<Failure>,
     /// Indices of the ignoreregexes that matched.
     pub ignored: Vec<usize>,
-    /// The prefregex matched (always false without one).
+    /// The prefregex matched (always false without one). In daemon mode a line that no
+    /// failregex can match may skip the prefregex and report false here.
     pub prefregex_matched: bool,
     /// Dropped as older than `findtime` while not in operation.
     pub too_old: bool,
@@ -138,6 +136,8 @@ pub struct Filter {
     info: RegexInfos,
     /// Prefilter over all failregexes (relaxed forms for the backtracking ones).
     failregex_set: Option<regex::RegexSet>,
+    /// Before the prefregex: anchor-free failregexes over the whole buffer (daemon only).
+    anywhere_set: Option<regex::RegexSet>,
     ignoreregex_set: Option<regex::RegexSet>,
     dates: DateDetector,
     maxlines: usize,
@@ -198,11 +198,12 @@ fn compile(
     if expanded.trim_start().is_empty() {
         return Err(FilterError::Empty { regex: kind });
     }
-    let compiled = CompiledRegex::new(&expanded, multiline).map_err(|failure| FilterError::Regex {
-        regex: kind,
-        pattern: source.to_string(),
-        message: failure.message,
-    })?;
+    let compiled =
+        CompiledRegex::new(&expanded, multiline).map_err(|failure| FilterError::Regex {
+            regex: kind,
+            pattern: source.to_string(),
+            message: failure.message,
+        })?;
     let info = RegexInfo {
         source: source.to_string(),
         expanded,
@@ -212,11 +213,11 @@ fn compile(
 }
 
 /// A RegexSet over the relaxed forms; None if it cannot be built (then every regex is tried).
-fn build_set(regexes: &[CompiledRegex]) -> Option<regex::RegexSet> {
-    if regexes.is_empty() {
+fn build_set<'r>(patterns: impl ExactSizeIterator<Item = &'r str>) -> Option<regex::RegexSet> {
+    if patterns.len() == 0 {
         return None;
     }
-    regex::RegexSetBuilder::new(regexes.iter().map(|r| r.relaxed.as_str()))
+    regex::RegexSetBuilder::new(patterns)
         .size_limit(256 << 20)
         .dfa_size_limit(DFA_SIZE_LIMIT)
         .build()
@@ -272,9 +273,25 @@ impl Filter {
             failregex: vec![0; failregex.len()],
             ignoreregex: vec![0; ignoreregex.len()],
         };
+        // Most prefregexes end in `<F-CONTENT>.+</F-CONTENT>$`: the content is then the rest of
+        // the buffer, so a failregex can only match it if its anchor-free form matches the
+        // whole buffer somewhere. Checking that first spares the prefregex's captures on
+        // lines no failregex wants.
+        // Multi-line buffers are left out: there the content also replaces the line buffer.
+        let content_at_end = !multiline
+            && definition
+                .prefregex
+                .as_deref()
+                .is_some_and(|p| p.trim_end().ends_with("</F-CONTENT>$"));
+        let anywhere_set = if content_at_end {
+            build_set(failregex.iter().map(|r| r.anywhere.as_str()))
+        } else {
+            None
+        };
         Ok(Filter {
-            failregex_set: build_set(&failregex),
-            ignoreregex_set: build_set(&ignoreregex),
+            failregex_set: build_set(failregex.iter().map(|r| r.relaxed.as_str())),
+            ignoreregex_set: build_set(ignoreregex.iter().map(|r| r.relaxed.as_str())),
+            anywhere_set,
             prefregex,
             failregex,
             ignoreregex,
@@ -355,8 +372,10 @@ impl Filter {
             m.start <= m.end && line.is_char_boundary(m.start) && line.is_char_boundary(m.end)
         });
         // Lines without a date of their own borrow the last one seen in the last minute;
-        // fail2ban then shows that date text in front of the line.
-        let carried: String;
+        // fail2ban then shows that date text in front of the line. The text is borrowed out of
+        // `self` for the call (and put back) so such lines allocate nothing either.
+        let mut carried = String::new();
+        let mut took_last_text = false;
         let (view, date, no_date) = match found {
             Some(m) if m.start < m.end => {
                 self.remember_date(&line[m.start..m.end], m.timestamp);
@@ -370,11 +389,10 @@ impl Filter {
             }
             found => {
                 let recent = self.recent_last_date(now);
-                carried = if recent.is_some() {
-                    self.last_time_text.clone()
-                } else {
-                    String::new()
-                };
+                if recent.is_some() {
+                    carried = std::mem::take(&mut self.last_time_text);
+                    took_last_text = true;
+                }
                 let cut = found.map_or(0, |m| m.start);
                 let view = match recent {
                     Some(_) => TupleView {
@@ -404,18 +422,32 @@ impl Filter {
         };
         let mut result = self.process_view(view, date, no_date, now);
         result.date = found;
+        if took_last_text {
+            self.last_time_text = carried;
+        }
         result
     }
 
     /// Processes a line whose time is known (a journal entry); the line carries no date text.
     /// The timestamp also serves as "now" for time checks and the multi-line id cache.
     pub fn process_line_with_time(&mut self, line: &str, timestamp: f64) -> LineResult {
+        self.process_dated_line("", line, timestamp)
+    }
+
+    /// Like [`Self::process_line_with_time`], with the date text the source shows in front of
+    /// the line (fail2ban's journal backend passes `("", date + " ", message)`): it is part of
+    /// the failure's matched lines but not of the text the regexes see.
+    pub fn process_dated_line(
+        &mut self,
+        date_text: &str,
+        line: &str,
+        timestamp: f64,
+    ) -> LineResult {
         let serial = self.next_serial();
-        self.last_time_text.clear();
-        self.last_date = Some(timestamp);
+        self.remember_date(date_text, timestamp);
         let view = TupleView {
             prefix: "",
-            date: "",
+            date: date_text,
             suffix: line,
             serial,
         };
@@ -471,564 +503,10 @@ impl Filter {
     }
 }
 
-/// The line buffer during one `findFailure` call: original lines by index, or the
-/// prefregex content that replaced them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum BufferLine {
-    Original(usize),
-    Content(String),
-}
-
-/// State of one `findFailure` call.
-struct Search<'a, 'v> {
-    org: &'a [TupleView<'v>],
-    /// `self.__lineBuffer` (None: still the original buffer).
-    current: Option<Vec<BufferLine>>,
-    /// Haystack for the current buffer; None when it must be rebuilt.
-    buf_valid: bool,
-    date: Option<f64>,
-}
-
-impl Filter {
-    fn find_failure(
-        &mut self,
-        view: TupleView<'_>,
-        date: Option<f64>,
-        no_date: bool,
-        now: f64,
-    ) -> LineResult {
-        let mut result = LineResult::default();
-        if self.maxlines > 1 {
-            let before: Vec<u64> = self.line_buffer.iter().map(|l| l.serial).collect();
-            let full = before.len() >= self.maxlines;
-            let mut owned = std::mem::take(&mut self.line_buffer);
-            owned.push(TupleLine::from_view(&view));
-            let excess = owned.len().saturating_sub(self.maxlines);
-            owned.drain(..excess);
-            let views: Vec<TupleView<'_>> = owned.iter().map(TupleLine::view).collect();
-            let current = self.search_lines(&views, date, no_date, now, &mut result);
-            self.line_buffer = match current {
-                None => owned.clone(),
-                Some(lines) => materialize(&lines, &views, view.serial),
-            };
-            let after: Vec<u64> = self.line_buffer.iter().map(|l| l.serial).collect();
-            result.consumed = before
-                .into_iter()
-                .skip(usize::from(full))
-                .filter(|serial| !after.contains(serial))
-                .collect();
-        } else {
-            self.search_lines(&[view], date, no_date, now, &mut result);
-        }
-        result
-    }
-
-    /// `findFailure` on the buffer `org`; returns the new line buffer (None: unchanged).
-    fn search_lines(
-        &mut self,
-        org: &[TupleView<'_>],
-        date: Option<f64>,
-        no_date: bool,
-        now: f64,
-        result: &mut LineResult,
-    ) -> Option<Vec<BufferLine>> {
-        let mut buf = std::mem::take(&mut self.scratch);
-        write_buffer(&mut buf, org.iter().copied());
-        let mut search = Search {
-            org,
-            current: None,
-            buf_valid: true,
-            date,
-        };
-        self.search_buffer(&mut search, &mut buf, no_date, now, result);
-        self.scratch = buf;
-        search.current
-    }
-
-    fn search_buffer(
-        &mut self,
-        search: &mut Search<'_, '_>,
-        buf: &mut String,
-        no_date: bool,
-        now: f64,
-        result: &mut LineResult,
-    ) {
-        // fail2ban checks ignoreregex first only when there are far fewer of them.
-        if !self.ignoreregex.is_empty()
-            && self.ignoreregex.len() + 2 < self.failregex.len()
-            && self.ignore_line(search, buf, None, result)
-        {
-            return;
-        }
-        let Some(prefregex) = self.prefregex.as_mut() else {
-            self.run_failregexes(search, buf, PreGroups::Absent, no_date, now, result);
-            return;
-        };
-        if !prefregex.search(buf) {
-            return;
-        }
-        result.prefregex_matched = true;
-        self.hits.prefregex += 1;
-        match prefregex.group("content").filter(|(start, end)| start < end) {
-            Some((start, end)) => {
-                // `<F-CONTENT>` replaces the buffer. The prefregex's own groups are read from
-                // the original buffer only if a failregex matches (most lines miss).
-                let mut content = std::mem::take(&mut self.content_scratch);
-                content.clear();
-                content.push_str(&buf[start..end]);
-                content.push('\n');
-                if self.maxlines > 1 {
-                    let text = buf[start..end].to_string();
-                    search.current = Some(vec![BufferLine::Content(text)]);
-                }
-                let pre = PreGroups::Lazy(buf.as_str());
-                self.run_failregexes(search, &mut content, pre, no_date, now, result);
-                self.content_scratch = content;
-            }
-            None => {
-                let pre = PreGroups::Ready(prefregex_groups(prefregex, buf));
-                self.run_failregexes(search, buf, pre, no_date, now, result);
-            }
-        }
-    }
-
-    /// Indices of failregexes worth running on `buf`, in order (allocates only on a hit).
-    fn candidates(&self, buf: &str, from: usize) -> Vec<usize> {
-        match &self.failregex_set {
-            Some(set) if !set.is_match(buf) => Vec::new(),
-            Some(set) => set.matches(buf).into_iter().filter(|i| *i >= from).collect(),
-            None => (from..self.failregex.len()).collect(),
-        }
-    }
-
-    fn rebuild_buffer(&self, search: &mut Search<'_, '_>, buf: &mut String) {
-        if search.buf_valid {
-            return;
-        }
-        let org = search.org;
-        match &search.current {
-            None => write_buffer(buf, org.iter().copied()),
-            Some(lines) => write_buffer(
-                buf,
-                lines.iter().map(|line| match line {
-                    BufferLine::Original(i) => org[*i],
-                    BufferLine::Content(text) => TupleView {
-                        prefix: "",
-                        date: "",
-                        suffix: text,
-                        serial: 0,
-                    },
-                }),
-            ),
-        }
-        search.buf_valid = true;
-    }
-
-    fn run_failregexes(
-        &mut self,
-        search: &mut Search<'_, '_>,
-        buf: &mut String,
-        mut pre_groups: PreGroups<'_>,
-        no_date: bool,
-        now: f64,
-        result: &mut LineResult,
-    ) {
-        let mut candidates = self.candidates(buf, 0);
-        let mut position = 0;
-        let mut next_from = 0;
-        loop {
-            if !search.buf_valid {
-                // The buffer changed: ask the prefilter again for the regexes still to try.
-                self.rebuild_buffer(search, buf);
-                candidates = self.candidates(buf, next_from);
-                position = 0;
-            }
-            let Some(&index) = candidates.get(position) else {
-                return;
-            };
-            position += 1;
-            next_from = index + 1;
-            let step = self.try_failregex(index, search, buf, &mut pre_groups, no_date, now, result);
-            if let Step::Stop = step {
-                return;
-            }
-        }
-    }
-
-    /// One failregex on the current buffer (the body of findFailure's loop).
-    #[allow(clippy::too_many_arguments)]
-    fn try_failregex(
-        &mut self,
-        index: usize,
-        search: &mut Search<'_, '_>,
-        buf: &mut String,
-        pre_groups: &mut PreGroups<'_>,
-        no_date: bool,
-        now: f64,
-        result: &mut LineResult,
-    ) -> Step {
-        let check_all = self.options.check_all_regex;
-        let regex = &mut self.failregex[index];
-        if !regex.search(buf) {
-            return Step::Continue;
-        }
-        let lines = regex_lines(regex, buf, search.org);
-        let fail = groups_of(regex, buf);
-        if !self.ignoreregex.is_empty() && self.ignore_line(search, buf, Some(&lines), result) {
-            search.buf_valid = false;
-            return if check_all { Step::Continue } else { Step::Stop };
-        }
-        if no_date && search.date.is_none() && self.options.check_find_time {
-            return Step::Continue;
-        }
-        if !check_all || self.maxlines > 1 {
-            search.current = Some(lines.unmatched.iter().map(|i| BufferLine::Original(*i)).collect());
-            search.buf_valid = false;
-        }
-        let matched: Vec<String> = lines.matched.iter().map(|i| search.org[*i].full()).collect();
-        if let (PreGroups::Lazy(original), Some(prefregex)) = (&*pre_groups, &self.prefregex) {
-            *pre_groups = PreGroups::Ready(prefregex_groups(prefregex, original));
-        }
-        let pre = match pre_groups {
-            PreGroups::Ready(groups) => Some(&*groups),
-            _ => None,
-        };
-        let pre = pre.cloned();
-        self.record_failure(index, fail, pre.as_ref(), matched, search.date, now, result)
-    }
-
-    /// Merges groups, handles the multi-line id, works out the failure id and records it.
-    #[allow(clippy::too_many_arguments)]
-    fn record_failure(
-        &mut self,
-        index: usize,
-        fail: FailData,
-        pre_groups: Option<&FailData>,
-        matched: Vec<String>,
-        date: Option<f64>,
-        now: f64,
-        result: &mut LineResult,
-    ) -> Step {
-        let check_all = self.options.check_all_regex;
-        let mut fail = match pre_groups {
-            Some(pre) => merge_pre_groups(pre, fail, &self.failregex[index]),
-            None => fail,
-        };
-        let mlfid = fail.get("mlfid").map(str::to_string);
-        let mut cached = false;
-        if let Some(mlfid) = mlfid.as_deref() {
-            let merged = merge_failure(&mut self.mlfid, mlfid, fail, matched, now);
-            fail = merged.fail;
-            cached = merged.cached;
-            if fail.truthy("nofail") && !check_all {
-                if cached {
-                    self.mlfid.write_back(mlfid, &fail);
-                }
-                return Step::Stop;
-            }
-        } else {
-            fail.matches.get_or_insert_with(Vec::new).extend(matched);
-        }
-        let identity = self.identify(&fail, mlfid.is_some());
-        let Some(identity) = identity else {
-            // No id group took part and no multi-line id: fail2ban logs an error and goes on.
-            return Step::Continue;
-        };
-        if identity.id.is_none() {
-            fail.pending = true;
-        }
-        if let Some(ip) = &identity.ip {
-            fail.ip = Some(ip.clone());
-        }
-        if let (true, Some(mlfid)) = (cached, mlfid.as_deref()) {
-            self.mlfid.write_back(mlfid, &fail);
-        }
-        if identity.id.is_none() && !check_all && self.options.ignore_pending {
-            return Step::Stop;
-        }
-        self.hits.failregex[index] += 1;
-        result.failures.push(build_failure(index, identity, fail, date));
-        if check_all { Step::Continue } else { Step::Stop }
-    }
-
-    /// fail2ban's choice of failure id: ip4, ip6, dns (or 0.8 `host`), else the F-ID.
-    fn identify(&self, fail: &FailData, has_mlfid: bool) -> Option<Identity> {
-        let raw = self.raw_dns || self.options.raw_host;
-        let fid = fail.get("fid");
-        let cidr = fail.get("cidr").and_then(|c| c.parse::<u32>().ok());
-        let fid_text = |fid: &str| {
-            if raw {
-                fid.to_string()
-            } else {
-                ip_text(fid, None, Family::Any)
-            }
-        };
-        let (host, family) = if let Some(ip) = fail.get("ip4") {
-            (ip, Some(Family::V4))
-        } else if let Some(ip) = fail.get("ip6") {
-            (ip, Some(Family::V6))
-        } else if let Some(dns) = fail.get("dns").or_else(|| fail.get("host")) {
-            // `host` is the 0.8-era group: an address or a name, like `dns`.
-            let family = dns.parse::<std::net::IpAddr>().ok().map(|_| Family::Any);
-            (dns, family)
-        } else {
-            if fid.is_none() && !has_mlfid {
-                return None;
-            }
-            return Some(Identity {
-                id: fid.map(fid_text),
-                kind: IdKind::Raw,
-                host: None,
-                ip: None,
-                cidr,
-            });
-        };
-        let address = match family {
-            Some(family) => ip_text(host, cidr, family),
-            // A raw host name is the id as written.
-            None if raw => host.to_string(),
-            None => {
-                // A host name: resolved by the caller (fail2ban: DNSUtils.textToIp), its
-                // F-ID unused.
-                return Some(Identity {
-                    id: Some(host.to_string()),
-                    kind: IdKind::Dns,
-                    host: Some(host.to_string()),
-                    ip: None,
-                    cidr,
-                });
-            }
-        };
-        let kind = if family.is_some() { IdKind::Ip } else { IdKind::Raw };
-        Some(match fid {
-            Some(fid) if fid != host => Identity {
-                id: Some(fid_text(fid)),
-                kind: IdKind::Raw,
-                host: Some(host.to_string()),
-                ip: Some(address),
-                cidr,
-            },
-            _ => Identity {
-                id: Some(address),
-                kind,
-                host: Some(host.to_string()),
-                ip: None,
-                cidr,
-            },
-        })
-    }
-
-    /// `_ignoreLine`: true when an ignoreregex matched (all are tried with check_all_regex).
-    fn ignore_line(
-        &mut self,
-        search: &mut Search<'_, '_>,
-        buf: &str,
-        failregex_lines: Option<&MatchedLines>,
-        result: &mut LineResult,
-    ) -> bool {
-        let check_all = self.options.check_all_regex;
-        // Multi-line: only the lines the failregex matched are checked.
-        let narrowed;
-        let haystack = match failregex_lines {
-            Some(lines) if self.maxlines > 1 => {
-                let mut text = String::new();
-                write_buffer(&mut text, lines.matched.iter().map(|i| search.org[*i]));
-                narrowed = text;
-                narrowed.as_str()
-            }
-            _ => buf,
-        };
-        if let Some(set) = &self.ignoreregex_set
-            && !set.is_match(haystack)
-        {
-            return false;
-        }
-        let mut found = false;
-        for index in 0..self.ignoreregex.len() {
-            if !self.ignoreregex[index].search(haystack) {
-                continue;
-            }
-            found = true;
-            self.hits.ignoreregex[index] += 1;
-            result.ignored.push(index);
-            if let (true, Some(lines)) = (!check_all || self.maxlines > 1, failregex_lines) {
-                search.current =
-                    Some(lines.unmatched.iter().map(|i| BufferLine::Original(*i)).collect());
-                search.buf_valid = false;
-            }
-            if !check_all {
-                break;
-            }
-        }
-        found
-    }
-}
-
-/// The prefregex's groups for this line.
-enum PreGroups<'a> {
-    /// No prefregex.
-    Absent,
-    Ready(FailData),
-    /// Still to be read from the original buffer (the prefregex keeps its match spans).
-    Lazy(&'a str),
-}
-
-/// `getGroups` of the prefregex, without `content` (fail2ban pops it).
-fn prefregex_groups(prefregex: &CompiledRegex, buf: &str) -> FailData {
-    let mut groups = groups_of(prefregex, buf);
-    groups.values.remove("content");
-    groups
-}
-
-enum Step {
-    Continue,
-    Stop,
-}
-
-struct Identity {
-    id: Option<String>,
-    kind: IdKind,
-    host: Option<String>,
-    ip: Option<String>,
-    cidr: Option<u32>,
-}
-
-fn build_failure(index: usize, identity: Identity, fail: FailData, date: Option<f64>) -> Failure {
-    let nofail = fail.truthy("nofail");
-    Failure {
-        failregex: index,
-        id: identity.id,
-        host: identity.host,
-        id_kind: identity.kind,
-        ip: identity.ip,
-        cidr: identity.cidr,
-        time: date,
-        groups: fail.values,
-        users: fail.users.unwrap_or_default(),
-        matches: fail.matches.unwrap_or_default(),
-        nofail,
-    }
-}
-
-/// `preGroups.copy().update(fail)`: the failregex's groups win, including those that did not
-/// take part (Python copies their None).
-fn merge_pre_groups(pre: &FailData, fail: FailData, regex: &CompiledRegex) -> FailData {
-    let mut merged = pre.clone();
-    for name in regex.group_names() {
-        if !fail.values.contains_key(name) {
-            merged.values.remove(name);
-        }
-    }
-    merged.values.extend(fail.values);
-    merged
-}
-
-/// `getGroups`: participating named groups, then `alt_*` and `tuple_*` merging.
-fn groups_of(regex: &CompiledRegex, buf: &str) -> FailData {
-    let mut values = BTreeMap::new();
-    let mut alternates = Vec::new();
-    let mut tuples = Vec::new();
-    for (name, span) in regex.named_spans() {
-        if let Some(target) = complex_target(name, "alt_") {
-            alternates.push((name.to_string(), target));
-        } else if let Some(target) = complex_target(name, "tuple_") {
-            tuples.push((name.to_string(), target));
-        }
-        if let Some((start, end)) = span
-            && let Some(text) = buf.get(start..end)
-        {
-            values.insert(name.to_string(), text.to_string());
-        }
-    }
-    alternates.sort();
-    tuples.sort();
-    for (name, target) in alternates {
-        if let Some(value) = values.get(&name).filter(|v| !v.is_empty()).cloned()
-            && !values.get(&target).is_some_and(|v| !v.is_empty())
-        {
-            values.insert(target, value);
-        }
-    }
-    merge_tuples(&mut values, tuples);
-    FailData {
-        values,
-        ..FailData::default()
-    }
-}
-
-/// `COMPLNAME_CRE`: `alt_user_1` → `user` (with `mapTag2Opt`: `alt_id` → `fid`).
-fn complex_target(name: &str, prefix: &str) -> Option<String> {
-    let rest = name.strip_prefix(prefix)?;
-    if rest.is_empty() {
-        return None;
-    }
-    // Strip one trailing `_<digits>` (the regex's non-greedy `(.*?)(?:_\d+)?$`).
-    let base = match rest.rfind('_') {
-        Some(at) if at + 1 < rest.len() && rest[at + 1..].bytes().all(|b| b.is_ascii_digit()) => {
-            &rest[..at]
-        }
-        _ => rest,
-    };
-    Some(crate::tags::map_tag_to_option(base))
-}
-
-/// `F-TUPLE_*`: the target becomes a Python tuple of its value and the parts, rendered as
-/// Python prints it (that text is what fail2ban then uses as the id).
-fn merge_tuples(values: &mut BTreeMap<String, String>, tuples: Vec<(String, String)>) {
-    let mut combined: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
-    for (name, target) in tuples {
-        let part = values.get(&name).cloned();
-        let entry = combined
-            .entry(target.clone())
-            .or_insert_with(|| vec![values.get(&target).cloned()]);
-        entry.push(part);
-    }
-    for (target, parts) in combined {
-        let rendered: Vec<String> = parts
-            .iter()
-            .map(|p| match p {
-                Some(text) => format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'")),
-                None => "None".to_string(),
-            })
-            .collect();
-        values.insert(target, format!("({})", rendered.join(", ")));
-    }
-}
-
-/// Lines covered by the last match of `regex` (with `<SKIPLINES>` lines moved out).
-fn regex_lines(regex: &CompiledRegex, buf: &str, org: &[TupleView<'_>]) -> MatchedLines {
-    let span = regex.span().unwrap_or((0, 0));
-    if org.len() <= 1 {
-        return matched_lines(buf, span, org, &[]);
-    }
-    let mut skipped_text = String::new();
-    for (name, group_span) in regex.named_spans() {
-        if name.starts_with("skiplines")
-            && let Some((start, end)) = group_span
-        {
-            skipped_text.push_str(buf.get(start..end).unwrap_or(""));
-        }
-    }
-    let skipped: Vec<&str> = split_lines(&skipped_text).collect();
-    matched_lines(buf, span, org, &skipped)
-}
-
-/// The new line buffer as owned lines.
-fn materialize(lines: &[BufferLine], views: &[TupleView<'_>], serial: u64) -> Vec<TupleLine> {
-    lines
-        .iter()
-        .map(|line| match line {
-            BufferLine::Original(i) => TupleLine::from_view(&views[*i]),
-            BufferLine::Content(text) => TupleLine {
-                text: text.clone(),
-                date_start: 0,
-                date_end: 0,
-                serial,
-            },
-        })
-        .collect()
-}
+#[path = "find.rs"]
+mod find;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 #[path = "filter_tests.rs"]
 mod tests;

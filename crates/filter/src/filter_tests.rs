@@ -1,4 +1,5 @@
 use super::*;
+use crate::IdKind;
 
 fn filter_of(failregex: &[&str]) -> Filter {
     filter(failregex)
@@ -44,7 +45,10 @@ fn seed_dovecot_filter_takes_the_old_host_group() {
         assert_eq!(failure.matches, vec![line.to_string()]);
     }
     let postfix = "mail postfix/smtpd[23488]: warning: unknown[198.51.100.7]: SASL PLAIN authentication failed: x";
-    assert_eq!(filter.process_line_with_time(postfix, NOW).outcome(), Outcome::Missed);
+    assert_eq!(
+        filter.process_line_with_time(postfix, NOW).outcome(),
+        Outcome::Missed
+    );
     assert_eq!(filter.failregex_hits(), &[2]);
 }
 
@@ -53,7 +57,10 @@ fn host_tag_takes_ipv4_ipv6_and_names() {
     let mut filter = filter(&[r"^fail from <HOST>$"]);
     let ip6 = filter.process_line_with_time("fail from 2001:DB8::1", NOW);
     assert_eq!(ids(&ip6), vec![Some("2001:db8::1")]);
-    assert_eq!(ip6.failures[0].groups.get("ip6").map(String::as_str), Some("2001:DB8::1"));
+    assert_eq!(
+        ip6.failures[0].groups.get("ip6").map(String::as_str),
+        Some("2001:DB8::1")
+    );
     let mapped = filter.process_line_with_time("fail from ::ffff:192.0.2.4", NOW);
     assert_eq!(ids(&mapped), vec![Some("192.0.2.4")]);
     let name = filter.process_line_with_time("fail from host.example.org", NOW);
@@ -68,8 +75,18 @@ fn usedns_no_narrows_host_to_addresses() {
         usedns: Some("no".into()),
         ..FilterDefinition::default()
     });
-    assert_eq!(filter.process_line_with_time("fail from host.example.org", NOW).outcome(), Outcome::Missed);
-    assert_eq!(filter.process_line_with_time("fail from [192.0.2.1]", NOW).outcome(), Outcome::Matched);
+    assert_eq!(
+        filter
+            .process_line_with_time("fail from host.example.org", NOW)
+            .outcome(),
+        Outcome::Missed
+    );
+    assert_eq!(
+        filter
+            .process_line_with_time("fail from [192.0.2.1]", NOW)
+            .outcome(),
+        Outcome::Matched
+    );
 }
 
 #[test]
@@ -98,10 +115,24 @@ fn addr_subnet_cidr_tags() {
 #[test]
 fn ip4_ip6_dns_tags_separately() {
     let mut filter = filter(&[r"^a <IP4>$", r"^b <IP6>$", r"^c <DNS>$"]);
-    assert_eq!(ids(&filter.process_line_with_time("a 192.0.2.1", NOW)), vec![Some("192.0.2.1")]);
-    assert_eq!(ids(&filter.process_line_with_time("b ::1", NOW)), vec![Some("::1")]);
-    assert_eq!(filter.process_line_with_time("c example.com", NOW).failures[0].id_kind, IdKind::Dns);
-    assert_eq!(filter.process_line_with_time("a example.com", NOW).outcome(), Outcome::Missed);
+    assert_eq!(
+        ids(&filter.process_line_with_time("a 192.0.2.1", NOW)),
+        vec![Some("192.0.2.1")]
+    );
+    assert_eq!(
+        ids(&filter.process_line_with_time("b ::1", NOW)),
+        vec![Some("::1")]
+    );
+    assert_eq!(
+        filter.process_line_with_time("c example.com", NOW).failures[0].id_kind,
+        IdKind::Dns
+    );
+    assert_eq!(
+        filter
+            .process_line_with_time("a example.com", NOW)
+            .outcome(),
+        Outcome::Missed
+    );
 }
 
 #[test]
@@ -109,7 +140,10 @@ fn user_id_port_and_custom_groups() {
     let mut filter = filter(&[
         r"^login <F-USER>\S+</F-USER> session <F-ID/> port <F-PORT/> from <ADDR> <F-ERROR>.+</F-ERROR>$",
     ]);
-    let result = filter.process_line_with_time("login bob session s42 port ssh from 192.0.2.9 bad password", NOW);
+    let result = filter.process_line_with_time(
+        "login bob session s42 port ssh from 192.0.2.9 bad password",
+        NOW,
+    );
     let failure = &result.failures[0];
     // An F-ID different from the address is the id; the address goes to `ip`.
     assert_eq!(failure.id.as_deref(), Some("s42"));
@@ -135,9 +169,15 @@ fn alt_groups_fill_an_empty_main_group() {
         r"^ruser=<F-ALT_USER>\S*</F-ALT_USER> rhost=<HOST>(?:\s+user=<F-USER>\S*</F-USER>)?$",
     ]);
     let alt = filter.process_line_with_time("ruser=alice rhost=192.0.2.1", NOW);
-    assert_eq!(alt.failures[0].groups.get("user").map(String::as_str), Some("alice"));
+    assert_eq!(
+        alt.failures[0].groups.get("user").map(String::as_str),
+        Some("alice")
+    );
     let main = filter.process_line_with_time("ruser=alice rhost=192.0.2.1 user=bob", NOW);
-    assert_eq!(main.failures[0].groups.get("user").map(String::as_str), Some("bob"));
+    assert_eq!(
+        main.failures[0].groups.get("user").map(String::as_str),
+        Some("bob")
+    );
 }
 
 #[test]
@@ -154,7 +194,16 @@ fn failregex_without_failure_id_is_refused() {
         ..FilterDefinition::default()
     })
     .unwrap_err();
-    assert!(matches!(error, FilterError::NoFailureId { regex: RegexKind::Failregex(1), .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            FilterError::NoFailureId {
+                regex: RegexKind::Failregex(1),
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -165,7 +214,12 @@ fn compile_error_names_the_regex_and_pattern() {
         ..FilterDefinition::default()
     })
     .unwrap_err();
-    let FilterError::Regex { regex, pattern, message } = &error else {
+    let FilterError::Regex {
+        regex,
+        pattern,
+        message,
+    } = &error
+    else {
         panic!("unexpected {error:?}");
     };
     assert_eq!(*regex, RegexKind::Ignoreregex(0));
@@ -187,12 +241,20 @@ fn prefregex_content_is_what_failregexes_see() {
         failregex: vec![r"^Failed password for <F-USER>\S+</F-USER> from <HOST>$".into()],
         ..FilterDefinition::default()
     });
-    let result = filter.process_line_with_time("sshd[12]: Failed password for root from 192.0.2.3", NOW);
+    let result =
+        filter.process_line_with_time("sshd[12]: Failed password for root from 192.0.2.3", NOW);
     assert!(result.prefregex_matched);
     assert_eq!(ids(&result), vec![Some("192.0.2.3")]);
-    assert_eq!(result.failures[0].groups.get("mlfid").map(String::as_str), Some("12"));
-    assert_eq!(result.failures[0].groups.get("user").map(String::as_str), Some("root"));
-    let other = filter.process_line_with_time("cron[1]: Failed password for root from 192.0.2.3", NOW);
+    assert_eq!(
+        result.failures[0].groups.get("mlfid").map(String::as_str),
+        Some("12")
+    );
+    assert_eq!(
+        result.failures[0].groups.get("user").map(String::as_str),
+        Some("root")
+    );
+    let other =
+        filter.process_line_with_time("cron[1]: Failed password for root from 192.0.2.3", NOW);
     assert!(!other.prefregex_matched);
     assert_eq!(other.outcome(), Outcome::Missed);
     assert_eq!(filter.prefregex_hits(), 1);
@@ -210,14 +272,24 @@ fn ignoreregex_wins_over_failregex() {
     assert_eq!(ignored.ignored, vec![0]);
     assert!(ignored.failures.is_empty());
     assert_eq!(filter.ignoreregex_hits(), &[1]);
-    assert_eq!(filter.process_line_with_time("fail from 192.0.2.1", NOW).outcome(), Outcome::Matched);
+    assert_eq!(
+        filter
+            .process_line_with_time("fail from 192.0.2.1", NOW)
+            .outcome(),
+        Outcome::Matched
+    );
 }
 
 #[test]
 fn check_all_regex_reports_every_matching_failregex() {
     let regexes = [r"from <HOST>", r"^fail from <HOST>"];
     let mut all = filter(&regexes);
-    assert_eq!(all.process_line_with_time("fail from 192.0.2.1", NOW).failures.len(), 2);
+    assert_eq!(
+        all.process_line_with_time("fail from 192.0.2.1", NOW)
+            .failures
+            .len(),
+        2
+    );
     let mut daemon = filter(&regexes);
     daemon.set_options(FilterOptions::daemon(600.0));
     let result = daemon.process_line_with_time("fail from 192.0.2.1", NOW);
@@ -239,14 +311,19 @@ fn skiplines_multi_line_match_reports_consumed_lines() {
         " [conn8] something else",
         " [conn7] end connection 192.0.2.8:1234",
     ];
-    let results: Vec<LineResult> =
-        lines.iter().map(|l| filter.process_line_with_time(l, NOW)).collect();
+    let results: Vec<LineResult> = lines
+        .iter()
+        .map(|l| filter.process_line_with_time(l, NOW))
+        .collect();
     assert_eq!(results[0].outcome(), Outcome::Missed);
     assert_eq!(results[1].outcome(), Outcome::Missed);
     let last = &results[2];
     assert_eq!(ids(last), vec![Some("192.0.2.8")]);
     // The skipped line stays in the buffer; the first line was part of the match.
-    assert_eq!(last.failures[0].matches, vec![lines[0].to_string(), lines[2].to_string()]);
+    assert_eq!(
+        last.failures[0].matches,
+        vec![lines[0].to_string(), lines[2].to_string()]
+    );
     assert_eq!(last.consumed, vec![0]);
     assert_eq!(filter.line_buffer.len(), 1);
 }
@@ -260,9 +337,15 @@ fn maxlines_bounds_the_buffer() {
     });
     filter.process_line_with_time("a", NOW);
     filter.process_line_with_time("x", NOW);
-    assert_eq!(filter.process_line_with_time("b 192.0.2.1", NOW).outcome(), Outcome::Missed);
+    assert_eq!(
+        filter.process_line_with_time("b 192.0.2.1", NOW).outcome(),
+        Outcome::Missed
+    );
     filter.process_line_with_time("a", NOW);
-    assert_eq!(filter.process_line_with_time("b 192.0.2.1", NOW).outcome(), Outcome::Matched);
+    assert_eq!(
+        filter.process_line_with_time("b 192.0.2.1", NOW).outcome(),
+        Outcome::Matched
+    );
 }
 
 fn sshd_like() -> Filter {
@@ -291,8 +374,14 @@ fn mlfid_carries_the_host_to_later_lines() {
     let failed = filter.process_line_with_time("[5]: Failed password for bob", NOW);
     assert_eq!(ids(&failed), vec![Some("192.0.2.5")]);
     assert_eq!(failed.failures[0].users, vec!["bob".to_string()]);
-    assert_eq!(failed.failures[0].matches, vec!["[5]: Failed password for bob".to_string()]);
-    assert_eq!(failed.failures[0].groups.get("user").map(String::as_str), Some("bob"));
+    assert_eq!(
+        failed.failures[0].matches,
+        vec!["[5]: Failed password for bob".to_string()]
+    );
+    assert_eq!(
+        failed.failures[0].groups.get("user").map(String::as_str),
+        Some("bob")
+    );
     let other = filter.process_line_with_time("[6]: Failed password for bob", NOW);
     // Connection 6 has no host yet: pending, not reported by the daemon.
     assert!(other.failures.is_empty());
@@ -312,7 +401,10 @@ fn mlfid_nofail_and_forget() {
     assert!(!gone.failures[0].nofail);
     assert_eq!(
         gone.failures[0].matches,
-        vec!["[9]: Accepted publickey for bob".to_string(), "[9]: Disconnected".to_string()]
+        vec![
+            "[9]: Accepted publickey for bob".to_string(),
+            "[9]: Disconnected".to_string()
+        ]
     );
     assert_eq!(gone.failures[0].users, vec!["bob".to_string()]);
     assert_eq!(filter.mlfid.len(), 0);
@@ -370,9 +462,22 @@ fn odd_dates_become_now_in_operation() {
 #[test]
 fn backtracking_regexes_run_and_are_prefiltered() {
     let mut filter = filter(&[r"^user (?!root)<F-USER>\w+</F-USER> from <HOST>$"]);
-    assert!(matches!(filter.failregex_info()[0].engine, Engine::Backtracking(_)));
-    assert_eq!(filter.process_line_with_time("user bob from 192.0.2.1", NOW).outcome(), Outcome::Matched);
-    assert_eq!(filter.process_line_with_time("user root from 192.0.2.1", NOW).outcome(), Outcome::Missed);
+    assert!(matches!(
+        filter.failregex_info()[0].engine,
+        Engine::Backtracking(_)
+    ));
+    assert_eq!(
+        filter
+            .process_line_with_time("user bob from 192.0.2.1", NOW)
+            .outcome(),
+        Outcome::Matched
+    );
+    assert_eq!(
+        filter
+            .process_line_with_time("user root from 192.0.2.1", NOW)
+            .outcome(),
+        Outcome::Missed
+    );
 }
 
 #[test]
@@ -389,17 +494,28 @@ fn hostile_lines_do_not_panic() {
         ..FilterDefinition::default()
     });
     let huge = "a".repeat(1 << 20);
-    let nul = "fail\0from\0192.0.2.1\0";
+    let nul = "fail\x00from\x00192.0.2.1\x00";
     let invalid = String::from_utf8_lossy(b"user \xff\xfe from 192.0.2.1").into_owned();
     let many_y = "y".repeat(100_000);
-    for line in [huge.as_str(), nul, invalid.as_str(), many_y.as_str(), "", "\n", "\r\n"] {
+    for line in [
+        huge.as_str(),
+        nul,
+        invalid.as_str(),
+        many_y.as_str(),
+        "",
+        "\n",
+        "\r\n",
+    ] {
         let _ = filter.process_line_with_time(line, NOW);
     }
     // A 1 MiB line still matches a linear-engine regex; on the backtracking one it runs
     // into the step limit and counts as missed instead of stalling.
     let mut linear = filter_of(&[r"^a+ from <HOST>$"]);
     let with_host = format!("{huge} from 192.0.2.1");
-    assert_eq!(linear.process_line_with_time(&with_host, NOW).outcome(), Outcome::Matched);
+    assert_eq!(
+        linear.process_line_with_time(&with_host, NOW).outcome(),
+        Outcome::Matched
+    );
     let started = std::time::Instant::now();
     let _ = filter.process_line_with_time(&with_host, NOW);
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
@@ -417,5 +533,69 @@ fn date_is_cut_out_before_matching() {
     };
     let result = filter.process_view(view, Some(NOW), false, NOW);
     assert_eq!(ids(&result), vec![Some("192.0.2.1")]);
-    assert_eq!(result.failures[0].matches, vec!["Feb  5 14:26:24 host sshd: fail 192.0.2.1".to_string()]);
+    assert_eq!(
+        result.failures[0].matches,
+        vec!["Feb  5 14:26:24 host sshd: fail 192.0.2.1".to_string()]
+    );
+}
+
+fn utc_context(now: f64) -> TimeContext {
+    TimeContext {
+        now,
+        tz: jiff::tz::TimeZone::UTC,
+    }
+}
+
+#[test]
+fn date_found_by_the_detector_is_cut_and_carried_to_dateless_lines() {
+    let mut filter = filter(&[r"fail <HOST>$"]);
+    let ctx = utc_context(1_124_020_800.0); // 2005-08-14T12:00:00Z
+    let dated = filter.process_line("2005-08-14 11:59:50 fail 192.0.2.1", &ctx);
+    let date = dated.date.unwrap();
+    assert_eq!((date.start, date.end), (0, 19));
+    assert_eq!(dated.failures[0].time, Some(1_124_020_790.0));
+    // A line without a date within a minute of the last one takes its date (and fail2ban
+    // shows that date text in front of it).
+    let dateless = filter.process_line("fail 192.0.2.2", &ctx);
+    assert_eq!(dateless.date, None);
+    assert_eq!(dateless.failures[0].time, Some(1_124_020_790.0));
+    assert_eq!(
+        dateless.failures[0].matches,
+        vec!["2005-08-14 11:59:50fail 192.0.2.2".to_string()]
+    );
+    assert_eq!(filter.last_time_text, "2005-08-14 11:59:50");
+}
+
+#[test]
+fn journal_entries_carry_their_date_text_outside_the_regex_text() {
+    let mut filter = filter(&[r"^host sshd: fail <HOST>$"]);
+    let result =
+        filter.process_dated_line("2005-08-14T12:00:00 ", "host sshd: fail 192.0.2.1", NOW);
+    assert_eq!(result.failures[0].time, Some(NOW));
+    assert_eq!(
+        result.failures[0].matches,
+        vec!["2005-08-14T12:00:00 host sshd: fail 192.0.2.1".to_string()]
+    );
+}
+
+#[test]
+fn ignoreregex_checked_first_when_failregexes_far_outnumber_them() {
+    // fail2ban runs ignoreregexes before the failregexes when there are fewer than
+    // len(failregex) - 2 of them; the verdict is the same, the order of work differs.
+    let mut filter = build(FilterDefinition {
+        failregex: (0..5).map(|i| format!(r"^f{i} <HOST>$")).collect(),
+        ignoreregex: vec![r"192\.0\.2\.9".into()],
+        ..FilterDefinition::default()
+    });
+    let ignored = filter.process_line_with_time("f3 192.0.2.9", NOW);
+    assert_eq!(ignored.outcome(), Outcome::Ignored);
+    let matched = filter.process_line_with_time("f3 192.0.2.8", NOW);
+    assert_eq!(matched.failures[0].failregex, 3);
+}
+
+#[test]
+fn filter_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Filter>();
+    assert_send::<LineResult>();
 }

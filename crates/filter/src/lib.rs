@@ -23,6 +23,9 @@ mod engine;
 mod failure;
 mod filter;
 mod lines;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod proptests;
 mod tags;
 mod translate;
 
@@ -63,5 +66,7 @@ pub fn expand_tags(regex: &str, use_dns_no: bool) -> String {
 /// Translates a tag-expanded Python pattern and names the engine it would run on.
 pub fn engine_for(expanded: &str) -> Result<Engine, String> {
     let translated = translate::translate(expanded, false).map_err(|e| e.to_string())?;
-    Ok(translated.fancy.map_or(Engine::Linear, Engine::Backtracking))
+    Ok(translated
+        .fancy
+        .map_or(Engine::Linear, Engine::Backtracking))
 }

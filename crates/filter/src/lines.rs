@@ -15,7 +15,8 @@ pub(crate) struct TupleView<'a> {
 impl TupleView<'_> {
     /// The line as read (prefix + date + suffix).
     pub fn full(&self) -> String {
-        let mut text = String::with_capacity(self.prefix.len() + self.date.len() + self.suffix.len());
+        let mut text =
+            String::with_capacity(self.prefix.len() + self.date.len() + self.suffix.len());
         text.push_str(self.prefix);
         text.push_str(self.date);
         text.push_str(self.suffix);
@@ -103,7 +104,11 @@ pub(crate) fn matched_lines(
     let search_to = (start + 1).min(bytes.len());
     let line_start = memchr::memrchr(b'\n', &bytes[..search_to]).map_or(0, |p| p + 1);
     // index("\n", end - 1) + 1 (Python reads -1 as the last character)
-    let from = if end == 0 { bytes.len().saturating_sub(1) } else { end - 1 };
+    let from = if end == 0 {
+        bytes.len().saturating_sub(1)
+    } else {
+        end - 1
+    };
     let line_end = memchr::memchr(b'\n', bytes.get(from..).unwrap_or(&[]))
         .map_or(bytes.len(), |p| from + p + 1);
     let count1 = memchr::memchr_iter(b'\n', &bytes[..line_start]).count();
@@ -142,6 +147,7 @@ pub(crate) fn split_lines(text: &str) -> impl Iterator<Item = &str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -170,7 +176,12 @@ mod tests {
 
     #[test]
     fn match_maps_to_covered_lines() {
-        let org = [view("one", 0), view("two", 1), view("three", 2), view("four", 3)];
+        let org = [
+            view("one", 0),
+            view("two", 1),
+            view("three", 2),
+            view("four", 3),
+        ];
         let buf = "one\ntwo\nthree\nfour\n";
         // Match "two\nthree".
         let lines = matched_lines(buf, (4, 13), &org, &[]);

@@ -32,11 +32,7 @@ fn host_host() -> String {
 }
 
 fn host_subnet() -> String {
-    format!(
-        r"\[?(?:{}|{})(?:/{HOST_CIDR})?\]?",
-        host_ip4(),
-        host_ip6()
-    )
+    format!(r"\[?(?:{}|{})(?:/{HOST_CIDR})?\]?", host_ip4(), host_ip6())
 }
 
 /// `RH4TAG`: fixed replacements.
@@ -78,8 +74,7 @@ pub fn resolve_tags(regex: &str, use_dns_no: bool) -> String {
         match tag_length(candidate) {
             Some(length) => {
                 let tag = &candidate[..length];
-                let replacement =
-                    substitute(tag, use_dns_no, &mut open_tags, &mut skiplines);
+                let replacement = substitute(tag, use_dns_no, &mut open_tags, &mut skiplines);
                 out.push_str(&replacement);
                 rest = &candidate[length..];
             }
@@ -203,6 +198,7 @@ fn inline_flags_len(text: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -231,12 +227,18 @@ mod tests {
     fn custom_tags_open_and_close() {
         assert_eq!(resolve_tags("<F-USER>.+</F-USER>", false), "(?P<user>.+)");
         assert_eq!(resolve_tags("<F-ID>x</F-ID>", false), "(?P<fid>x)");
-        assert_eq!(resolve_tags("<F-ALT_USER1>x</F-ALT_USER1>", false), "(?P<alt_user1>x)");
+        assert_eq!(
+            resolve_tags("<F-ALT_USER1>x</F-ALT_USER1>", false),
+            "(?P<alt_user1>x)"
+        );
         assert_eq!(resolve_tags("<F-MLFID>x</F-MLFID>", false), "(?P<mlfid>x)");
         // A close tag that was never opened stays literal text.
         assert_eq!(resolve_tags("a</F-USER>", false), "a</F-USER>");
         // Lower-case and unknown tags stay as they are (e.g. a group name).
-        assert_eq!(resolve_tags("(?P<name>x)<f-user>", false), "(?P<name>x)<f-user>");
+        assert_eq!(
+            resolve_tags("(?P<name>x)<f-user>", false),
+            "(?P<name>x)<f-user>"
+        );
     }
 
     #[test]
@@ -247,7 +249,10 @@ mod tests {
 
     #[test]
     fn global_flags_become_local() {
-        assert_eq!(glob_to_local_flags("SASL ((?i)LOGIN|PLAIN) x"), "SASL (?i:LOGIN|PLAIN) x");
+        assert_eq!(
+            glob_to_local_flags("SASL ((?i)LOGIN|PLAIN) x"),
+            "SASL (?i:LOGIN|PLAIN) x"
+        );
         assert_eq!(glob_to_local_flags("(?:(?i)expn|vrfy)"), "(?i:expn|vrfy)");
         assert_eq!(glob_to_local_flags(r"\((?i)x)"), r"\((?i)x)");
     }

@@ -41,6 +41,9 @@ pub struct Translated {
     pub fancy: Option<FancyFeature>,
     /// A `regex`-crate pattern matching a superset of what `pattern` matches.
     pub relaxed: String,
+    /// `relaxed` without anchors and word-boundary assertions: it matches, anywhere in a
+    /// text, whatever `pattern` matches in any part of that text taken alone.
+    pub anywhere: String,
 }
 
 /// A Python pattern the translator cannot make sense of (the engines report the rest).
@@ -71,7 +74,9 @@ enum GroupKind {
     /// Look-around: suppressed in the relaxed output.
     LookAround,
     /// Conditional: `saw_branch` tells whether the "no" branch exists.
-    Conditional { saw_branch: bool },
+    Conditional {
+        saw_branch: bool,
+    },
 }
 
 struct Translator<'p> {
@@ -80,6 +85,7 @@ struct Translator<'p> {
     index: usize,
     out: String,
     relaxed: String,
+    anywhere: String,
     fancy: Option<FancyFeature>,
     groups: Vec<GroupKind>,
     /// Depth of nested look-arounds; relaxed output is suppressed while > 0.
@@ -98,6 +104,7 @@ impl<'p> Translator<'p> {
             index: 0,
             out: String::with_capacity(pattern.len() + 16),
             relaxed: String::with_capacity(pattern.len() + 16),
+            anywhere: String::with_capacity(pattern.len() + 16),
             fancy: None,
             groups: Vec::new(),
             suppressed: 0,
@@ -122,6 +129,7 @@ impl<'p> Translator<'p> {
             pattern: format!("{prefix}{}", self.out),
             fancy: self.fancy,
             relaxed,
+            anywhere: format!("{prefix}{}", self.anywhere),
         }
     }
 
@@ -165,6 +173,7 @@ impl<'p> Translator<'p> {
         self.out.push_str(text);
         if self.suppressed == 0 {
             self.relaxed.push_str(text);
+            self.anywhere.push_str(text);
         }
     }
 
@@ -172,6 +181,16 @@ impl<'p> Translator<'p> {
         self.out.push_str(exact);
         if self.suppressed == 0 {
             self.relaxed.push_str(relaxed);
+            self.anywhere.push_str(relaxed);
+        }
+    }
+
+    /// An anchor or boundary: kept except in the `anywhere` form.
+    fn emit_assertion(&mut self, exact: &str, anywhere: &str) {
+        self.out.push_str(exact);
+        if self.suppressed == 0 {
+            self.relaxed.push_str(exact);
+            self.anywhere.push_str(anywhere);
         }
     }
 
@@ -205,19 +224,24 @@ impl<'p> Translator<'p> {
             '$' => {
                 self.advance(1);
                 if self.multiline {
-                    self.emit("(?m:$)");
+                    self.emit_assertion("(?m:$)", "");
                 } else {
                     // Python's `$` without MULTILINE: at the end or before a final newline.
                     // The regex crate has no look-ahead, so the final newline is consumed
                     // instead; a match then ends one byte later, which changes neither the
                     // lines it covers nor any group that closes before the `$`.
-                    self.emit("(?:\\n?\\z)");
+                    self.emit_assertion("(?:\\n?\\z)", "\\n?");
                 }
                 Ok(())
             }
-            '^' | '.' => {
+            '^' => {
                 self.advance(1);
-                self.emit(if c == '^' { "^" } else { "." });
+                self.emit_assertion("^", "");
+                Ok(())
+            }
+            '.' => {
+                self.advance(1);
+                self.emit(".");
                 Ok(())
             }
             '*' | '+' | '?' => self.quantifier_suffix(c),
@@ -323,12 +347,16 @@ impl<'p> Translator<'p> {
                 self.emit_char_code(value);
                 Ok(())
             }
-            'Z' => {
-                self.emit("\\z");
+            'Z' | 'A' | 'b' | 'B' => {
+                let exact = if c == 'Z' {
+                    "\\z".to_string()
+                } else {
+                    format!("\\{c}")
+                };
+                self.emit_assertion(&exact, "");
                 Ok(())
             }
-            'A' | 'b' | 'B' | 'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r' | 't'
-            | 'v' => {
+            'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r' | 't' | 'v' => {
                 let text = format!("\\{c}");
                 self.emit(&text);
                 Ok(())
@@ -542,7 +570,8 @@ impl<'p> Translator<'p> {
         ] {
             if self.rest_starts_with(prefix) {
                 self.advance(prefix.chars().count());
-                return Ok(self.special_group(prefix, kind));
+                self.special_group(prefix, kind);
+                return Ok(());
             }
         }
         if self.rest_starts_with("(?(") {
@@ -636,7 +665,11 @@ impl<'p> Translator<'p> {
                 // Unicode is the default for str patterns in both engines; ASCII-only
                 // classes are not reproduced (they only narrow \w, \d, \s).
                 'u' | 'a' => {}
-                'L' => return Err(self.error("bad inline flag: cannot use 'L' flag with a str pattern")),
+                'L' => {
+                    return Err(
+                        self.error("bad inline flag: cannot use 'L' flag with a str pattern")
+                    );
+                }
                 '-' if !negative => negative = true,
                 ':' => {
                     let text = if off.is_empty() {
@@ -752,6 +785,7 @@ fn regex_syntax_meta(c: char) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -789,6 +823,14 @@ mod tests {
         let t = fancy(r"a*+b");
         assert_eq!(t.pattern, "a*+b");
         assert_eq!(t.relaxed, "a*b");
+    }
+
+    #[test]
+    fn anywhere_form_drops_anchors_and_boundaries() {
+        let t = translate(r"^a\bb\B(?!x)c$").unwrap();
+        assert_eq!(t.anywhere, r"ab(?:)c\n?");
+        let t = translate(r"\Aa\Z").unwrap();
+        assert_eq!(t.anywhere, "a");
     }
 
     #[test]

@@ -124,7 +124,13 @@ pub enum ParseError {
 }
 
 /// Server settings `get KEY` answers.
-const SERVER_KEYS: [&str; 5] = ["loglevel", "logtarget", "dbfile", "dbpurgeage", "syslogsocket"];
+const SERVER_KEYS: [&str; 5] = [
+    "loglevel",
+    "logtarget",
+    "dbfile",
+    "dbpurgeage",
+    "syslogsocket",
+];
 
 impl Command {
     /// Parses the words after the client's options, as fail2ban-client takes them.
@@ -135,9 +141,7 @@ impl Command {
             [] => Err(ParseError::Empty),
             ["ping"] => Ok(Command::Ping),
             ["version"] => Ok(Command::Version),
-            ["echo", rest @ ..] => Ok(Command::Echo {
-                words: owned(rest),
-            }),
+            ["echo", rest @ ..] => Ok(Command::Echo { words: owned(rest) }),
             ["stop"] => Ok(Command::Stop),
             ["status"] => Ok(Command::Status),
             ["status", jail] | ["status", jail, _] => Ok(Command::StatusJail {
@@ -348,7 +352,10 @@ mod tests {
                 key: "loglevel".into()
             }
         );
-        assert!(matches!(parse("get sshd nonsense"), Err(ParseError::Invalid(_))));
+        assert!(matches!(
+            parse("get sshd nonsense"),
+            Err(ParseError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -126,6 +126,36 @@ fn each_case_matches_fail2ban() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// One detector across both DST switches: the per-hour offset cache must not leak across
+/// the repeated (October) or skipped (March) hour. Expectations from fail2ban.
+#[test]
+fn dst_switches_in_sequence_match_fail2ban() {
+    let expected = [
+        ("2005-10-30 01:59:59 h", 1130633999.0),
+        ("2005-10-30 02:00:00 h", 1130634000.0),
+        ("2005-10-30 02:30:00 h", 1130635800.0),
+        ("2005-10-30 02:59:59 h", 1130637599.0),
+        ("2005-10-30 03:00:00 h", 1130637600.0),
+        ("2005-10-30 01:30:00 h", 1130632200.0),
+        ("2005-10-30 02:10:00 h", 1130634600.0),
+        ("2005-03-27 01:59:59 h", 1111885199.0),
+        ("2005-03-27 02:30:00 h", 1111887000.0),
+        ("2005-03-27 03:00:00 h", 1111885200.0),
+        ("2005-03-27 02:00:00 h", 1111885200.0),
+        ("2005-03-27 02:59:00 h", 1111888740.0),
+        ("2005-03-27 01:00:00 h", 1111881600.0),
+    ];
+    let ctx = TimeContext::from_tz_env(NOW, Some(TZ));
+    let mut detector = DateDetector::new_default();
+    for (line, want) in expected {
+        assert_eq!(
+            detector.match_time(line, &ctx).map(|m| m.timestamp),
+            Some(want),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn match_time_reports_only_times() {
     let ctx = TimeContext::from_tz_env(NOW, Some(TZ));
@@ -202,6 +232,23 @@ fn line_begin_pattern_keeps_only_anchored_defaults() {
         detector.description(),
         "^Month/Day/Year 24hour:Minute:Second"
     );
+}
+
+/// fail2ban's shared template cache: `{^LN-BEG}Epoch` is the anchored default object (weight
+/// 100) only once `{^LN-BEG}` has built the defaults; this decides template reordering.
+#[test]
+fn anchored_default_weight_needs_the_default_cache() {
+    let weights = |pattern: &str| -> Vec<f64> {
+        let detector = DateDetector::from_pattern(pattern).unwrap();
+        detector
+            .templates()
+            .iter()
+            .map(|t| t.template_weight)
+            .take(2)
+            .collect()
+    };
+    assert_eq!(weights("{^LN-BEG}Epoch\n{^LN-BEG}"), [100.0, 100.0]);
+    assert_eq!(weights("{^LN-BEG}Epoch\n%H:%M:%S"), [1.0, 1.0]);
 }
 
 #[test]

@@ -1,0 +1,328 @@
+//! The control socket: one request per connection, answered from the registry and the
+//! jails' owner threads.
+
+use std::time::Duration;
+
+use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response};
+use ferroban_tracker::{FailId, JailStatus};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+
+use crate::daemon::{Registry, RunningJail};
+use crate::jail::JailCmd;
+use crate::log::{self, Level};
+use crate::log_at;
+use crate::setup::Backend;
+
+/// What the server does after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Exit,
+}
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) async fn handle(stream: UnixStream, registry: &mut Registry) -> Flow {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await;
+    let request: Result<Request, String> = match read {
+        Ok(Ok(n)) if n > 0 => serde_json::from_str(&line).map_err(|e| e.to_string()),
+        Ok(Ok(_)) => return Flow::Continue,
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => return Flow::Continue,
+    };
+    let (response, flow) = match request {
+        Ok(request) => execute(request.command, registry).await,
+        Err(error) => (
+            Response::Error(format!("malformed request: {error}")),
+            Flow::Continue,
+        ),
+    };
+    let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "null".to_string());
+    text.push('\n');
+    let _ = write.write_all(text.as_bytes()).await;
+    let _ = write.flush().await;
+    flow
+}
+
+fn no_jail(name: &str) -> Response {
+    Response::Error(format!("Sorry but the jail '{name}' does not exist"))
+}
+
+/// Sends a command to a jail and waits for its reply.
+async fn ask<T>(jail: &RunningJail, make: impl FnOnce(oneshot::Sender<T>) -> JailCmd) -> Option<T> {
+    let (reply, wait) = oneshot::channel();
+    jail.sender.send(make(reply)).ok()?;
+    wait.await.ok()
+}
+
+fn ids(words: &[String]) -> Vec<FailId> {
+    words.iter().map(|w| FailId::parse(w)).collect()
+}
+
+async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) {
+    log_at!("ferroban.server", Level::DEBUG, "command {command:?}");
+    let ok = |reply| (Response::Ok(reply), Flow::Continue);
+    match command {
+        Command::Ping => ok(Reply::Text("pong".into())),
+        Command::Version => ok(Reply::Text(env!("CARGO_PKG_VERSION").into())),
+        Command::Echo { words } => ok(Reply::List(words)),
+        Command::Stop => {
+            registry.stop_all().await;
+            (Response::Ok(Reply::None), Flow::Exit)
+        }
+        Command::Status => ok(Reply::Status {
+            jails: registry.jails.keys().cloned().collect(),
+        }),
+        Command::Reload { jail, unban, .. } => {
+            if let Some(name) = &jail
+                && !registry.jails.contains_key(name)
+                && !registry_has_config(registry, name)
+            {
+                return (no_jail(name), Flow::Continue);
+            }
+            registry.reload(jail.as_deref(), unban).await;
+            ok(Reply::Text("OK".into()))
+        }
+        Command::Unban { ids: words } => {
+            let ids = ids(&words);
+            let mut total = 0;
+            for jail in registry.jails.values() {
+                let ids = ids.clone();
+                let count = ask(jail, |reply| JailCmd::UnbanIp {
+                    ids,
+                    report_absent: false,
+                    reply,
+                })
+                .await;
+                total += count.and_then(Result::ok).unwrap_or(0);
+            }
+            ok(Reply::Number(total as i64))
+        }
+        Command::UnbanAll => {
+            let mut total = 0;
+            for jail in registry.jails.values() {
+                total += ask(jail, |reply| JailCmd::UnbanAll { reply })
+                    .await
+                    .unwrap_or(0);
+            }
+            ok(Reply::Number(total as i64))
+        }
+        Command::Banned { ids: words } => ok(banned(registry, &words).await),
+        Command::GetServer { key } => ok(server_value(registry, &key)),
+        command => match command.jail().map(str::to_string) {
+            Some(name) => match registry.jails.get(&name) {
+                Some(jail) => (jail_command(jail, command).await, Flow::Continue),
+                None => (no_jail(&name), Flow::Continue),
+            },
+            None => (Response::Error("Invalid command".into()), Flow::Continue),
+        },
+    }
+}
+
+fn registry_has_config(registry: &Registry, name: &str) -> bool {
+    ferroban_config::load_jails(&registry.conf_dir)
+        .0
+        .iter()
+        .any(|spec| spec.name == name)
+}
+
+async fn banned(registry: &Registry, words: &[String]) -> Reply {
+    let mut by_jail = Vec::new();
+    for (name, jail) in &registry.jails {
+        let list = ask(jail, |reply| JailCmd::BanList { reply })
+            .await
+            .unwrap_or_default();
+        by_jail.push((
+            name.clone(),
+            list.into_iter()
+                .map(|e| e.id.to_string())
+                .collect::<Vec<_>>(),
+        ));
+    }
+    if words.is_empty() {
+        return Reply::BannedByJail(by_jail);
+    }
+    let wanted = ids(words);
+    let per_id = wanted
+        .iter()
+        .map(|id| {
+            let text = id.to_string();
+            by_jail
+                .iter()
+                .filter(|(_, ids)| ids.contains(&text))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
+        .collect();
+    Reply::JailsOfIds(per_id)
+}
+
+fn server_value(registry: &Registry, key: &str) -> Reply {
+    let (target, level) = log::current();
+    match key {
+        "loglevel" => Reply::Text(level.name()),
+        "logtarget" => Reply::Text(target),
+        "dbfile" => registry
+            .settings
+            .dbfile
+            .clone()
+            .map_or(Reply::None, Reply::Text),
+        "dbpurgeage" => match registry.settings.dbfile {
+            Some(_) => Reply::Number(registry.settings.dbpurgeage),
+            None => Reply::None,
+        },
+        _ => Reply::Text("auto".into()),
+    }
+}
+
+async fn jail_command(jail: &RunningJail, command: Command) -> Response {
+    let is_add = matches!(command, Command::AddIgnoreIp { .. });
+    let lost = || Response::Error(format!("jail '{}' is not running", jail.config.name));
+    match command {
+        Command::StatusJail { .. } => match ask(jail, |reply| JailCmd::Status { reply }).await {
+            Some(status) => Response::Ok(Reply::JailStatus(status_reply(jail, status))),
+            None => lost(),
+        },
+        Command::BanIp { ids: words, .. } => {
+            let ids = ids(&words);
+            match ask(jail, |reply| JailCmd::BanIp { ids, reply }).await {
+                Some(count) => Response::Ok(Reply::Number(count as i64)),
+                None => lost(),
+            }
+        }
+        Command::UnbanIp {
+            ids: words,
+            report_absent,
+            ..
+        } => {
+            let ids = ids(&words);
+            let answer = ask(jail, |reply| JailCmd::UnbanIp {
+                ids,
+                report_absent,
+                reply,
+            })
+            .await;
+            match answer {
+                Some(Ok(count)) => Response::Ok(Reply::Number(count as i64)),
+                Some(Err(error)) => Response::Error(error),
+                None => lost(),
+            }
+        }
+        Command::GetBanIp {
+            with_time,
+            separator,
+            ..
+        } => match ask(jail, |reply| JailCmd::BanList { reply }).await {
+            Some(list) if with_time => Response::Ok(Reply::BanTimes(
+                list.into_iter()
+                    .map(|entry| BanTimeEntry {
+                        id: entry.id.to_string(),
+                        time: entry.time,
+                        ban_time: entry.ban_time.as_seconds(),
+                        end: entry.end,
+                    })
+                    .collect(),
+            )),
+            Some(list) => {
+                let ids: Vec<String> = list.into_iter().map(|e| e.id.to_string()).collect();
+                match separator {
+                    Some(separator) => Response::Ok(Reply::Text(ids.join(&separator))),
+                    None => Response::Ok(Reply::List(ids)),
+                }
+            }
+            None => lost(),
+        },
+        Command::AddIgnoreIp { ids: entries, .. } | Command::DelIgnoreIp { ids: entries, .. } => {
+            let add = is_add;
+            match ask(jail, |reply| JailCmd::ChangeIgnore {
+                add,
+                entries,
+                reply,
+            })
+            .await
+            {
+                Some(list) => Response::Ok(Reply::List(list)),
+                None => lost(),
+            }
+        }
+        Command::GetJail { key, .. } => get_jail_value(jail, key).await,
+        _ => Response::Error("Invalid command".into()),
+    }
+}
+
+fn status_reply(jail: &RunningJail, status: JailStatus) -> JailStatusReply {
+    let (files, journal_matches) = match &jail.config.backend {
+        Backend::Journal { matches } => (Vec::new(), Some(matches.clone())),
+        Backend::Files { .. } => (
+            jail.source.as_ref().map(|s| s.files()).unwrap_or_default(),
+            None,
+        ),
+    };
+    JailStatusReply {
+        jail: jail.config.name.clone(),
+        currently_failed: status.currently_failed as u64,
+        total_failed: status.total_failed,
+        files,
+        journal_matches,
+        currently_banned: status.currently_banned as u64,
+        total_banned: status.total_banned,
+        banned: status.banned.iter().map(ToString::to_string).collect(),
+    }
+}
+
+async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
+    let config = &jail.config;
+    let python_bool = |b: bool| Reply::Text(if b { "True" } else { "False" }.into());
+    let filter_list = |pick: fn(&ferroban_filter::FilterDefinition) -> &Vec<String>| {
+        Reply::List(
+            config
+                .filter
+                .as_ref()
+                .map(|f| pick(f).clone())
+                .unwrap_or_default(),
+        )
+    };
+    let reply = match key {
+        GetKey::Bantime => Reply::Number(config.policy.ban_time.as_seconds()),
+        GetKey::Findtime => Reply::Number(config.policy.find_time),
+        GetKey::Maxretry => Reply::Number(i64::from(config.policy.max_retry)),
+        GetKey::Maxmatches => Reply::Number(config.policy.max_matches as i64),
+        GetKey::Logpath => Reply::List(match &jail.source {
+            Some(source) => source.files(),
+            None => Vec::new(),
+        }),
+        GetKey::Ignoreip => match ask(jail, |reply| JailCmd::IgnoreList { reply }).await {
+            Some(list) => Reply::List(list),
+            None => Reply::List(Vec::new()),
+        },
+        GetKey::Ignoreself => python_bool(config.ignore_self),
+        GetKey::Ignorecommand => Reply::Text(config.ignore_command.clone().unwrap_or_default()),
+        GetKey::Usedns => Reply::Text(config.usedns.clone()),
+        GetKey::Failregex => filter_list(|f| &f.failregex),
+        GetKey::Ignoreregex => filter_list(|f| &f.ignoreregex),
+        GetKey::Actions => Reply::List(
+            config
+                .actions
+                .iter()
+                .map(|a| match a {
+                    ferroban_actions::ActionDef::Command(def) => def.name.clone(),
+                    ferroban_actions::ActionDef::Python { name, .. } => name.clone(),
+                })
+                .collect(),
+        ),
+        GetKey::Journalmatch => match &config.backend {
+            Backend::Journal { matches } => Reply::List(matches.clone()),
+            Backend::Files { .. } => Reply::List(Vec::new()),
+        },
+        GetKey::Logencoding => {
+            Reply::Text(config.logencoding.clone().unwrap_or_else(|| "UTF-8".into()))
+        }
+    };
+    Response::Ok(reply)
+}

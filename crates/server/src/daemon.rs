@@ -1,0 +1,500 @@
+//! Start-up, the registry of running jails, reload and shutdown.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ferroban_config::{ServerSpec, load_jails, load_server};
+use ferroban_store::Store;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::oneshot;
+
+use crate::jail::{JailCmd, JailOwner, StartMode};
+use crate::log::{self, Level};
+use crate::setup::JailConfig;
+use crate::source::SourceHandle;
+use crate::store::SharedStore;
+use crate::{JAIL_LOG, ServerError, ServerOptions, log_at, now_seconds};
+
+const SERVER_LOG: &str = "ferroban.server";
+
+/// A jail that runs: its settings, its owner thread and its source thread.
+pub(crate) struct RunningJail {
+    pub config: Arc<JailConfig>,
+    pub sender: Sender<JailCmd>,
+    thread: Option<JoinHandle<()>>,
+    pub source: Option<SourceHandle>,
+}
+
+/// Everything the control socket and the signals act on.
+pub(crate) struct Registry {
+    pub conf_dir: PathBuf,
+    pub jails: BTreeMap<String, RunningJail>,
+    pub store: Option<SharedStore>,
+    pub settings: Settings,
+}
+
+/// The server's resolved settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub socket: PathBuf,
+    pub pidfile: PathBuf,
+    pub dbfile: Option<String>,
+    pub dbpurgeage: i64,
+}
+
+/// Runs the server until it is told to stop.
+pub fn run(options: ServerOptions) -> Result<(), ServerError> {
+    if !options.foreground {
+        return background(&options);
+    }
+    let (spec, errors) = load_server(&options.conf_dir);
+    let settings = settings(&options, &spec);
+    configure_logging(&options, &spec)?;
+    for error in &errors.0 {
+        log_at!(SERVER_LOG, Level::ERROR, "{error}");
+    }
+    prepare_socket(&settings.socket, options.remove_stale_socket)?;
+    let unclean = previous_run_was_unclean(&settings.pidfile);
+    write_pidfile(&settings.pidfile)?;
+    log_at!(
+        SERVER_LOG,
+        Level::INFO,
+        "Starting ferroban v{} (pid {})",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
+    let store = open_store(&settings)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|source| ServerError::Io {
+            what: "cannot start the runtime",
+            path: PathBuf::new(),
+            source,
+        })?;
+    let mut registry = Registry {
+        conf_dir: options.conf_dir.clone(),
+        jails: BTreeMap::new(),
+        store,
+        settings: settings.clone(),
+    };
+    let result = runtime.block_on(serve(&mut registry, unclean));
+    runtime.block_on(registry.stop_all());
+    let _ = std::fs::remove_file(&settings.socket);
+    let _ = std::fs::remove_file(&settings.pidfile);
+    log_at!(SERVER_LOG, Level::INFO, "Exiting ferroban");
+    result
+}
+
+fn settings(options: &ServerOptions, spec: &ServerSpec) -> Settings {
+    let dbfile = spec.dbfile.value.trim().to_string();
+    Settings {
+        socket: options
+            .socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&spec.socket.value)),
+        pidfile: options
+            .pidfile
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&spec.pidfile.value)),
+        dbfile: (!dbfile.eq_ignore_ascii_case("none") && !dbfile.is_empty()).then_some(dbfile),
+        dbpurgeage: spec.dbpurgeage.as_ref().map_or(86_400, |v| v.value.seconds),
+    }
+}
+
+fn configure_logging(options: &ServerOptions, spec: &ServerSpec) -> Result<(), ServerError> {
+    let level_text = options.loglevel.as_deref().unwrap_or(&spec.loglevel.value);
+    let level = Level::parse(level_text).ok_or_else(|| ServerError::LogLevel(level_text.into()))?;
+    let target = options
+        .logtarget
+        .as_deref()
+        .unwrap_or(&spec.logtarget.value);
+    log::configure(target, level).map_err(|source| ServerError::Io {
+        what: "cannot open log target",
+        path: PathBuf::from(target),
+        source,
+    })
+}
+
+/// Refuses to start next to a live server; removes a dead server's socket with `-x`.
+fn prepare_socket(socket: &Path, remove_stale: bool) -> Result<(), ServerError> {
+    if socket.exists() {
+        if StdUnixStream::connect(socket).is_ok() {
+            return Err(ServerError::AlreadyRunning(socket.to_path_buf()));
+        }
+        if !remove_stale {
+            return Err(ServerError::StaleSocket(socket.to_path_buf()));
+        }
+        std::fs::remove_file(socket).map_err(|source| ServerError::Io {
+            what: "cannot remove stale socket",
+            path: socket.to_path_buf(),
+            source,
+        })?;
+    }
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ServerError::Io {
+            what: "cannot create socket directory",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// A pidfile naming a process that is gone means the previous server was killed
+/// (a clean stop removes it): its firewall rules are still in place.
+fn previous_run_was_unclean(pidfile: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(pidfile) else {
+        return false;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return true;
+    };
+    if pid == std::process::id() as i32 {
+        return false;
+    }
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.contains("ferroban") || cmdline.contains("fail2ban"));
+    if alive {
+        return false;
+    }
+    log_at!(
+        SERVER_LOG,
+        Level::WARNING,
+        "pidfile {} names process {pid}, which is gone: the previous run did not stop cleanly",
+        pidfile.display()
+    );
+    true
+}
+
+fn write_pidfile(pidfile: &Path) -> Result<(), ServerError> {
+    let io = |source| ServerError::Io {
+        what: "cannot write pidfile",
+        path: pidfile.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = pidfile.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(pidfile, format!("{}\n", std::process::id())).map_err(io)
+}
+
+fn open_store(settings: &Settings) -> Result<Option<SharedStore>, ServerError> {
+    let Some(path) = &settings.dbfile else {
+        return Ok(None);
+    };
+    if path != ":memory:"
+        && let Some(dir) = Path::new(path).parent()
+    {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let mut store = Store::open(path)?;
+    store.set_purge_age(Duration::from_secs(settings.dbpurgeage.max(0) as u64));
+    if let Err(error) = store.purge(now_seconds()) {
+        log_at!(
+            SERVER_LOG,
+            Level::ERROR,
+            "cannot purge the database: {error}"
+        );
+    }
+    Ok(Some(Arc::new(Mutex::new(store))))
+}
+
+/// Binds the control socket (mode 0600: only root may talk to the server).
+fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ServerError> {
+    let io = |source| ServerError::Io {
+        what: "cannot bind socket",
+        path: path.to_path_buf(),
+        source,
+    };
+    // The umask closes the window between bind and chmod.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    listener.set_nonblocking(true).map_err(io)?;
+    tokio::net::UnixListener::from_std(listener).map_err(io)
+}
+
+async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError> {
+    let listener = bind_socket(&registry.settings.socket)?;
+    let signal_error = |source| ServerError::Io {
+        what: "cannot install signal handler",
+        path: PathBuf::new(),
+        source,
+    };
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    registry.start_configured(StartMode {
+        after_unclean_stop: unclean,
+    });
+    log_at!(SERVER_LOG, Level::INFO, "Server ready");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                if crate::control::handle(stream, registry).await == crate::control::Flow::Exit {
+                    return Ok(());
+                }
+            }
+            _ = terminate.recv() => {
+                log_at!(SERVER_LOG, Level::NOTICE, "Received SIGTERM: stopping");
+                return Ok(());
+            }
+            _ = interrupt.recv() => {
+                log_at!(SERVER_LOG, Level::NOTICE, "Received SIGINT: stopping");
+                return Ok(());
+            }
+            _ = hangup.recv() => {
+                log_at!(SERVER_LOG, Level::NOTICE, "Received SIGHUP: reloading");
+                registry.reload(None, false).await;
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// Loads the configuration directory's jails (with every error logged).
+    fn load_configs(&self) -> Vec<JailConfig> {
+        let (specs, errors) = load_jails(&self.conf_dir);
+        for error in &errors.0 {
+            log_at!(SERVER_LOG, Level::ERROR, "{error}");
+        }
+        specs
+            .iter()
+            .map(|spec| {
+                let (config, warnings) = JailConfig::from_spec(spec);
+                for warning in warnings {
+                    log_at!(JAIL_LOG, Level::WARNING, "[{}] {warning}", spec.name);
+                }
+                config
+            })
+            .collect()
+    }
+
+    fn start_configured(&mut self, mode: StartMode) {
+        for config in self.load_configs() {
+            self.start_jail(config, mode);
+        }
+    }
+
+    fn start_jail(&mut self, config: JailConfig, mode: StartMode) {
+        let name = config.name.clone();
+        log_at!(JAIL_LOG, Level::INFO, "Creating new jail '{name}'");
+        match start_jail(config, self.store.clone(), mode) {
+            Ok(jail) => {
+                self.jails.insert(name, jail);
+            }
+            Err(error) => {
+                log_at!(
+                    JAIL_LOG,
+                    Level::ERROR,
+                    "Unable to start jail '{name}': {error}"
+                );
+            }
+        }
+    }
+
+    pub async fn stop_jail(&mut self, name: &str) {
+        if let Some(jail) = self.jails.remove(name) {
+            jail.stop().await;
+        }
+    }
+
+    pub async fn stop_all(&mut self) {
+        let names: Vec<String> = self.jails.keys().cloned().collect();
+        // Stop the sources first so no new failure arrives, then the jails in parallel
+        // (each runs its own actionstop, which may take a while).
+        let mut stopping = Vec::new();
+        for name in names {
+            if let Some(mut jail) = self.jails.remove(&name) {
+                if let Some(source) = jail.source.take() {
+                    source.stop();
+                }
+                stopping.push(jail);
+            }
+        }
+        let mut waits = Vec::new();
+        for jail in &stopping {
+            let (reply, wait) = oneshot::channel();
+            if jail.sender.send(JailCmd::Stop { reply }).is_ok() {
+                waits.push(wait);
+            }
+        }
+        for wait in waits {
+            let _ = wait.await;
+        }
+        for mut jail in stopping {
+            if let Some(thread) = jail.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// `reload [JAIL] [--unban]` and SIGHUP: jails that stay keep their bans, removed
+    /// jails stop, new jails start.
+    pub async fn reload(&mut self, only: Option<&str>, unban: bool) {
+        let configs = self.load_configs();
+        let wanted: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+        if only.is_none() {
+            let removed: Vec<String> = self
+                .jails
+                .keys()
+                .filter(|name| !wanted.contains(name))
+                .cloned()
+                .collect();
+            for name in removed {
+                self.stop_jail(&name).await;
+            }
+        }
+        for config in configs {
+            if only.is_some_and(|name| name != config.name) {
+                continue;
+            }
+            if unban && let Some(jail) = self.jails.get(&config.name) {
+                let (reply, wait) = oneshot::channel();
+                if jail.sender.send(JailCmd::UnbanAll { reply }).is_ok() {
+                    let _ = wait.await;
+                }
+            }
+            match self.jails.get_mut(&config.name) {
+                Some(jail) => jail.reconfigure(config, self.store.clone()).await,
+                None => self.start_jail(
+                    config,
+                    StartMode {
+                        after_unclean_stop: false,
+                    },
+                ),
+            }
+        }
+        if let Some(store) = &self.store {
+            let mut store = store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = store.purge(now_seconds());
+        }
+    }
+}
+
+fn start_jail(
+    config: JailConfig,
+    store: Option<SharedStore>,
+    mode: StartMode,
+) -> Result<RunningJail, String> {
+    let owner = JailOwner::new(config.clone(), store.clone())?;
+    let (sender, thread) = crate::jail::spawn(owner, mode).map_err(|e| e.to_string())?;
+    let source = match crate::source::spawn(&config, sender.clone(), store) {
+        Ok(source) => source,
+        Err(error) => {
+            let (reply, _wait) = oneshot::channel();
+            let _ = sender.send(JailCmd::Stop { reply });
+            let _ = thread.join();
+            return Err(error);
+        }
+    };
+    Ok(RunningJail {
+        config: Arc::new(config),
+        sender,
+        thread: Some(thread),
+        source,
+    })
+}
+
+impl RunningJail {
+    async fn stop(mut self) {
+        if let Some(source) = self.source.take() {
+            source.stop();
+        }
+        let (reply, wait) = oneshot::channel();
+        if self.sender.send(JailCmd::Stop { reply }).is_ok() {
+            let _ = wait.await;
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// New settings: the source restarts with the new filter and log paths (from its
+    /// saved position), the owner keeps its bans.
+    async fn reconfigure(&mut self, config: JailConfig, store: Option<SharedStore>) {
+        if let Some(source) = self.source.take() {
+            source.stop();
+        }
+        let (reply, wait) = oneshot::channel();
+        let message = JailCmd::Reconfigure {
+            config: Box::new(config.clone()),
+            reply,
+        };
+        if self.sender.send(message).is_ok() {
+            let _ = wait.await;
+        }
+        match crate::source::spawn(&config, self.sender.clone(), store) {
+            Ok(source) => self.source = source,
+            Err(error) => log_at!(
+                JAIL_LOG,
+                Level::ERROR,
+                "[{}] cannot follow its logs: {error}",
+                config.name
+            ),
+        }
+        self.config = Arc::new(config);
+    }
+}
+
+/// `-b`: start a foreground server as a detached child and wait until its socket answers.
+fn background(options: &ServerOptions) -> Result<(), ServerError> {
+    let (spec, _) = load_server(&options.conf_dir);
+    let socket = settings(options, &spec).socket;
+    let exe = std::env::current_exe().map_err(|e| ServerError::Background(e.to_string()))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("server")
+        .arg("-f")
+        .arg("-c")
+        .arg(&options.conf_dir);
+    command.arg("-s").arg(&socket);
+    if let Some(pidfile) = &options.pidfile {
+        command.arg("-p").arg(pidfile);
+    }
+    if options.remove_stale_socket {
+        command.arg("-x");
+    }
+    if let Some(target) = &options.logtarget {
+        command.arg("--logtarget").arg(target);
+    }
+    if let Some(level) = &options.loglevel {
+        command.arg("--loglevel").arg(level);
+    }
+    use std::os::unix::process::CommandExt;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| ServerError::Background(e.to_string()))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if StdUnixStream::connect(&socket).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(ServerError::Background(format!("server exited: {status}")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(ServerError::Background(format!(
+        "no answer on {} after 30 s",
+        socket.display()
+    )))
+}

@@ -1,0 +1,226 @@
+//! From a resolved [`JailSpec`] to what the daemon's pieces need: the filter definition,
+//! the tracker's policy, the actions' definitions and the log source's settings.
+//!
+//! This is the adapter between `ferroban-config` (values as fail2ban's client reads them)
+//! and the library crates that each take their own plain types.
+
+use std::collections::BTreeMap;
+
+use ferroban_actions::{ActionDef, CommandActionDef};
+use ferroban_config::{JailAction, JailSpec};
+use ferroban_filter::FilterDefinition;
+use ferroban_tracker::{BanTime, BanTimeIncrement, IncrementFormula, JailPolicy};
+
+/// fail2ban server defaults for a jail that sets nothing (`server/jail.py` and friends).
+const DEFAULT_MAX_RETRY: u32 = 3;
+const DEFAULT_FIND_TIME: i64 = 600;
+const DEFAULT_BAN_TIME: i64 = 600;
+
+/// Where a jail reads its log lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// Files followed with inotify (`auto`, `pyinotify`, `gamin`) or by polling (`polling`).
+    Files { polling: bool },
+    /// The systemd journal (`systemd`), with its `journalmatch` lines.
+    Journal { matches: Vec<String> },
+}
+
+/// Everything the daemon needs to run one jail.
+#[derive(Debug, Clone)]
+pub struct JailConfig {
+    pub name: String,
+    pub filter: Option<FilterDefinition>,
+    pub policy: JailPolicy,
+    pub ignore_ip: Vec<String>,
+    pub ignore_self: bool,
+    pub ignore_command: Option<String>,
+    /// Command actions in their configured order.
+    pub actions: Vec<ActionDef>,
+    /// Python actions, which cannot run: `(name, file)`, reported at start.
+    pub unsupported_actions: Vec<(String, String)>,
+    pub backend: Backend,
+    /// `logpath` lines as written (globs, ` head`/` tail`).
+    pub logpaths: Vec<String>,
+    pub logencoding: Option<String>,
+    pub logtimezone: Option<String>,
+    /// `usedns`: `yes`, `warn`, `no` or `raw`.
+    pub usedns: String,
+}
+
+impl JailConfig {
+    /// Builds a jail's configuration. Problems that do not stop the jail (an unknown
+    /// `bantime.formula`) come back as warnings.
+    pub fn from_spec(spec: &JailSpec) -> (JailConfig, Vec<String>) {
+        let mut warnings = Vec::new();
+        let filter = spec.filter.as_ref().map(|filter| FilterDefinition {
+            prefregex: filter.prefregex.as_ref().map(|v| v.value.clone()),
+            failregex: filter.failregex.iter().map(|v| v.value.clone()).collect(),
+            ignoreregex: filter.ignoreregex.iter().map(|v| v.value.clone()).collect(),
+            datepattern: filter.datepattern.as_ref().map(|v| v.value.clone()),
+            maxlines: filter.maxlines.as_ref().map_or(1, |v| v.value as usize),
+            logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
+            usedns: filter.usedns.as_ref().map(|v| v.value.clone()),
+        });
+        let usedns = spec
+            .filter
+            .as_ref()
+            .and_then(|f| f.usedns.as_ref().map(|v| v.value.clone()))
+            .or_else(|| spec.option("usedns").map(str::to_string))
+            .unwrap_or_else(|| "warn".to_string())
+            .to_ascii_lowercase();
+        let journal_matches = spec
+            .filter
+            .as_ref()
+            .map(|f| f.journalmatch.iter().map(|v| v.value.clone()).collect())
+            .unwrap_or_default();
+        let backend = match spec
+            .backend
+            .value
+            .split('[')
+            .next()
+            .unwrap_or("auto")
+            .trim()
+        {
+            "systemd" => Backend::Journal {
+                matches: journal_matches,
+            },
+            "polling" => Backend::Files { polling: true },
+            _ => Backend::Files { polling: false },
+        };
+        let (actions, unsupported_actions) = action_defs(&spec.actions);
+        let config = JailConfig {
+            name: spec.name.clone(),
+            filter,
+            policy: policy(spec, &mut warnings),
+            ignore_ip: spec.ignoreip.iter().map(|v| v.value.clone()).collect(),
+            ignore_self: spec.ignoreself.as_ref().is_none_or(|v| v.value),
+            ignore_command: spec
+                .ignorecommand
+                .as_ref()
+                .map(|v| v.value.trim().to_string())
+                .filter(|v| !v.is_empty()),
+            actions,
+            unsupported_actions,
+            backend,
+            logpaths: spec.logpath.iter().map(|v| v.value.clone()).collect(),
+            logencoding: spec.logencoding.as_ref().map(|v| v.value.clone()),
+            logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
+            usedns,
+        };
+        (config, warnings)
+    }
+
+    /// `findtime` in seconds.
+    pub fn find_time(&self) -> i64 {
+        self.policy.find_time
+    }
+}
+
+/// The tracker's settings from the jail's options.
+fn policy(spec: &JailSpec, warnings: &mut Vec<String>) -> JailPolicy {
+    let max_retry = spec
+        .maxretry
+        .as_ref()
+        .map_or(DEFAULT_MAX_RETRY, |v| v.value);
+    let find_time = spec
+        .findtime
+        .as_ref()
+        .map_or(DEFAULT_FIND_TIME, |v| v.value.seconds);
+    let ban_time = spec
+        .bantime
+        .as_ref()
+        .map_or(DEFAULT_BAN_TIME, |v| v.value.seconds);
+    let increment = spec
+        .bantime_increment
+        .as_ref()
+        .is_some_and(|v| v.value)
+        .then(|| increment(spec, warnings));
+    JailPolicy {
+        max_retry,
+        find_time,
+        ban_time: BanTime::from_seconds(ban_time),
+        max_matches: spec
+            .maxmatches
+            .as_ref()
+            .map_or(max_retry as usize, |v| v.value as usize),
+        increment,
+    }
+}
+
+fn increment(spec: &JailSpec, warnings: &mut Vec<String>) -> BanTimeIncrement {
+    let factor = match spec.bantime_factor.as_ref() {
+        Some(v) => v.value.trim().parse::<f64>().unwrap_or_else(|_| {
+            warnings.push(format!(
+                "bantime.factor {:?} is not a number; using 1",
+                v.value
+            ));
+            1.0
+        }),
+        None => 1.0,
+    };
+    let multipliers: Vec<i64> = spec
+        .bantime_multipliers
+        .as_ref()
+        .map(|v| {
+            v.value
+                .split_whitespace()
+                .filter_map(|w| w.parse::<i64>().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let formula = if !multipliers.is_empty() {
+        IncrementFormula::Multipliers(multipliers)
+    } else {
+        if let Some(formula) = spec.bantime_formula.as_ref() {
+            warnings.push(format!(
+                "bantime.formula {:?}: custom Python formulas are not supported; \
+                 using the default formula",
+                formula.value
+            ));
+        }
+        IncrementFormula::Default
+    };
+    BanTimeIncrement {
+        formula,
+        factor,
+        max_time: spec.bantime_maxtime.as_ref().map(|v| v.value.seconds),
+        rnd_time: spec.bantime_rndtime.as_ref().map(|v| v.value.seconds),
+        overall_jails: spec.bantime_overalljails.as_ref().is_some_and(|v| v.value),
+    }
+}
+
+/// The actions crate's definitions. The config crate hands over each action's commands
+/// (static tags already filled) and the options fail2ban passes to the action object
+/// (`[Init]`, the jail's `name[k=v]` options, conditional `key?family=inet6` variants);
+/// those options are final, so they go where they win over everything (`options`).
+fn action_defs(actions: &[JailAction]) -> (Vec<ActionDef>, Vec<(String, String)>) {
+    let mut defs = Vec::new();
+    let mut unsupported = Vec::new();
+    for action in actions {
+        match action {
+            JailAction::Command(spec) => {
+                let definition: BTreeMap<String, String> = spec
+                    .commands
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect();
+                let options: BTreeMap<String, String> = spec
+                    .init
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect();
+                defs.push(ActionDef::Command(CommandActionDef {
+                    name: spec.name.clone(),
+                    definition,
+                    init: BTreeMap::new(),
+                    family_init: BTreeMap::new(),
+                    options,
+                }));
+            }
+            JailAction::Python { name, path, .. } => {
+                unsupported.push((name.clone(), path.display().to_string()));
+            }
+        }
+    }
+    (defs, unsupported)
+}

@@ -1,0 +1,419 @@
+//! A jail's log source thread: reads new lines (files with inotify, or the journal), runs
+//! the jail's filter over them and sends each failure to the jail's owner thread.
+//!
+//! The filter lives here, not in the jail thread, so a burst of lines is filtered while
+//! the jail thread runs a ban action. The read position is saved to the store after every
+//! batch of lines, before the next wait: after a crash, a restart re-reads at most the
+//! lines of one batch and never counts a saved line twice.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferroban_date::TimeContext;
+use ferroban_filter::{Failure as FilterFailure, Filter, FilterOptions, IdKind};
+use ferroban_source::{
+    Encoding, FileSource, FileSourceOptions, JournalMatch, JournalOptions, JournalSource,
+    JournalStart, LogPathSpec, Watcher, WatcherWaker,
+};
+use ferroban_store::LogPosition;
+use ferroban_tracker::{FailId, Failure};
+
+use crate::jail::JailCmd;
+use crate::log::Level;
+use crate::log_at;
+use crate::now_float;
+use crate::setup::{Backend, JailConfig};
+use crate::store::{SharedStore, load_checkpoints, save_checkpoints};
+
+const FILTER_LOG: &str = "ferroban.filter";
+/// The pseudo path under which a journal jail's cursor is saved.
+const JOURNAL_POSITION: &str = "<journal>";
+/// How long a journal source waits before looking at its stop flag again.
+const JOURNAL_TICK: Duration = Duration::from_millis(250);
+
+/// A running source thread.
+pub struct SourceHandle {
+    stop: Arc<AtomicBool>,
+    waker: Option<WatcherWaker>,
+    thread: Option<JoinHandle<()>>,
+    /// The files being followed now, for `status JAIL`.
+    pub files: Arc<Mutex<Vec<String>>>,
+}
+
+impl SourceHandle {
+    /// Stops the thread and waits for it (it saves its position first).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn files(&self) -> Vec<String> {
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// What turns lines into failures for one jail.
+struct LineFilter {
+    jail: String,
+    filter: Filter,
+    usedns: String,
+    time: TimeContext,
+    sender: Sender<JailCmd>,
+}
+
+impl LineFilter {
+    fn new(config: &JailConfig, sender: Sender<JailCmd>) -> Result<Option<LineFilter>, String> {
+        let Some(definition) = &config.filter else {
+            return Ok(None);
+        };
+        let mut filter = Filter::new(definition).map_err(|e| e.to_string())?;
+        let mut options = FilterOptions::daemon(config.find_time() as f64);
+        options.raw_host = config.usedns == "raw";
+        filter.set_options(options);
+        let time = match &config.logtimezone {
+            Some(zone) => TimeContext::from_tz_env(now_float(), Some(zone)),
+            None => TimeContext::local(now_float()),
+        };
+        Ok(Some(LineFilter {
+            jail: config.name.clone(),
+            filter,
+            usedns: config.usedns.clone(),
+            time,
+            sender,
+        }))
+    }
+
+    fn set_in_operation(&mut self, in_operation: bool) {
+        let mut options = self.filter.options();
+        if options.in_operation != in_operation {
+            options.in_operation = in_operation;
+            self.filter.set_options(options);
+        }
+    }
+
+    fn line(&mut self, text: &str, in_operation: bool) {
+        self.set_in_operation(in_operation);
+        let result = self.filter.process_line(text, &self.time);
+        for failure in result.failures {
+            self.send(failure);
+        }
+    }
+
+    fn journal_line(&mut self, text: &str, time: f64, in_operation: bool) {
+        self.set_in_operation(in_operation);
+        let result = self.filter.process_line_with_time(text, time);
+        for failure in result.failures {
+            self.send(failure);
+        }
+    }
+
+    fn send(&self, found: FilterFailure) {
+        if found.nofail {
+            return;
+        }
+        let Some(id) = found.id.as_deref() else {
+            return;
+        };
+        let time = found
+            .time
+            .map_or(self.time.now as i64, |t| t.round() as i64);
+        for id in self.resolve(id, found.id_kind) {
+            let failure = Failure {
+                id,
+                time,
+                attempts: 0,
+                matches: found.matches.clone(),
+                data: found.groups.clone(),
+            };
+            // The jail thread being gone means the jail is stopping.
+            let _ = self.sender.send(JailCmd::Failure(failure));
+        }
+    }
+
+    /// The ids a failure counts against, after `usedns`.
+    fn resolve(&self, id: &str, kind: IdKind) -> Vec<FailId> {
+        if kind != IdKind::Dns || self.usedns == "raw" {
+            return vec![FailId::parse(id)];
+        }
+        if self.usedns == "no" {
+            return Vec::new();
+        }
+        let addresses: Vec<IpAddr> = (id, 0)
+            .to_socket_addrs()
+            .map(|found| found.map(|a| a.ip()).collect())
+            .unwrap_or_default();
+        if self.usedns == "warn" && !addresses.is_empty() {
+            log_at!(
+                FILTER_LOG,
+                Level::WARNING,
+                "[{}] Determined IP using DNS Lookup: {id} = {addresses:?}",
+                self.jail
+            );
+        }
+        let mut unique: Vec<IpAddr> = Vec::new();
+        for address in addresses {
+            if !unique.contains(&address) {
+                unique.push(address);
+            }
+        }
+        unique.into_iter().map(FailId::from).collect()
+    }
+}
+
+/// Starts the source thread of a jail; `None` when the jail has no filter.
+pub fn spawn(
+    config: &JailConfig,
+    sender: Sender<JailCmd>,
+    store: Option<SharedStore>,
+) -> Result<Option<SourceHandle>, String> {
+    let Some(filter) = LineFilter::new(config, sender)? else {
+        return Ok(None);
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let files = Arc::new(Mutex::new(Vec::new()));
+    let thread_name = format!("source {}", config.name);
+    let (thread, waker) = match &config.backend {
+        Backend::Files { polling } => {
+            let source = open_files(config, store.as_ref())?;
+            let watcher = if *polling {
+                Watcher::polling(Duration::from_secs(1))
+            } else {
+                Watcher::new(Duration::from_secs(5))
+            };
+            let waker = watcher.waker();
+            let run = FileLoop {
+                source,
+                watcher,
+                filter,
+                stop: stop.clone(),
+                files: files.clone(),
+                store,
+            };
+            (spawn_named(thread_name, move || run.run())?, Some(waker))
+        }
+        Backend::Journal { matches } => {
+            let journal = open_journal(config, matches, store.as_ref())?;
+            *files.lock().unwrap_or_else(PoisonError::into_inner) = Vec::new();
+            let run = JournalLoop {
+                journal,
+                filter,
+                stop: stop.clone(),
+                store,
+            };
+            (spawn_named(thread_name, move || run.run())?, None)
+        }
+    };
+    Ok(Some(SourceHandle {
+        stop,
+        waker,
+        thread: Some(thread),
+        files,
+    }))
+}
+
+fn spawn_named(
+    name: String,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .map_err(|e| format!("cannot start source thread: {e}"))
+}
+
+fn open_files(config: &JailConfig, store: Option<&SharedStore>) -> Result<FileSource, String> {
+    let specs = config
+        .logpaths
+        .iter()
+        .map(|line| LogPathSpec::parse(line).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if specs.is_empty() {
+        return Err("Have not found any log file for this jail (logpath is empty)".to_string());
+    }
+    let paths: Vec<PathBuf> = specs.iter().flat_map(expand_for_checkpoints).collect();
+    let checkpoints = load_checkpoints(store, &config.name, &paths);
+    let mut options = FileSourceOptions::default();
+    if let Some(label) = &config.logencoding
+        && !label.eq_ignore_ascii_case("auto")
+    {
+        options.encoding = Encoding::from_label(label).map_err(|e| e.to_string())?;
+    }
+    FileSource::new(specs, options, checkpoints).map_err(|e| e.to_string())
+}
+
+/// The paths a spec names now, to look up their saved positions.
+fn expand_for_checkpoints(spec: &LogPathSpec) -> Vec<PathBuf> {
+    if !spec.pattern.contains(['*', '?', '[']) {
+        return vec![PathBuf::from(&spec.pattern)];
+    }
+    glob::glob(&spec.pattern)
+        .map(|paths| paths.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+struct FileLoop {
+    source: FileSource,
+    watcher: Watcher,
+    filter: LineFilter,
+    stop: Arc<AtomicBool>,
+    files: Arc<Mutex<Vec<String>>>,
+    store: Option<SharedStore>,
+}
+
+impl FileLoop {
+    fn run(mut self) {
+        let mut reported = HashSet::new();
+        self.publish_files();
+        while !self.stop.load(Ordering::SeqCst) {
+            self.filter.time.now = now_float();
+            let filter = &mut self.filter;
+            let outcome = self
+                .source
+                .poll_lines(&mut |line| filter.line(line.text, line.in_operation));
+            for error in outcome.errors {
+                let text = error.to_string();
+                if reported.insert(text.clone()) {
+                    log_at!(
+                        FILTER_LOG,
+                        Level::WARNING,
+                        "[{}] {text} (waiting for it)",
+                        self.filter.jail
+                    );
+                }
+            }
+            if outcome.lines > 0 {
+                self.save();
+            }
+            self.publish_files();
+            self.watcher.watch(self.source.watch_targets());
+            self.watcher.wait();
+        }
+        self.save();
+    }
+
+    fn save(&self) {
+        save_checkpoints(
+            self.store.as_ref(),
+            &self.filter.jail,
+            &self.source.checkpoints(),
+        );
+    }
+
+    fn publish_files(&self) {
+        let paths: Vec<String> = self
+            .source
+            .paths()
+            .map(|p| p.display().to_string())
+            .collect();
+        *self.files.lock().unwrap_or_else(PoisonError::into_inner) = paths;
+    }
+}
+
+fn open_journal(
+    config: &JailConfig,
+    matches: &[String],
+    store: Option<&SharedStore>,
+) -> Result<JournalSource, String> {
+    let saved_cursor = store.and_then(|store| {
+        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        store
+            .get_log_position(&config.name, JOURNAL_POSITION)
+            .ok()
+            .flatten()
+            .map(|p| p.first_line_hash)
+            .filter(|c| !c.is_empty())
+    });
+    // Never from the tail: with a match filter `journalctl -f -n 0` was seen to drop
+    // entries. Without a saved cursor, start `findtime` ago, as fail2ban does.
+    let start = match saved_cursor {
+        Some(cursor) => JournalStart::AfterCursor(cursor),
+        None => {
+            let back = Duration::from_secs(config.find_time().max(0) as u64);
+            JournalStart::Since(SystemTime::now() - back)
+        }
+    };
+    let mut options = JournalOptions::new(start);
+    options.matches = matches
+        .iter()
+        .map(|line| JournalMatch::parse(line).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    if let Ok(journalctl) = std::env::var("FERROBAN_JOURNALCTL") {
+        options.journalctl = PathBuf::from(journalctl);
+    }
+    JournalSource::spawn(&options).map_err(|e| e.to_string())
+}
+
+struct JournalLoop {
+    journal: JournalSource,
+    filter: LineFilter,
+    stop: Arc<AtomicBool>,
+    store: Option<SharedStore>,
+}
+
+impl JournalLoop {
+    fn run(mut self) {
+        let mut unsaved = false;
+        while !self.stop.load(Ordering::SeqCst) {
+            match self.journal.recv_timeout(JOURNAL_TICK) {
+                Ok(Some(entry)) => {
+                    let time = entry
+                        .realtime
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(now_float(), |d| d.as_secs_f64());
+                    self.filter.time.now = now_float();
+                    self.filter
+                        .journal_line(&entry.line, time, entry.in_operation);
+                    unsaved = true;
+                }
+                Ok(None) => {
+                    if unsaved {
+                        self.save();
+                        unsaved = false;
+                    }
+                }
+                Err(error) => {
+                    log_at!(
+                        FILTER_LOG,
+                        Level::ERROR,
+                        "[{}] journal: {error}",
+                        self.filter.jail
+                    );
+                    return;
+                }
+            }
+        }
+        self.save();
+    }
+
+    fn save(&self) {
+        let (Some(store), Some(cursor)) = (&self.store, self.journal.last_cursor()) else {
+            return;
+        };
+        let position = LogPosition {
+            first_line_hash: cursor.to_string(),
+            position: 0,
+        };
+        let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(error) = store.set_log_position(&self.filter.jail, JOURNAL_POSITION, &position) {
+            log_at!(
+                FILTER_LOG,
+                Level::ERROR,
+                "cannot save journal cursor: {error}"
+            );
+        }
+    }
+}

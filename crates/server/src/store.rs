@@ -1,0 +1,218 @@
+//! The daemon's use of the store: one [`Store`] shared by the jails behind a mutex (its
+//! writes are short; SQLite serializes them anyway), adapters from the tracker's types to
+//! the store's rows, and log positions.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ferroban_source::Checkpoint;
+use ferroban_store::{BanData, LogPosition, NewBan, Store};
+use ferroban_tracker::{Ban, BanHistory, BanTime, FailId, PreviousBan, StoredBan, Timestamp};
+
+use crate::log::Level;
+use crate::log_at;
+
+const DB_LOG: &str = "ferroban.database";
+
+/// The store, shared by every jail.
+pub type SharedStore = Arc<Mutex<Store>>;
+
+fn locked(store: &SharedStore) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records a new ban (restored ones are already recorded).
+pub fn record_ban(store: Option<&SharedStore>, jail: &str, ban: &Ban) {
+    let Some(store) = store else { return };
+    let data = BanData {
+        matches: ban.matches.clone(),
+        failures: ban.failures,
+        captures: ban.data.clone(),
+    };
+    let ip = ban.id.to_string();
+    let row = NewBan {
+        jail,
+        ip: &ip,
+        time_of_ban: ban.time,
+        ban_time: ban.ban_time.as_seconds(),
+        ban_count: ban.ban_count,
+        data: &data,
+    };
+    if let Err(error) = locked(store).add_ban(&row) {
+        log_at!(
+            DB_LOG,
+            Level::ERROR,
+            "[{jail}] cannot record ban of {ip}: {error}"
+        );
+    }
+}
+
+/// Forgets a ban lifted by the user.
+pub fn forget_ban(store: Option<&SharedStore>, jail: &str, id: &FailId) {
+    let Some(store) = store else { return };
+    if let Err(error) = locked(store).remove_ban(jail, &id.to_string()) {
+        log_at!(
+            DB_LOG,
+            Level::ERROR,
+            "[{jail}] cannot forget ban of {id}: {error}"
+        );
+    }
+}
+
+/// The bans of `jail` still in force at `now`, to restore.
+pub fn stored_bans(store: Option<&SharedStore>, jail: &str, now: Timestamp) -> Vec<StoredBan> {
+    let Some(store) = store else {
+        return Vec::new();
+    };
+    let rows = match locked(store).current_bans(jail, now) {
+        Ok(rows) => rows,
+        Err(error) => {
+            log_at!(
+                DB_LOG,
+                Level::ERROR,
+                "[{jail}] cannot read stored bans: {error}"
+            );
+            return Vec::new();
+        }
+    };
+    rows.into_iter()
+        .map(|row| StoredBan {
+            id: FailId::parse(&row.ip),
+            time_of_ban: row.time_of_ban,
+            ban_time: Some(BanTime::from_seconds(row.ban_time)),
+            ban_count: row.ban_count,
+            failures: row.data.failures,
+            matches: row.data.matches,
+            data: row.data.captures,
+        })
+        .collect()
+}
+
+/// Marks a jail as enabled in the store.
+pub fn add_jail(store: Option<&SharedStore>, jail: &str) {
+    if let Some(store) = store
+        && let Err(error) = locked(store).add_jail(jail)
+    {
+        log_at!(DB_LOG, Level::ERROR, "[{jail}] cannot record jail: {error}");
+    }
+}
+
+/// Earlier bans for `bantime.increment`, read from the store.
+pub struct StoreHistory<'a> {
+    pub store: Option<&'a SharedStore>,
+    pub jail: &'a str,
+}
+
+impl BanHistory for StoreHistory<'_> {
+    fn previous_ban(&self, id: &FailId, overall_jails: bool) -> Option<PreviousBan> {
+        let store = self.store?;
+        let jail = (!overall_jails).then_some(self.jail);
+        let count = locked(store)
+            .ban_count(&id.to_string(), jail, None)
+            .ok()??;
+        Some(PreviousBan {
+            ban_count: count.ban_count,
+            time_of_ban: count.last_time_of_ban,
+            ban_time: count.ban_time,
+        })
+    }
+}
+
+/// The store keeps fail2ban's `(md5 of the first line, position)`; the tailer also wants
+/// the inode, so it travels in the hash column as `md5@inode`.
+pub fn save_checkpoints(store: Option<&SharedStore>, jail: &str, checkpoints: &[Checkpoint]) {
+    let Some(store) = store else { return };
+    let mut store = locked(store);
+    for checkpoint in checkpoints {
+        let position = LogPosition {
+            first_line_hash: format!("{}@{}", checkpoint.first_line_md5, checkpoint.inode),
+            position: checkpoint.offset,
+        };
+        let path = checkpoint.path.display().to_string();
+        if let Err(error) = store.set_log_position(jail, &path, &position) {
+            log_at!(
+                DB_LOG,
+                Level::ERROR,
+                "[{jail}] cannot save position in {path}: {error}"
+            );
+        }
+    }
+}
+
+/// The saved positions of `paths` for `jail`.
+pub fn load_checkpoints(
+    store: Option<&SharedStore>,
+    jail: &str,
+    paths: &[PathBuf],
+) -> Vec<Checkpoint> {
+    let Some(store) = store else {
+        return Vec::new();
+    };
+    let store = locked(store);
+    paths
+        .iter()
+        .filter_map(|path| {
+            let position = store
+                .get_log_position(jail, &path.display().to_string())
+                .ok()??;
+            let (md5, inode) = match position.first_line_hash.rsplit_once('@') {
+                Some((md5, inode)) => (md5.to_string(), inode.parse().unwrap_or(0)),
+                None => (position.first_line_hash.clone(), 0),
+            };
+            Some(Checkpoint {
+                path: path.clone(),
+                inode,
+                offset: position.position,
+                first_line_md5: md5,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_round_trip_through_the_store() {
+        let store: SharedStore = Arc::new(Mutex::new(Store::open(":memory:").unwrap()));
+        let checkpoint = Checkpoint {
+            path: PathBuf::from("/var/log/auth.log"),
+            inode: 1234,
+            offset: 99,
+            first_line_md5: "abc".into(),
+        };
+        save_checkpoints(Some(&store), "sshd", std::slice::from_ref(&checkpoint));
+        let back = load_checkpoints(Some(&store), "sshd", std::slice::from_ref(&checkpoint.path));
+        assert_eq!(back, vec![checkpoint]);
+    }
+
+    #[test]
+    fn bans_are_restored_from_the_store() {
+        let store: SharedStore = Arc::new(Mutex::new(Store::open(":memory:").unwrap()));
+        let ban = Ban {
+            id: FailId::parse("192.0.2.1"),
+            time: 1000,
+            ban_time: BanTime::Seconds(600),
+            ban_count: 1,
+            failures: 3,
+            matches: vec!["a".into()],
+            data: Default::default(),
+            restored: false,
+        };
+        record_ban(Some(&store), "sshd", &ban);
+        let restored = stored_bans(Some(&store), "sshd", 1100);
+        assert_eq!(restored.len(), 1);
+        assert_eq!(restored[0].id, ban.id);
+        assert_eq!(restored[0].ban_time, Some(BanTime::Seconds(600)));
+        assert!(stored_bans(Some(&store), "sshd", 1600).is_empty());
+        let history = StoreHistory {
+            store: Some(&store),
+            jail: "sshd",
+        };
+        assert_eq!(history.previous_ban(&ban.id, false).unwrap().ban_count, 1);
+        forget_ban(Some(&store), "sshd", &ban.id);
+        assert!(stored_bans(Some(&store), "sshd", 1100).is_empty());
+    }
+}
