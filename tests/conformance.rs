@@ -334,21 +334,12 @@ fn json_local_time(value: &Value) -> Option<f64> {
 mod adapter {
     use super::*;
     use ferroban_date::TimeContext;
-    use ferroban_filter::{Filter, FilterDefinition, FilterOptions};
+    use ferroban_filter::{Filter, FilterOptions};
 
     pub fn build(config_dir: &Path, name: &str, options: &BTreeMap<String, String>) -> Result<Filter, String> {
         let extra: Vec<(String, String)> = options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let spec = ferroban_config::load_filter(config_dir, name, &extra).map_err(|e| e.to_string())?;
-        let definition = FilterDefinition {
-            prefregex: spec.prefregex.map(|r| r.value),
-            failregex: spec.failregex.into_iter().map(|r| r.value).collect(),
-            ignoreregex: spec.ignoreregex.into_iter().map(|r| r.value).collect(),
-            datepattern: spec.datepattern.map(|d| d.value),
-            maxlines: spec.maxlines.map_or(1, |m| m.value as usize),
-            logtimezone: None,
-            usedns: spec.usedns.map(|u| u.value),
-        };
-        let mut filter = Filter::new(&definition).map_err(|e| e.to_string())?;
+        let mut filter = Filter::new(&spec.definition()).map_err(|e| e.to_string())?;
         // samplestestcase.py: returnRawHost, checkAllRegex, no find-time checks.
         filter.set_options(FilterOptions {
             check_all_regex: true,

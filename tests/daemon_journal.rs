@@ -94,6 +94,12 @@ fn journal_failures_are_banned() {
     let dir = TestDir::new();
     std::fs::create_dir_all(dir.conf()).unwrap();
     dir.write_server_local();
+    // The daemon's own log goes to the journal too (fail2ban.local is read after .conf).
+    let jail = format!("jr{}", std::process::id());
+    dir.write_conf(
+        "fail2ban.d/journal.local",
+        "[Definition]\nlogtarget = SYSTEMD-JOURNAL\n",
+    );
     dir.write_conf(
         "filter.d/e2e.conf",
         "[Definition]\nfailregex = auth failed from <HOST>$\n",
@@ -109,7 +115,7 @@ fn journal_failures_are_banned() {
     dir.write_conf(
         "jail.conf",
         &format!(
-            "[journal]\nenabled = true\nbackend = systemd\nfilter = e2e\n\
+            "[{jail}]\nenabled = true\nbackend = systemd\nfilter = e2e\n\
              journalmatch = SYSLOG_IDENTIFIER={tag}\nmaxretry = 3\nfindtime = 600\n\
              bantime = 600\nignoreself = false\naction = record\n"
         ),
@@ -123,8 +129,8 @@ fn journal_failures_are_banned() {
     let banned = wait_until(Duration::from_secs(15), || {
         std::fs::read_to_string(&record).is_ok_and(|t| t.contains("ban 192.0.2.77"))
     });
-    assert!(banned, "no ban from the journal; log:\n{}", dir.log_text());
-    let (ok, status) = server.client(&["status", "journal"]);
+    assert!(banned, "no ban from the journal");
+    let (ok, status) = server.client(&["status", &jail]);
     assert!(
         ok && status.contains("Banned IP list:\t192.0.2.77"),
         "{status}"
@@ -136,5 +142,16 @@ fn journal_failures_are_banned() {
     assert!(
         !status.contains("192.0.2.78"),
         "other identifiers are not matched:\n{status}"
+    );
+    let logged = wait_until(Duration::from_secs(10), || {
+        let out = Command::new("journalctl")
+            .args(["--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=ferroban"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!("[{jail}] Ban 192.0.2.77"))
+    });
+    assert!(
+        logged,
+        "logtarget SYSTEMD-JOURNAL: the Ban line is in the journal"
     );
 }

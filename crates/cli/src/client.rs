@@ -154,6 +154,10 @@ fn run(args: ClientArgs) -> ExitCode {
     }
     let command = match Command::parse(&args.words) {
         Ok(command) => command,
+        Err(ferroban_protocol::ParseError::Empty) => {
+            eprint!("{USAGE}");
+            return ExitCode::from(255);
+        }
         Err(error) => {
             eprintln!("ERROR  {error}");
             return ExitCode::from(255);

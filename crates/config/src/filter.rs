@@ -52,6 +52,21 @@ impl FilterSpec {
     pub fn option(&self, name: &str) -> Option<&str> {
         self.options.get(name).map(|v| v.value.as_str())
     }
+
+    /// What the filter crate compiles: the values without their places. `logtimezone` is a
+    /// jail option, so the caller sets it.
+    pub fn definition(&self) -> ferroban_filter::FilterDefinition {
+        let text = |value: &Spanned<String>| value.value.clone();
+        ferroban_filter::FilterDefinition {
+            prefregex: self.prefregex.as_ref().map(text),
+            failregex: self.failregex.iter().map(text).collect(),
+            ignoreregex: self.ignoreregex.iter().map(text).collect(),
+            datepattern: self.datepattern.as_ref().map(text),
+            maxlines: self.maxlines.as_ref().map_or(1, |m| m.value as usize),
+            logtimezone: None,
+            usedns: self.usedns.as_ref().map(text),
+        }
+    }
 }
 
 /// Loads a filter the way `fail2ban-regex -c conf_dir LOG spec` does: `spec` is a filter name

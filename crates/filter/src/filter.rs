@@ -1,7 +1,7 @@
 //! The filter: prefregex, failregexes, ignoreregexes, date cutting and line buffering, as
 //! `fail2ban.server.filter.Filter.processLine` / `findFailure` do it.
 
-use ferroban_date::{DateDetector, DateMatch, TimeContext};
+use ferroban_date::{DateDetector, DateFound, DateMatch, DateOutcome, TimeContext};
 
 use crate::FilterError;
 use crate::engine::{CompiledRegex, DFA_SIZE_LIMIT, Engine};
@@ -18,7 +18,10 @@ pub struct FilterDefinition {
     pub datepattern: Option<String>,
     /// `maxlines`; 0 and 1 both mean single-line.
     pub maxlines: usize,
-    /// `logtimezone`: not read here; the caller puts it in [`TimeContext::tz`].
+    /// `logtimezone` (`UTC`, `UTC+0200`, `CET`, `+0130`): the fixed offset of dates written
+    /// without a zone. The filter sets it on its date detector
+    /// ([`DateDetector::set_default_tz`]); it does not belong in [`TimeContext::tz`], which is
+    /// the local zone (a POSIX `TZ` rule reads `UTC+0200` with the opposite sign).
     pub logtimezone: Option<String>,
     /// `usedns` (`yes`, `warn`, `no`, `raw`); `no` narrows `<HOST>` to addresses.
     pub usedns: Option<String>,
@@ -88,8 +91,12 @@ pub struct RegexInfo {
 pub struct LineResult {
     /// Number of this line among the lines given to the filter (0-based).
     pub serial: u64,
-    /// The date found in the line, if any.
+    /// The date found in the line, when it converts to a time.
     pub date: Option<DateMatch>,
+    /// The date text found in the line and what it meant, also when it is no time (empty,
+    /// invalid, or [`DateOutcome::Error`]: then fail2ban drops the line and so does the
+    /// filter, reporting nothing else).
+    pub found_date: Option<DateFound>,
     /// Time assigned to the line (its date, the last date seen, or now).
     pub time: Option<f64>,
     /// Failures found (several with `check_all_regex`, or several ids).
@@ -212,6 +219,20 @@ fn compile(
     Ok((compiled, info))
 }
 
+/// The date detector for `datepattern` (default templates without one), reading dates without
+/// a zone at `logtimezone` when it is set.
+fn date_detector(definition: &FilterDefinition) -> Result<DateDetector, FilterError> {
+    let mut dates = match definition.datepattern.as_deref() {
+        Some(pattern) => DateDetector::from_pattern(pattern)
+            .map_err(|e| FilterError::DatePattern(e.to_string()))?,
+        None => DateDetector::new_default(),
+    };
+    dates
+        .set_default_tz(definition.logtimezone.as_deref())
+        .map_err(|e| FilterError::LogTimeZone(e.to_string()))?;
+    Ok(dates)
+}
+
 /// A RegexSet over the relaxed forms; None if it cannot be built (then every regex is tried).
 fn build_set<'r>(patterns: impl ExactSizeIterator<Item = &'r str>) -> Option<regex::RegexSet> {
     if patterns.len() == 0 {
@@ -263,11 +284,7 @@ impl Filter {
             ignoreregex.push(compiled);
             info.ignoreregex.push(regex_info);
         }
-        let dates = match definition.datepattern.as_deref() {
-            Some(pattern) => DateDetector::from_pattern(pattern)
-                .map_err(|e| FilterError::DatePattern(e.to_string()))?,
-            None => DateDetector::new_default(),
-        };
+        let dates = date_detector(definition)?;
         let hits = Hits {
             prefregex: 0,
             failregex: vec![0; failregex.len()],
@@ -358,74 +375,111 @@ impl Filter {
     /// Processes a line whose date is found by the date detector.
     pub fn process_line(&mut self, line: &str, ctx: &TimeContext) -> LineResult {
         let serial = self.next_serial();
-        let now = ctx.now;
-        let found = self.dates.match_time(line, ctx).or_else(|| {
-            // `{NONE}`: the template matches the empty text at the start of every line.
-            self.dates.is_none().then_some(DateMatch {
+        let found = self.find_date(line, ctx);
+        if found.is_some_and(|f| f.outcome == DateOutcome::Error) {
+            // fail2ban's getTime raises here; processLineAndAdd logs it and drops the line
+            // before findFailure, so the line buffer is left as it was.
+            return LineResult {
+                serial,
+                found_date: found,
+                ..LineResult::default()
+            };
+        }
+        // Lines without a usable date borrow the last one seen in the last minute; fail2ban
+        // then shows that date text in front of the line. The text is borrowed out of `self`
+        // for the call (and put back) so such lines allocate nothing either.
+        let carried = std::mem::take(&mut self.last_time_text);
+        let dated = self.date_line(line, found, &carried, ctx.now);
+        let view = TupleView {
+            prefix: dated.prefix,
+            date: dated.date_text,
+            suffix: dated.suffix,
+            serial,
+        };
+        let mut result = self.process_view(view, dated.time, dated.no_date, ctx.now);
+        let new_date = dated.new_date;
+        let mut carried = carried;
+        if let (true, Some(f)) = (new_date, found) {
+            carried.clear();
+            carried.push_str(&line[f.start..f.end]);
+        }
+        self.last_time_text = carried;
+        result.found_date = found;
+        result.date = found.and_then(|f| match f.outcome {
+            DateOutcome::Time(timestamp) => Some(DateMatch {
+                start: f.start,
+                end: f.end,
+                timestamp,
+                template: f.template,
+            }),
+            _ => None,
+        });
+        result
+    }
+
+    /// The date detector's answer, with `{NONE}` (which has no template to match) as an
+    /// empty date at the start of every line, and spans that are not on character
+    /// boundaries (impossible for the detector's regexes) taken as no date.
+    fn find_date(&mut self, line: &str, ctx: &TimeContext) -> Option<DateFound> {
+        let found = self.dates.find_date(line, ctx).or_else(|| {
+            self.dates.is_none().then_some(DateFound {
                 start: 0,
                 end: 0,
-                timestamp: now,
                 template: 0,
+                outcome: DateOutcome::Empty,
             })
         });
-        let found = found.filter(|m| {
-            m.start <= m.end && line.is_char_boundary(m.start) && line.is_char_boundary(m.end)
-        });
-        // Lines without a date of their own borrow the last one seen in the last minute;
-        // fail2ban then shows that date text in front of the line. The text is borrowed out of
-        // `self` for the call (and put back) so such lines allocate nothing either.
-        let mut carried = String::new();
-        let mut took_last_text = false;
-        let (view, date, no_date) = match found {
-            Some(m) if m.start < m.end => {
-                self.remember_date(&line[m.start..m.end], m.timestamp);
-                let view = TupleView {
-                    prefix: &line[..m.start],
-                    date: &line[m.start..m.end],
-                    suffix: &line[m.end..],
-                    serial,
-                };
-                (view, Some(m.timestamp), false)
-            }
-            found => {
-                let recent = self.recent_last_date(now);
-                if recent.is_some() {
-                    carried = std::mem::take(&mut self.last_time_text);
-                    took_last_text = true;
-                }
-                let cut = found.map_or(0, |m| m.start);
-                let view = match recent {
-                    Some(_) => TupleView {
-                        prefix: "",
-                        date: &carried,
-                        suffix: line,
-                        serial,
-                    },
-                    None => TupleView {
-                        prefix: &line[..cut],
-                        date: "",
-                        suffix: &line[cut..],
-                        serial,
-                    },
-                };
-                let date = match (recent, found) {
-                    (Some(last), _) => Some(last),
-                    // An optional date that matched empty: now.
-                    (None, Some(_)) => Some(now),
-                    (None, None) if self.options.check_find_time && self.options.in_operation => {
-                        Some(now)
-                    }
-                    (None, None) => None,
-                };
-                (view, date, found.is_none())
-            }
+        found.filter(|f| {
+            f.start <= f.end && line.is_char_boundary(f.start) && line.is_char_boundary(f.end)
+        })
+    }
+
+    /// `processLine` up to the time checks: how the line is split around its date and which
+    /// time it gets. `carried` is the last date text seen.
+    fn date_line<'l>(
+        &mut self,
+        line: &'l str,
+        found: Option<DateFound>,
+        carried: &'l str,
+        now: f64,
+    ) -> DatedLine<'l> {
+        let mut dated = match found {
+            None => DatedLine::whole(line),
+            Some(f) => DatedLine {
+                prefix: &line[..f.start],
+                date_text: &line[f.start..f.end],
+                suffix: &line[f.end..],
+                time: None,
+                no_date: false,
+                new_date: false,
+            },
         };
-        let mut result = self.process_view(view, date, no_date, now);
-        result.date = found;
-        if took_last_text {
-            self.last_time_text = carried;
+        let recent = self.recent_last_date(now);
+        match found.map(|f| f.outcome) {
+            Some(DateOutcome::Time(timestamp)) => {
+                dated.time = Some(timestamp);
+                dated.new_date = true;
+                // Before the time checks, which may replace it with now (as fail2ban does).
+                self.last_date = Some(timestamp);
+            }
+            // An optional date that matched empty text: the last date if recent, else now.
+            Some(DateOutcome::Empty) => match recent {
+                Some(last) => dated = DatedLine::carried(line, carried, last),
+                None => dated.time = Some(now),
+            },
+            // An invalid date ("failed to parse timeText") stays cut out of the line.
+            Some(DateOutcome::Invalid | DateOutcome::Error) | None => {}
         }
-        result
+        if dated.time.is_none() {
+            dated.no_date = true;
+            if let Some(last) = recent {
+                dated = DatedLine::carried(line, carried, last);
+                dated.no_date = true;
+            } else if self.options.check_find_time && self.options.in_operation {
+                dated.time = Some(now);
+            }
+        }
+        dated
     }
 
     /// Processes a line whose time is known (a journal entry); the line carries no date text.
@@ -500,6 +554,40 @@ impl Filter {
         result.serial = view.serial;
         result.time = date;
         result
+    }
+}
+
+/// A line split around its date text, with the time `processLine` gives it.
+struct DatedLine<'l> {
+    prefix: &'l str,
+    date_text: &'l str,
+    suffix: &'l str,
+    time: Option<f64>,
+    /// No usable date of its own (fail2ban's `noDate`).
+    no_date: bool,
+    /// The line's own date converted: its text becomes the last date text.
+    new_date: bool,
+}
+
+impl<'l> DatedLine<'l> {
+    fn whole(line: &'l str) -> Self {
+        DatedLine {
+            prefix: "",
+            date_text: "",
+            suffix: line,
+            time: None,
+            no_date: false,
+            new_date: false,
+        }
+    }
+
+    /// `("", lastTimeText, line)`: the whole line, behind the last date text seen.
+    fn carried(line: &'l str, carried: &'l str, last: f64) -> Self {
+        DatedLine {
+            date_text: carried,
+            time: Some(last),
+            ..DatedLine::whole(line)
+        }
     }
 }
 

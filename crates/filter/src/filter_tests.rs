@@ -599,3 +599,163 @@ fn filter_can_move_to_another_thread() {
     assert_send::<Filter>();
     assert_send::<LineResult>();
 }
+
+fn raw_host_filter(failregex: &str) -> Filter {
+    let mut filter = filter(&[failregex]);
+    filter.set_options(FilterOptions {
+        raw_host: true,
+        ..FilterOptions::regex_tool()
+    });
+    filter
+}
+
+#[test]
+fn raw_host_mode_still_normalizes_ipv6_ids_like_ipaddr() {
+    // sendmail-reject sample: fail2ban's fid is IPAddr("2001:DB8::1", FAM_IPv6) in raw-host
+    // mode too, whose text is "2001:db8::1" (fail2ban-regex --raw --out id prints that).
+    for raw in [true, false] {
+        let mut filter = raw_host_filter(r"^fail from <HOST>$");
+        filter.set_options(FilterOptions {
+            raw_host: raw,
+            ..FilterOptions::regex_tool()
+        });
+        let result = filter.process_line_with_time("fail from 2001:DB8::1", NOW);
+        let failure = &result.failures[0];
+        assert_eq!(failure.id.as_deref(), Some("2001:db8::1"), "raw {raw}");
+        assert_eq!(failure.id_kind, IdKind::Ip);
+        assert_eq!(failure.host.as_deref(), Some("2001:DB8::1"));
+    }
+}
+
+#[test]
+fn dns_group_is_raw_text_in_raw_mode_and_an_address_otherwise() {
+    // fail2ban-regex '^fail from (?P<dns>\S+)$': with --raw the id is the text as written
+    // (IPAddr(dns, CIDR_RAW)); without, textToIp normalizes an address and ignores F-ID.
+    let mut raw = raw_host_filter(r"^fail from (?P<dns>\S+)$");
+    let mut resolved = filter(&[r"^fail from (?P<dns>\S+)$"]);
+    for (line, raw_id, id, kind) in [
+        (
+            "fail from 2001:DB8::1",
+            "2001:DB8::1",
+            "2001:db8::1",
+            IdKind::Ip,
+        ),
+        (
+            "fail from ::ffff:192.0.2.1",
+            "::ffff:192.0.2.1",
+            "192.0.2.1",
+            IdKind::Ip,
+        ),
+        (
+            "fail from Host.Example",
+            "Host.Example",
+            "Host.Example",
+            IdKind::Dns,
+        ),
+    ] {
+        let raw_failure = &raw.process_line_with_time(line, NOW).failures[0];
+        assert_eq!(raw_failure.id.as_deref(), Some(raw_id));
+        assert_eq!(raw_failure.id_kind, IdKind::Raw);
+        let failure = &resolved.process_line_with_time(line, NOW).failures[0];
+        assert_eq!((failure.id.as_deref(), failure.id_kind), (Some(id), kind));
+    }
+}
+
+/// 2005-08-14T12:00:00Z, the detector's context for the date tests below.
+const AUG_14_NOON_UTC: f64 = 1_124_020_800.0;
+
+#[test]
+fn invalid_date_is_cut_out_and_the_line_has_no_time() {
+    // zzz-generic-example "0000-12-30 00:00:00 ...": fail2ban logs "failed to parse
+    // timeText", keeps the text cut out of the line, and finds the failure without a time.
+    let mut filter = filter(&[r"^ fail from <HOST>$"]);
+    let line = "Feb 30 11:51:00 fail from 192.0.2.1";
+    let result = filter.process_line(line, &utc_context(AUG_14_NOON_UTC));
+    let found = result.found_date.unwrap();
+    assert_eq!((found.start, found.end), (0, 15));
+    assert_eq!(found.outcome, DateOutcome::Invalid);
+    assert_eq!(result.date, None);
+    assert_eq!(ids(&result), vec![Some("192.0.2.1")]);
+    assert_eq!(result.failures[0].time, None);
+    assert_eq!(result.failures[0].matches, vec![line.to_string()]);
+}
+
+#[test]
+fn invalid_date_takes_now_in_operation_and_a_recent_date_with_the_whole_line() {
+    let ctx = utc_context(AUG_14_NOON_UTC);
+    let mut daemon = filter(&[r"fail from <HOST>$"]);
+    daemon.set_options(FilterOptions::daemon(600.0));
+    let now = daemon.process_line("Feb 30 11:51:00 fail from 192.0.2.1", &ctx);
+    assert_eq!(now.failures[0].time, Some(AUG_14_NOON_UTC));
+    // With a date under a minute old, fail2ban uses ("", lastTimeText, line): the whole line,
+    // invalid date included, behind the last date text.
+    let mut tool = filter(&[r"fail from <HOST>$"]);
+    tool.process_line("2005-08-14 11:59:50 fail from 192.0.2.1", &ctx);
+    let carried = tool.process_line("Feb 30 11:51:00 fail from 192.0.2.2", &ctx);
+    assert_eq!(carried.failures[0].time, Some(AUG_14_NOON_UTC - 10.0));
+    assert_eq!(
+        carried.failures[0].matches,
+        vec!["2005-08-14 11:59:50Feb 30 11:51:00 fail from 192.0.2.2".to_string()]
+    );
+    // The invalid text does not become the last date text.
+    assert_eq!(tool.last_time_text, "2005-08-14 11:59:50");
+}
+
+#[test]
+fn date_that_raises_in_fail2ban_drops_the_line() {
+    // An unknown zone abbreviation: fail2ban's getTime raises, processLineAndAdd drops the line.
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"fail from <HOST>$".into()],
+        datepattern: Some("%b %d %H:%M:%S %Z".into()),
+        ..FilterDefinition::default()
+    });
+    let result = filter.process_line(
+        "Aug 14 11:51:00 ABC fail from 192.0.2.1",
+        &utc_context(AUG_14_NOON_UTC),
+    );
+    assert_eq!(result.found_date.unwrap().outcome, DateOutcome::Error);
+    assert!(result.failures.is_empty());
+    assert_eq!(result.outcome(), Outcome::Missed);
+}
+
+#[test]
+fn empty_date_takes_a_recent_last_date_else_now() {
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"^fail from <HOST>$".into()],
+        datepattern: Some("{NONE}".into()),
+        ..FilterDefinition::default()
+    });
+    let ctx = utc_context(AUG_14_NOON_UTC);
+    let fresh = filter.process_line("fail from 192.0.2.1", &ctx);
+    assert_eq!(fresh.found_date.unwrap().outcome, DateOutcome::Empty);
+    assert_eq!(fresh.failures[0].time, Some(AUG_14_NOON_UTC));
+    filter.process_dated_line("12:00:00 ", "nothing", AUG_14_NOON_UTC - 5.0);
+    let carried = filter.process_line("fail from 192.0.2.2", &ctx);
+    assert_eq!(carried.failures[0].time, Some(AUG_14_NOON_UTC - 5.0));
+    assert_eq!(
+        carried.failures[0].matches,
+        vec!["12:00:00 fail from 192.0.2.2".to_string()]
+    );
+}
+
+#[test]
+fn logtimezone_is_applied_by_the_filter() {
+    // `UTC+0200` is two hours east of UTC (a POSIX TZ rule would read it the other way).
+    let mut filter = build(FilterDefinition {
+        failregex: vec![r"fail from <HOST>$".into()],
+        logtimezone: Some("UTC+0200".into()),
+        ..FilterDefinition::default()
+    });
+    let result = filter.process_line(
+        "2005-08-14 12:00:00 fail from 192.0.2.1",
+        &utc_context(AUG_14_NOON_UTC),
+    );
+    assert_eq!(result.failures[0].time, Some(AUG_14_NOON_UTC - 7200.0));
+    let error = Filter::new(&FilterDefinition {
+        failregex: vec![r"fail from <HOST>$".into()],
+        logtimezone: Some("Mars/Olympus".into()),
+        ..FilterDefinition::default()
+    })
+    .unwrap_err();
+    assert!(matches!(error, FilterError::LogTimeZone(_)), "{error}");
+}

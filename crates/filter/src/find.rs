@@ -343,8 +343,11 @@ impl Filter {
             (ip, Some(Family::V6))
         } else if let Some(dns) = fail.get("dns").or_else(|| fail.get("host")) {
             // `host` is the 0.8-era group: an address or a name, like `dns`.
-            let family = dns.parse::<std::net::IpAddr>().ok().map(|_| Family::Any);
-            (dns, family)
+            if !raw {
+                return Some(dns_identity(dns, cidr));
+            }
+            // Raw: the text as written is the id (`IPAddr(dns, CIDR_RAW)`), even an address.
+            (dns, None)
         } else {
             if fid.is_none() && !has_mlfid {
                 return None;
@@ -359,19 +362,7 @@ impl Filter {
         };
         let address = match family {
             Some(family) => ip_text(host, cidr, family),
-            // A raw host name is the id as written.
-            None if raw => host.to_string(),
-            None => {
-                // A host name: resolved by the caller (fail2ban: DNSUtils.textToIp), its
-                // F-ID unused.
-                return Some(Identity {
-                    id: Some(host.to_string()),
-                    kind: IdKind::Dns,
-                    host: Some(host.to_string()),
-                    ip: None,
-                    cidr,
-                });
-            }
+            None => host.to_string(),
         };
         let kind = if family.is_some() {
             IdKind::Ip
@@ -444,6 +435,23 @@ impl Filter {
             }
         }
         found
+    }
+}
+
+/// `DNSUtils.textToIp` on a `dns` group outside raw mode: an address is the id (normalized,
+/// its `cidr` group and F-ID unused); a host name is left for the caller to resolve.
+fn dns_identity(dns: &str, cidr: Option<u32>) -> Identity {
+    let address = dns.parse::<std::net::IpAddr>().is_ok();
+    Identity {
+        id: Some(if address {
+            ip_text(dns, None, Family::Any)
+        } else {
+            dns.to_string()
+        }),
+        kind: if address { IdKind::Ip } else { IdKind::Dns },
+        host: Some(dns.to_string()),
+        ip: None,
+        cidr,
     }
 }
 

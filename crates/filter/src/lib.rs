@@ -3,7 +3,8 @@
 //! Receives a [`FilterDefinition`] whose values the config crate has already read and
 //! interpolated (`prefregex`, `failregex`, `ignoreregex`, `datepattern`, `maxlines`, `usedns`),
 //! and then log lines one at a time as `&str` (decoded by the caller per `logencoding`),
-//! with a [`TimeContext`](ferroban_date::TimeContext) for "now" and the log's time zone.
+//! with a [`TimeContext`](ferroban_date::TimeContext) for "now" and the local time zone
+//! (`logtimezone` comes in the definition and is applied by the filter itself).
 //! Emits a [`LineResult`] per line: the [`Failure`]s found (id, host, time, all captured
 //! groups, matched lines), which ignoreregexes hit, and the date match.
 //!
@@ -55,6 +56,9 @@ pub enum FilterError {
     /// The `datepattern` value.
     #[error("{0}")]
     DatePattern(String),
+    /// The `logtimezone` value (fail2ban knows fixed offsets only: `UTC+0200`, `CET`, …).
+    #[error("logtimezone: {0}")]
+    LogTimeZone(String),
 }
 
 /// Expands fail2ban tags in `regex` the way fail2ban does (Python syntax in and out); for

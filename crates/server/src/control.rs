@@ -86,8 +86,10 @@ async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) 
             {
                 return (no_jail(name), Flow::Continue);
             }
-            registry.reload(jail.as_deref(), unban).await;
-            ok(Reply::Text("OK".into()))
+            match registry.reload(jail.as_deref(), unban).await {
+                Ok(()) => ok(Reply::Text("OK".into())),
+                Err(error) => (Response::Error(error), Flow::Continue),
+            }
         }
         Command::Unban { ids: words } => {
             let ids = ids(&words);

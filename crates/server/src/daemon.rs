@@ -60,8 +60,18 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
         log_at!(SERVER_LOG, Level::ERROR, "{error}");
     }
     prepare_socket(&settings.socket, options.remove_stale_socket)?;
-    let unclean = previous_run_was_unclean(&settings.pidfile);
+    let marker = settings.running_marker();
+    let unclean = [Some(&settings.pidfile), marker.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|file| previous_run_was_unclean(file));
     write_pidfile(&settings.pidfile)?;
+    if let Some(marker) = &marker {
+        // Not fatal: the pidfile still tells an unclean stop apart (until a reboot).
+        if let Err(error) = write_pidfile(marker) {
+            log_at!(SERVER_LOG, Level::WARNING, "{error}");
+        }
+    }
     log_at!(
         SERVER_LOG,
         Level::INFO,
@@ -89,8 +99,22 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
     runtime.block_on(registry.stop_all());
     let _ = std::fs::remove_file(&settings.socket);
     let _ = std::fs::remove_file(&settings.pidfile);
+    if let Some(marker) = &marker {
+        let _ = std::fs::remove_file(marker);
+    }
     log_at!(SERVER_LOG, Level::INFO, "Exiting ferroban");
     result
+}
+
+impl Settings {
+    /// A file beside the database that exists while a server runs. Unlike the pidfile
+    /// (often on a tmpfs that systemd empties when the service fails), it survives the
+    /// server's death, so a restart knows the firewall still holds the old rules. After a
+    /// reboot it causes one needless clean-up, which is harmless.
+    fn running_marker(&self) -> Option<PathBuf> {
+        let dbfile = self.dbfile.as_ref().filter(|path| *path != ":memory:")?;
+        Some(PathBuf::from(format!("{dbfile}.running")))
+    }
 }
 
 fn settings(options: &ServerOptions, spec: &ServerSpec) -> Settings {
@@ -148,8 +172,8 @@ fn prepare_socket(socket: &Path, remove_stale: bool) -> Result<(), ServerError> 
     Ok(())
 }
 
-/// A pidfile naming a process that is gone means the previous server was killed
-/// (a clean stop removes it): its firewall rules are still in place.
+/// A pidfile (or running marker) naming a process that is gone means the previous server
+/// was killed (a clean stop removes both): its firewall rules are still in place.
 fn previous_run_was_unclean(pidfile: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(pidfile) else {
         return false;
@@ -257,7 +281,9 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
             }
             _ = hangup.recv() => {
                 log_at!(SERVER_LOG, Level::NOTICE, "Received SIGHUP: reloading");
-                registry.reload(None, false).await;
+                if let Err(error) = registry.reload(None, false).await {
+                    log_at!(SERVER_LOG, Level::ERROR, "{error}");
+                }
             }
         }
     }
@@ -265,12 +291,14 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
 
 impl Registry {
     /// Loads the configuration directory's jails (with every error logged).
-    fn load_configs(&self) -> Vec<JailConfig> {
+    /// The configured jails, and every configuration error (logged too).
+    fn load_configs(&self) -> (Vec<JailConfig>, Vec<String>) {
         let (specs, errors) = load_jails(&self.conf_dir);
         for error in &errors.0 {
             log_at!(SERVER_LOG, Level::ERROR, "{error}");
         }
-        specs
+        let errors = errors.0.iter().map(ToString::to_string).collect();
+        let configs = specs
             .iter()
             .map(|spec| {
                 let (config, warnings) = JailConfig::from_spec(spec);
@@ -279,11 +307,14 @@ impl Registry {
                 }
                 config
             })
-            .collect()
+            .collect();
+        (configs, errors)
     }
 
+    /// At start, jails whose configuration is fine run even when others have errors
+    /// (as fail2ban starts the jails it could read).
     fn start_configured(&mut self, mode: StartMode) {
-        for config in self.load_configs() {
+        for config in self.load_configs().0 {
             self.start_jail(config, mode);
         }
     }
@@ -343,8 +374,17 @@ impl Registry {
 
     /// `reload [JAIL] [--unban]` and SIGHUP: jails that stay keep their bans, removed
     /// jails stop, new jails start.
-    pub async fn reload(&mut self, only: Option<&str>, unban: bool) {
-        let configs = self.load_configs();
+    ///
+    /// A configuration with errors is not applied at all: a typo must not stop (and so
+    /// unban) a running jail. The errors are returned for the client to show.
+    pub async fn reload(&mut self, only: Option<&str>, unban: bool) -> Result<(), String> {
+        let (configs, errors) = self.load_configs();
+        if !errors.is_empty() {
+            return Err(format!(
+                "configuration has errors, nothing reloaded:\n{}",
+                errors.join("\n")
+            ));
+        }
         let wanted: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         if only.is_none() {
             let removed: Vec<String> = self
@@ -383,6 +423,7 @@ impl Registry {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = store.purge(now_seconds());
         }
+        Ok(())
     }
 }
 

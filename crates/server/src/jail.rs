@@ -340,7 +340,7 @@ impl JailOwner {
     }
 
     fn apply_ban(&mut self, ban: &Ban) {
-        let Some(info) = ban_info(ban) else {
+        let Some(mut info) = ban_info(ban) else {
             log_at!(
                 ACTIONS_LOG,
                 Level::WARNING,
@@ -350,6 +350,11 @@ impl JailOwner {
             );
             return;
         };
+        if !ban.restored {
+            let jail = self.config.name.clone();
+            info.ip_matches = merged_matches(self.store.as_ref(), ban, None);
+            info.ip_jail_matches = merged_matches(self.store.as_ref(), ban, Some(&jail));
+        }
         let failures = self.actions.ban(&info);
         report(&self.config.name, "ban", failures);
     }
@@ -443,6 +448,25 @@ impl JailOwner {
     }
 }
 
+/// `<ipmatches>`/`<ipjailmatches>`: the lines of the address's earlier recorded bans (over
+/// all jails, or this one), then this ban's own.
+fn merged_matches(
+    store: Option<&SharedStore>,
+    ban: &Ban,
+    jail: Option<&str>,
+) -> Option<Vec<String>> {
+    let store = store?;
+    let earlier = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .bans_merged(&ban.id.to_string(), jail)
+        .ok()
+        .flatten()?;
+    let mut matches = earlier.matches;
+    matches.extend(ban.matches.iter().cloned());
+    Some(matches)
+}
+
 fn build_actions(config: &JailConfig) -> Result<JailActions, String> {
     let mut actions =
         JailActions::new(&config.name, config.actions.clone()).map_err(|e| e.to_string())?;
@@ -463,7 +487,10 @@ fn ignore_list(config: &JailConfig, entries: &[String]) -> IgnoreList {
         list.set_self_addresses(self_addresses());
     }
     for entry in entries {
-        list.add(entry);
+        match entry.strip_prefix("file:") {
+            Some(path) => add_ignore_file(&mut list, &config.name, path),
+            None => list.add(entry),
+        }
     }
     let names: Vec<String> = list.host_names().map(str::to_string).collect();
     for name in names {
@@ -475,6 +502,24 @@ fn ignore_list(config: &JailConfig, entries: &[String]) -> IgnoreList {
         list.set_host_addresses(&name, addresses);
     }
     list
+}
+
+/// `ignoreip = file:/path`: the addresses, networks and names listed in a file, one or
+/// more per line, `#` starting a comment (fail2ban's `FileIPAddrSet`).
+fn add_ignore_file(list: &mut IgnoreList, jail: &str, path: &str) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            for line in text.lines() {
+                let content = line.split('#').next().unwrap_or("");
+                list.add_all(content);
+            }
+        }
+        Err(error) => log_at!(
+            FILTER_LOG,
+            Level::ERROR,
+            "[{jail}] cannot read ignoreip file {path}: {error}"
+        ),
+    }
 }
 
 /// fail2ban's `getSelfIPs`: loopback and every address of this machine's interfaces.

@@ -224,3 +224,92 @@ fn action_defs(actions: &[JailAction]) -> (Vec<ActionDef>, Vec<(String, String)>
     }
     (defs, unsupported)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn jail(files: &[(&str, &str)]) -> (JailConfig, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let (specs, errors) = ferroban_config::load_jails(dir.path());
+        assert!(errors.0.is_empty(), "{errors}");
+        JailConfig::from_spec(&specs[0])
+    }
+
+    const FILTER: (&str, &str) = (
+        "filter.d/e2e.conf",
+        "[Definition]\nfailregex = failed from <HOST>\njournalmatch = _COMM=e2e\n",
+    );
+    const ACTION: (&str, &str) = (
+        "action.d/note.conf",
+        "[Definition]\nactionban = echo <name> <ip>\n[Init]\nname = default\n",
+    );
+
+    #[test]
+    fn times_counts_and_increment() {
+        let (config, warnings) = jail(&[
+            FILTER,
+            ACTION,
+            (
+                "jail.conf",
+                "[j]\nenabled = true\nfilter = e2e\nlogpath = /var/log/x.log\nmaxretry = 4\n\
+                 findtime = 1h\nbantime = 1d12h\nbantime.increment = true\n\
+                 bantime.multipliers = 1 2 4\nbantime.maxtime = 1w\n\
+                 ignoreip = 10.0.0.0/8 file:/etc/ferroban-ignore\naction = note[name=n]\n",
+            ),
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.policy.max_retry, 4);
+        assert_eq!(config.policy.max_matches, 4, "maxmatches follows maxretry");
+        assert_eq!(config.policy.find_time, 3600);
+        assert_eq!(config.policy.ban_time, BanTime::Seconds(129_600));
+        let increment = config.policy.increment.as_ref().unwrap();
+        assert!(matches!(&increment.formula, IncrementFormula::Multipliers(m) if m == &[1, 2, 4]));
+        assert_eq!(increment.max_time, Some(604_800));
+        assert_eq!(
+            config.ignore_ip,
+            ["10.0.0.0/8", "file:/etc/ferroban-ignore"]
+        );
+        assert_eq!(config.backend, Backend::Files { polling: false });
+        assert_eq!(config.logpaths, ["/var/log/x.log"]);
+        let ActionDef::Command(action) = &config.actions[0] else {
+            panic!("a command action");
+        };
+        assert_eq!(action.options.get("name").map(String::as_str), Some("n"));
+        assert_eq!(
+            config.filter.as_ref().unwrap().failregex,
+            ["failed from <HOST>"]
+        );
+    }
+
+    #[test]
+    fn journal_backend_python_action_and_custom_formula() {
+        let (config, warnings) = jail(&[
+            FILTER,
+            ACTION,
+            ("action.d/smtp.py", "# a Python action\n"),
+            (
+                "jail.conf",
+                "[j]\nenabled = true\nfilter = e2e\nbackend = systemd\n\
+                 bantime.increment = true\nbantime.formula = ban.Time * 2\n\
+                 action = note\n         smtp.py[dest=root]\n",
+            ),
+        ]);
+        assert_eq!(
+            config.backend,
+            Backend::Journal {
+                matches: vec!["_COMM=e2e".into()]
+            }
+        );
+        assert_eq!(config.actions.len(), 1);
+        assert_eq!(config.unsupported_actions[0].0, "smtp");
+        assert_eq!(warnings.len(), 1, "the formula is reported: {warnings:?}");
+        assert_eq!(config.policy.ban_time, BanTime::Seconds(DEFAULT_BAN_TIME));
+    }
+}

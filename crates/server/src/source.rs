@@ -245,6 +245,15 @@ fn open_files(config: &JailConfig, store: Option<&SharedStore>) -> Result<FileSo
         return Err("Have not found any log file for this jail (logpath is empty)".to_string());
     }
     let paths: Vec<PathBuf> = specs.iter().flat_map(expand_for_checkpoints).collect();
+    for path in paths.iter().filter(|path| !path.exists()) {
+        log_at!(
+            FILTER_LOG,
+            Level::WARNING,
+            "[{}] {} does not exist yet: waiting for it",
+            config.name,
+            path.display()
+        );
+    }
     let checkpoints = load_checkpoints(store, &config.name, &paths);
     let mut options = FileSourceOptions::default();
     if let Some(label) = &config.logencoding
@@ -367,6 +376,7 @@ struct JournalLoop {
 impl JournalLoop {
     fn run(mut self) {
         let mut unsaved = false;
+        let mut last_save = std::time::Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
             match self.journal.recv_timeout(JOURNAL_TICK) {
                 Ok(Some(entry)) => {
@@ -378,11 +388,18 @@ impl JournalLoop {
                     self.filter
                         .journal_line(&entry.line, time, entry.in_operation);
                     unsaved = true;
+                    // A steady stream never goes idle: save its cursor once a second.
+                    if last_save.elapsed() >= Duration::from_secs(1) {
+                        self.save();
+                        unsaved = false;
+                        last_save = std::time::Instant::now();
+                    }
                 }
                 Ok(None) => {
                     if unsaved {
                         self.save();
                         unsaved = false;
+                        last_save = std::time::Instant::now();
                     }
                 }
                 Err(error) => {

@@ -1,5 +1,15 @@
 //! `ferroban regex` / `fail2ban-regex`: runs a filter over a log and prints fail2ban-regex's
 //! report, so the two can be compared by eye or by `diff`.
+//!
+//! `setup` turns the command line into a compiled filter and a line source while writing the
+//! report's "Running tests" header; `run` feeds the lines through the filter, keeping
+//! fail2ban-regex's counts (`stats`); `report` prints the results, and `out` prints the
+//! per-failure forms (`--out`, `--json`) instead.
+
+mod out;
+mod report;
+mod setup;
+mod stats;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -104,7 +114,27 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// Runs the tool; fail2ban-regex's exit codes: 0 on a completed run, 255 on any error.
 pub fn run(args: RegexArgs) -> ExitCode {
-    let _ = args;
-    ExitCode::from(255)
+    match run_checked(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            crate::print_error(&error);
+            ExitCode::from(255)
+        }
+    }
+}
+
+fn run_checked(args: &RegexArgs) -> anyhow::Result<()> {
+    let quiet = args.out.is_some() || args.json;
+    let mut header = setup::Header::new(quiet);
+    let mut job = setup::prepare(args, &mut header)?;
+    let started = std::time::Instant::now();
+    let mut stats = stats::Stats::new(args);
+    let mut printer = out::Printer::new(args);
+    stats::process(&mut job, &mut stats, &mut printer)?;
+    if !quiet {
+        report::print(&job, &stats, started.elapsed(), args);
+    }
+    Ok(())
 }

@@ -1,0 +1,336 @@
+//! The control socket and the client, without a firewall: socket mode and "permission
+//! denied" for non-root callers, the `ferroban COMMAND` and `fail2ban-client` entry points,
+//! `--json`, errors, a stale socket with `-x`, and reload (by command and by SIGHUP):
+//! bans of jails that stay are kept, removed jails stop, new jails start.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::daemon_common::{BIN, ServerProcess, TestDir, wait_until};
+
+/// Jails `names` whose one action records what it does in `record`.
+fn write_jails(dir: &TestDir, names: &[&str]) {
+    let mut text = String::new();
+    for name in names {
+        text.push_str(&format!(
+            "[{name}]\nenabled = true\nfilter = e2e\nlogpath = {}\nmaxretry = 3\n\
+             bantime = 600\nignoreself = false\naction = record\n\n",
+            dir.path(&format!("{name}.log")).display()
+        ));
+    }
+    dir.write_conf("jail.conf", &text);
+}
+
+fn config(dir: &TestDir) {
+    std::fs::create_dir_all(dir.conf()).unwrap();
+    dir.write_server_local();
+    dir.write_conf(
+        "filter.d/e2e.conf",
+        "[Definition]\nfailregex = auth failed from <HOST>$\n",
+    );
+    let record = dir.path("record");
+    dir.write_conf(
+        "action.d/record.conf",
+        &format!(
+            "[Definition]\nactionstart = echo start <name> >> {0}\n\
+             actionstop = echo stop <name> >> {0}\n\
+             actionban = echo ban <name> <ip> >> {0}\n\
+             actionunban = echo unban <name> <ip> >> {0}\n",
+            record.display()
+        ),
+    );
+}
+
+fn record(dir: &TestDir) -> String {
+    std::fs::read_to_string(dir.path("record")).unwrap_or_default()
+}
+
+#[test]
+fn socket_is_root_only_and_client_entry_points_work() {
+    let dir = TestDir::new();
+    std::fs::set_permissions(dir.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    config(&dir);
+    write_jails(&dir, &["alpha"]);
+    let server = ServerProcess::start_here(&dir);
+
+    let mode = std::fs::metadata(dir.socket())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "socket mode");
+    let pid = std::fs::read_to_string(dir.pidfile()).unwrap();
+    assert_eq!(pid.trim(), server.pid().unwrap().to_string(), "pidfile");
+
+    let nobody = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "client",
+            "-s",
+        ])
+        .arg(dir.socket())
+        .arg("ping")
+        .output();
+    match nobody {
+        Ok(out) if out.status.code() != Some(127) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success());
+            assert!(stderr.contains("Permission denied to socket"), "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+        _ => eprintln!("setpriv unavailable: non-root check skipped"),
+    }
+
+    // `ferroban COMMAND...` and a `fail2ban-client` symlink.
+    let short = Command::new(BIN)
+        .arg("-s")
+        .arg(dir.socket())
+        .arg("ping")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&short.stdout),
+        "Server replied: pong\n"
+    );
+    let link = dir.path("fail2ban-client");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let out = Command::new(&link)
+        .arg("-s")
+        .arg(dir.socket())
+        .args(["status"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Status\n|- Number of jail:\t1\n`- Jail list:\talpha\n"
+    );
+
+    let (ok, json) = server.client(&["--json", "set", "alpha", "banip", "192.0.2.1"]);
+    assert!(ok);
+    assert_eq!(json.trim(), r#"{"type":"number","value":1}"#);
+    let (ok, text) = server.client(&["status", "nosuch"]);
+    assert!(!ok);
+    assert!(
+        text.contains("Sorry but the jail 'nosuch' does not exist"),
+        "{text}"
+    );
+    let (ok, text) = server.client(&["set", "alpha", "unbanip", "--report-absent", "192.0.2.9"]);
+    assert!(!ok && text.contains("192.0.2.9 is not banned"), "{text}");
+    let (ok, text) = server.client(&["get", "alpha", "maxretry"]);
+    assert!(ok && text.trim() == "3", "{text}");
+    let (ok, text) = server.client(&["-t"]);
+    assert!(
+        ok && text.contains("OK: configuration test is successful"),
+        "{text}"
+    );
+    let (ok, text) = server.client(&["unban", "--all"]);
+    assert!(ok && text.trim() == "1", "{text}");
+}
+
+#[test]
+fn stale_socket_needs_x_and_reload_keeps_bans() {
+    let dir = TestDir::new();
+    config(&dir);
+    write_jails(&dir, &["alpha", "beta"]);
+    // A socket nobody listens on, as a killed server leaves it.
+    drop(std::os::unix::net::UnixListener::bind(dir.socket()).unwrap());
+    let refused = Command::new(BIN)
+        .args(["server", "-f", "-c"])
+        .arg(dir.conf())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("-x"),
+        "hint at -x"
+    );
+
+    let mut server = ServerProcess::start_here(&dir);
+    server.client(&["set", "alpha", "banip", "192.0.2.1"]);
+    server.client(&["set", "beta", "banip", "192.0.2.2"]);
+
+    write_jails(&dir, &["alpha", "gamma"]);
+    let (ok, text) = server.client(&["reload"]);
+    assert!(ok && text.trim() == "OK", "{text}");
+    let (_, status) = server.client(&["status"]);
+    assert!(status.ends_with("Jail list:\talpha, gamma\n"), "{status}");
+    let (_, alpha) = server.client(&["get", "alpha", "banip"]);
+    assert_eq!(alpha.trim(), "192.0.2.1", "alpha keeps its ban");
+    let log = record(&dir);
+    assert!(log.contains("unban beta 192.0.2.2\nstop beta\n"), "{log}");
+    assert!(log.contains("start gamma\n"), "{log}");
+    assert!(!log.contains("stop alpha"), "alpha keeps running:\n{log}");
+
+    // A broken configuration is refused as a whole: nothing stops, nothing is unbanned.
+    dir.write_conf("jail.local", "[alpha]\nfilter = no-such-filter\n");
+    let (ok, text) = server.client(&["reload"]);
+    assert!(!ok && text.contains("nothing reloaded"), "{text}");
+    let (_, status) = server.client(&["status"]);
+    assert!(status.ends_with("Jail list:\talpha, gamma\n"), "{status}");
+    std::fs::remove_file(dir.conf().join("jail.local")).unwrap();
+
+    // SIGHUP reloads too; beta comes back with its ban from the database.
+    write_jails(&dir, &["alpha", "beta", "gamma"]);
+    let pid = server.pid().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let back = wait_until(Duration::from_secs(10), || {
+        server.client(&["get", "beta", "banip"]).1.trim() == "192.0.2.2"
+    });
+    assert!(back, "beta restored after SIGHUP; log:\n{}", dir.log_text());
+    assert!(
+        record(&dir).ends_with("start beta\nban beta 192.0.2.2\n"),
+        "{}",
+        record(&dir)
+    );
+
+    server.stop();
+    let log = record(&dir);
+    for name in ["alpha", "beta", "gamma"] {
+        assert!(
+            log.contains(&format!("stop {name}\n")),
+            "{name} stopped:\n{log}"
+        );
+    }
+    assert!(
+        !dir.socket().exists() && !dir.pidfile().exists(),
+        "socket and pidfile removed"
+    );
+}
+
+#[test]
+fn missing_log_is_waited_for() {
+    let dir = TestDir::new();
+    config(&dir);
+    let log = dir.path("later/alpha.log");
+    dir.write_conf(
+        "jail.conf",
+        &format!(
+            "[alpha]\nenabled = true\nfilter = e2e\nlogpath = {}\nmaxretry = 2\n\
+             ignoreself = false\naction = record\n",
+            log.display()
+        ),
+    );
+    let server = ServerProcess::start_here(&dir);
+    assert!(
+        dir.log_text().contains("does not exist yet"),
+        "{}",
+        dir.log_text()
+    );
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    for _ in 0..2 {
+        crate::daemon_common::append_line(
+            &log,
+            "Nov 26 10:00:00 host x: auth failed from 192.0.2.40",
+        );
+    }
+    // A directory that did not exist is found by the periodic rescan, not by inotify.
+    let banned = wait_until(Duration::from_secs(30), || {
+        server.client(&["get", "alpha", "banip"]).1.trim() == "192.0.2.40"
+    });
+    assert!(banned, "log:\n{}", dir.log_text());
+}
+
+#[test]
+fn attacker_text_reaches_actions_as_data_never_as_shell() {
+    let dir = TestDir::new();
+    config(&dir);
+    let canary = dir.path("pwned");
+    dir.write_conf(
+        "filter.d/user.conf",
+        "[Definition]\nfailregex = login failed for <F-USER>.*</F-USER> from <HOST>$\n",
+    );
+    let users = dir.path("users");
+    dir.write_conf(
+        "action.d/users.conf",
+        &format!(
+            "[Definition]\nactionban = echo '<ip>' <F-USER> \"<F-USER>\" >> {0}\n  printf '%%s\\n' <matches> >> {0}\n",
+            users.display()
+        ),
+    );
+    let log = dir.path("user.log");
+    dir.write_conf(
+        "jail.conf",
+        &format!(
+            "[users]\nenabled = true\nfilter = user\nlogpath = {}\nmaxretry = 1\n\
+             ignoreself = false\naction = users\n",
+            log.display()
+        ),
+    );
+    let server = ServerProcess::start_here(&dir);
+    let hostile = [
+        format!("$(touch {})", canary.display()),
+        format!("`touch {}`", canary.display()),
+        format!("x; touch {}", canary.display()),
+        format!("x' ; touch {} ; '", canary.display()),
+        format!("x\" ; touch {} ; \"", canary.display()),
+    ];
+    for (n, user) in hostile.iter().enumerate() {
+        let line = format!(
+            "Nov 26 10:00:00 host x: login failed for {user} from 192.0.2.{}",
+            n + 1
+        );
+        crate::daemon_common::append_line(&log, &line);
+    }
+    let all = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&users)
+            .is_ok_and(|t| t.matches("192.0.2.").count() >= 2 * hostile.len())
+    });
+    assert!(all, "bans recorded; log:\n{}", dir.log_text());
+    drop(server);
+    assert!(!canary.exists(), "a user name was run by the shell");
+    let text = std::fs::read_to_string(&users).unwrap();
+    for user in &hostile {
+        assert!(
+            text.contains(user.as_str()),
+            "{user:?} passed on verbatim:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn bantime_increment_grows_with_recorded_bans() {
+    let dir = TestDir::new();
+    config(&dir);
+    let log = dir.path("alpha.log");
+    dir.write_conf(
+        "jail.conf",
+        &format!(
+            "[alpha]\nenabled = true\nfilter = e2e\nlogpath = {}\nmaxretry = 1\nbantime = 2\n\
+             bantime.increment = true\nignoreself = false\naction = record\n",
+            log.display()
+        ),
+    );
+    let server = ServerProcess::start_here(&dir);
+    let ban_time = || {
+        let (_, text) = server.client(&["get", "alpha", "banip", "--with-time"]);
+        text.split(" + ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_string)
+    };
+    for expected in ["2", "4", "8"] {
+        crate::daemon_common::append_line(
+            &log,
+            "Nov 26 10:00:00 host x: auth failed from 192.0.2.50",
+        );
+        let seen = wait_until(Duration::from_secs(5), || ban_time().is_some());
+        assert!(seen, "banned; log:\n{}", dir.log_text());
+        assert_eq!(
+            ban_time().as_deref(),
+            Some(expected),
+            "log:\n{}",
+            dir.log_text()
+        );
+        let over = wait_until(Duration::from_secs(12), || ban_time().is_none());
+        assert!(over, "ban ended on time");
+    }
+}
