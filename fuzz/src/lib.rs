@@ -105,8 +105,10 @@ fn check_date(line: &str, found: Option<DateFound>) {
 /// `fail2ban-regex` run it, then through a filter built from the input's own regexes.
 pub fn filter(data: &[u8]) {
     let text = text(data);
-    if let Ok(mut fixed) = Filter::new(&sshd_like()) {
-        run_lines(&mut fixed, text.lines().take(MAX_LINES));
+    for definition in [sshd_like(), multi_line_like()] {
+        if let Ok(mut fixed) = Filter::new(&definition) {
+            run_lines(&mut fixed, text.lines().take(MAX_LINES));
+        }
     }
     let (header, lines) = header_and_lines(&text);
     let Some(definition) = definition_from(header) else {
@@ -170,8 +172,8 @@ fn definition_from(header: &str) -> Option<FilterDefinition> {
 
 /// A filter written in the style of fail2ban's sshd filter (not a copy of it): a prefregex
 /// with a multi-line id and content, user and alt-user groups, look-around and a conditional
-/// (backtracking engine), no-failure and forget markers, a plain F-ID, an ignoreregex, and a
-/// three-line buffer.
+/// (backtracking engine), no-failure and forget markers, a plain F-ID with a tuple group, and
+/// an ignoreregex.
 pub fn sshd_like() -> FilterDefinition {
     let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
     FilterDefinition {
@@ -186,13 +188,31 @@ pub fn sshd_like() -> FilterDefinition {
             r"^pam_unix\(sshd:auth\):\s+authentication failure;(?:\s+(?:logname|e?uid|tty)=\S*){0,4}\s+ruser=<F-ALT_USER>\S*</F-ALT_USER>\s+rhost=<HOST>(?:\s+user=<F-USER>\S*</F-USER>)?\s*$",
             r"^<F-NOFAIL>Accepted</F-NOFAIL> \S+ for <F-USER>\S+</F-USER> from <HOST>",
             r"^<F-MLFFORGET>Disconnected</F-MLFFORGET> from <ADDR> port \d+",
-            r"^Connection reset by <SUBNET>(?: port \d+)?<SKIPLINES>\n.*Too many",
+            r"^Connection reset by <SUBNET>(?: port \d+)?\s*$",
             r"^session <F-ID>\S+</F-ID> refused for <F-TUPLE_USER>\S+</F-TUPLE_USER>$",
         ]),
         ignoreregex: strings(&[r" for ignored-user from "]),
         datepattern: None,
-        maxlines: 3,
+        maxlines: 1,
         logtimezone: None,
         usedns: Some("warn".into()),
+    }
+}
+
+/// A multi-line filter in the style of fail2ban's proftpd/pure-ftpd ones: a three-line
+/// buffer, `<SKIPLINES>` and a back-reference tying the lines of one process together, with
+/// line-begin date templates and a fixed log time zone.
+pub fn multi_line_like() -> FilterDefinition {
+    FilterDefinition {
+        failregex: vec![
+            r"^.*? ftpd\[(?P<pid>\d+)\]: USER <F-USER>\S+</F-USER><SKIPLINES>.*? ftpd\[(?P=pid)\]: FAIL LOGIN from <HOST>$".into(),
+            r"^.*? ftpd\[\d+\]: refused connect from <HOST> \(<F-ID>[^)]*</F-ID>\)$".into(),
+        ],
+        ignoreregex: vec![r"from 192\.0\.2\.99".into()],
+        datepattern: Some("{^LN-BEG}".into()),
+        maxlines: 3,
+        logtimezone: Some("UTC+0200".into()),
+        usedns: Some("no".into()),
+        ..FilterDefinition::default()
     }
 }

@@ -36,6 +36,7 @@ Commands:
     start                                    starts the server and the jails
     reload [--unban] [JAIL]                  reloads the configuration
     stop                                     stops all jails and terminate the server
+    flushlogs                                reopens the log file (after logrotate)
     status [JAIL]                            gets the current status of the server or a jail
     ping                                     tests if the server is alive
     unban --all | IP ...                     unbans IPs in all jails

@@ -15,6 +15,8 @@ pub enum Command {
     Echo { words: Vec<String> },
     /// `stop`: stop every jail and the server.
     Stop,
+    /// `flushlogs`: reopen the log file (after logrotate moved it).
+    FlushLogs,
     /// `status`: the jail list.
     Status,
     /// `status JAIL [basic|cymru|...]`.
@@ -143,6 +145,7 @@ impl Command {
             ["version"] => Ok(Command::Version),
             ["echo", rest @ ..] => Ok(Command::Echo { words: owned(rest) }),
             ["stop"] => Ok(Command::Stop),
+            ["flushlogs"] => Ok(Command::FlushLogs),
             ["status"] => Ok(Command::Status),
             ["status", jail] | ["status", jail, _] => Ok(Command::StatusJail {
                 jail: (*jail).to_string(),
@@ -278,6 +281,7 @@ mod tests {
     fn simple_commands() {
         assert_eq!(parse("ping").unwrap(), Command::Ping);
         assert_eq!(parse("stop").unwrap(), Command::Stop);
+        assert_eq!(parse("flushlogs").unwrap(), Command::FlushLogs);
         assert_eq!(parse("status").unwrap(), Command::Status);
         assert_eq!(
             parse("status sshd").unwrap(),

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response};
-use ferroban_tracker::{FailId, JailStatus};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use ferroban_tracker::{BanListEntry, FailId, JailStatus};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
@@ -22,12 +22,16 @@ pub(crate) enum Flow {
     Exit,
 }
 
+/// The longest request read.
+const MAX_REQUEST: u64 = 1 << 20;
+
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) async fn handle(stream: UnixStream, registry: &mut Registry) -> Flow {
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
+    // Only root can connect, but a runaway client still must not grow our memory.
+    let mut reader = BufReader::new(read.take(MAX_REQUEST));
     let mut line = String::new();
     let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await;
     let request: Result<Request, String> = match read {
@@ -76,6 +80,16 @@ async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) 
             registry.stop_all().await;
             (Response::Ok(Reply::None), Flow::Exit)
         }
+        Command::FlushLogs => {
+            let (target, level) = log::current();
+            match log::configure(&target, level) {
+                Ok(()) => ok(Reply::Text(flush_result(&target).into())),
+                Err(error) => (
+                    Response::Error(format!("cannot reopen {target}: {error}")),
+                    Flow::Continue,
+                ),
+            }
+        }
         Command::Status => ok(Reply::Status {
             jails: registry.jails.keys().cloned().collect(),
         }),
@@ -91,30 +105,10 @@ async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) 
                 Err(error) => (Response::Error(error), Flow::Continue),
             }
         }
-        Command::Unban { ids: words } => {
-            let ids = ids(&words);
-            let mut total = 0;
-            for jail in registry.jails.values() {
-                let ids = ids.clone();
-                let count = ask(jail, |reply| JailCmd::UnbanIp {
-                    ids,
-                    report_absent: false,
-                    reply,
-                })
-                .await;
-                total += count.and_then(Result::ok).unwrap_or(0);
-            }
-            ok(Reply::Number(total as i64))
-        }
-        Command::UnbanAll => {
-            let mut total = 0;
-            for jail in registry.jails.values() {
-                total += ask(jail, |reply| JailCmd::UnbanAll { reply })
-                    .await
-                    .unwrap_or(0);
-            }
-            ok(Reply::Number(total as i64))
-        }
+        Command::Unban { ids: words } => ok(Reply::Number(
+            unban_everywhere(registry, Some(ids(&words))).await,
+        )),
+        Command::UnbanAll => ok(Reply::Number(unban_everywhere(registry, None).await)),
         Command::Banned { ids: words } => ok(banned(registry, &words).await),
         Command::GetServer { key } => ok(server_value(registry, &key)),
         command => match command.jail().map(str::to_string) {
@@ -124,6 +118,36 @@ async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) 
             },
             None => (Response::Error("Invalid command".into()), Flow::Continue),
         },
+    }
+}
+
+/// `unban IP...` (or `--all` for `None`) in every jail: how many bans were lifted.
+async fn unban_everywhere(registry: &Registry, ids: Option<Vec<FailId>>) -> i64 {
+    let mut total = 0;
+    for jail in registry.jails.values() {
+        let count = match &ids {
+            Some(ids) => {
+                let ids = ids.clone();
+                ask(jail, |reply| JailCmd::UnbanIp {
+                    ids,
+                    report_absent: false,
+                    reply,
+                })
+                .await
+                .and_then(Result::ok)
+            }
+            None => ask(jail, |reply| JailCmd::UnbanAll { reply }).await,
+        };
+        total += count.unwrap_or(0);
+    }
+    total as i64
+}
+
+/// fail2ban's answers to `flushlogs`: a file is reopened, other targets are only flushed.
+fn flush_result(target: &str) -> &'static str {
+    match target.to_ascii_uppercase().as_str() {
+        "STDOUT" | "STDERR" | "SYSLOG" | "SYSTEMD-JOURNAL" => "flushed",
+        _ => "rolled over",
     }
 }
 
@@ -184,19 +208,15 @@ fn server_value(registry: &Registry, key: &str) -> Reply {
 }
 
 async fn jail_command(jail: &RunningJail, command: Command) -> Response {
-    let is_add = matches!(command, Command::AddIgnoreIp { .. });
-    let lost = || Response::Error(format!("jail '{}' is not running", jail.config.name));
-    match command {
-        Command::StatusJail { .. } => match ask(jail, |reply| JailCmd::Status { reply }).await {
-            Some(status) => Response::Ok(Reply::JailStatus(status_reply(jail, status))),
-            None => lost(),
-        },
+    let answer = match command {
+        Command::StatusJail { .. } => ask(jail, |reply| JailCmd::Status { reply })
+            .await
+            .map(|status| Ok(Reply::JailStatus(status_reply(jail, status)))),
         Command::BanIp { ids: words, .. } => {
             let ids = ids(&words);
-            match ask(jail, |reply| JailCmd::BanIp { ids, reply }).await {
-                Some(count) => Response::Ok(Reply::Number(count as i64)),
-                None => lost(),
-            }
+            ask(jail, |reply| JailCmd::BanIp { ids, reply })
+                .await
+                .map(|count| Ok(Reply::Number(count as i64)))
         }
         Command::UnbanIp {
             ids: words,
@@ -204,57 +224,65 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
             ..
         } => {
             let ids = ids(&words);
-            let answer = ask(jail, |reply| JailCmd::UnbanIp {
+            ask(jail, |reply| JailCmd::UnbanIp {
                 ids,
                 report_absent,
                 reply,
             })
-            .await;
-            match answer {
-                Some(Ok(count)) => Response::Ok(Reply::Number(count as i64)),
-                Some(Err(error)) => Response::Error(error),
-                None => lost(),
-            }
+            .await
+            .map(|answer| answer.map(|count| Reply::Number(count as i64)))
         }
         Command::GetBanIp {
             with_time,
             separator,
             ..
-        } => match ask(jail, |reply| JailCmd::BanList { reply }).await {
-            Some(list) if with_time => Response::Ok(Reply::BanTimes(
-                list.into_iter()
-                    .map(|entry| BanTimeEntry {
-                        id: entry.id.to_string(),
-                        time: entry.time,
-                        ban_time: entry.ban_time.as_seconds(),
-                        end: entry.end,
-                    })
-                    .collect(),
-            )),
-            Some(list) => {
-                let ids: Vec<String> = list.into_iter().map(|e| e.id.to_string()).collect();
-                match separator {
-                    Some(separator) => Response::Ok(Reply::Text(ids.join(&separator))),
-                    None => Response::Ok(Reply::List(ids)),
-                }
-            }
-            None => lost(),
-        },
-        Command::AddIgnoreIp { ids: entries, .. } | Command::DelIgnoreIp { ids: entries, .. } => {
-            let add = is_add;
-            match ask(jail, |reply| JailCmd::ChangeIgnore {
-                add,
-                entries,
-                reply,
-            })
+        } => ask(jail, |reply| JailCmd::BanList { reply })
             .await
-            {
-                Some(list) => Response::Ok(Reply::List(list)),
-                None => lost(),
-            }
-        }
-        Command::GetJail { key, .. } => get_jail_value(jail, key).await,
-        _ => Response::Error("Invalid command".into()),
+            .map(|list| Ok(ban_list_reply(list, with_time, separator))),
+        Command::AddIgnoreIp { ids: entries, .. } => change_ignore(jail, true, entries).await,
+        Command::DelIgnoreIp { ids: entries, .. } => change_ignore(jail, false, entries).await,
+        Command::GetJail { key, .. } => return get_jail_value(jail, key).await,
+        _ => return Response::Error("Invalid command".into()),
+    };
+    match answer {
+        Some(Ok(reply)) => Response::Ok(reply),
+        Some(Err(error)) => Response::Error(error),
+        None => Response::Error(format!("jail '{}' is not running", jail.config.name)),
+    }
+}
+
+async fn change_ignore(
+    jail: &RunningJail,
+    add: bool,
+    entries: Vec<String>,
+) -> Option<Result<Reply, String>> {
+    ask(jail, |reply| JailCmd::ChangeIgnore {
+        add,
+        entries,
+        reply,
+    })
+    .await
+    .map(|list| Ok(Reply::List(list)))
+}
+
+/// `get JAIL banip [--with-time|SEPARATOR]`.
+fn ban_list_reply(list: Vec<BanListEntry>, with_time: bool, separator: Option<String>) -> Reply {
+    if with_time {
+        let entries = list
+            .into_iter()
+            .map(|entry| BanTimeEntry {
+                id: entry.id.to_string(),
+                time: entry.time,
+                ban_time: entry.ban_time.as_seconds(),
+                end: entry.end,
+            })
+            .collect();
+        return Reply::BanTimes(entries);
+    }
+    let ids: Vec<String> = list.into_iter().map(|e| e.id.to_string()).collect();
+    match separator {
+        Some(separator) => Reply::Text(ids.join(&separator)),
+        None => Reply::List(ids),
     }
 }
 

@@ -60,18 +60,7 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
         log_at!(SERVER_LOG, Level::ERROR, "{error}");
     }
     prepare_socket(&settings.socket, options.remove_stale_socket)?;
-    let marker = settings.running_marker();
-    let unclean = [Some(&settings.pidfile), marker.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|file| previous_run_was_unclean(file));
-    write_pidfile(&settings.pidfile)?;
-    if let Some(marker) = &marker {
-        // Not fatal: the pidfile still tells an unclean stop apart (until a reboot).
-        if let Err(error) = write_pidfile(marker) {
-            log_at!(SERVER_LOG, Level::WARNING, "{error}");
-        }
-    }
+    let unclean = claim_run_files(&settings)?;
     log_at!(
         SERVER_LOG,
         Level::INFO,
@@ -97,13 +86,36 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
     };
     let result = runtime.block_on(serve(&mut registry, unclean));
     runtime.block_on(registry.stop_all());
-    let _ = std::fs::remove_file(&settings.socket);
-    let _ = std::fs::remove_file(&settings.pidfile);
-    if let Some(marker) = &marker {
-        let _ = std::fs::remove_file(marker);
-    }
+    release_run_files(&settings);
     log_at!(SERVER_LOG, Level::INFO, "Exiting ferroban");
     result
+}
+
+/// Writes the pidfile and the running marker; returns whether the previous server died
+/// without stopping (its files were left behind).
+fn claim_run_files(settings: &Settings) -> Result<bool, ServerError> {
+    let marker = settings.running_marker();
+    let unclean = [Some(&settings.pidfile), marker.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|file| previous_run_was_unclean(file));
+    write_pidfile(&settings.pidfile)?;
+    if let Some(marker) = &marker {
+        // Not fatal: the pidfile still tells an unclean stop apart (until a reboot).
+        if let Err(error) = write_pidfile(marker) {
+            log_at!(SERVER_LOG, Level::WARNING, "{error}");
+        }
+    }
+    Ok(unclean)
+}
+
+/// A clean stop removes the socket, the pidfile and the running marker.
+fn release_run_files(settings: &Settings) {
+    let _ = std::fs::remove_file(&settings.socket);
+    let _ = std::fs::remove_file(&settings.pidfile);
+    if let Some(marker) = settings.running_marker() {
+        let _ = std::fs::remove_file(marker);
+    }
 }
 
 impl Settings {
@@ -538,4 +550,64 @@ fn background(options: &ServerOptions) -> Result<(), ServerError> {
         "no answer on {} after 30 s",
         socket.display()
     )))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidfile_of_a_dead_process_means_unclean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("ferroban.pid");
+        assert!(!previous_run_was_unclean(&pidfile), "no pidfile: clean");
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        assert!(!previous_run_was_unclean(&pidfile), "our own pid");
+        // A child that has exited and been reaped: its pid names nobody.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        std::fs::write(&pidfile, format!("{pid}\n")).unwrap();
+        assert!(previous_run_was_unclean(&pidfile), "dead process");
+        std::fs::write(&pidfile, "garbage").unwrap();
+        assert!(previous_run_was_unclean(&pidfile), "unreadable pid");
+    }
+
+    #[test]
+    fn running_marker_sits_beside_a_database_file() {
+        let mut settings = Settings {
+            socket: PathBuf::from("/run/x.sock"),
+            pidfile: PathBuf::from("/run/x.pid"),
+            dbfile: Some("/var/lib/ferroban/db.sqlite3".into()),
+            dbpurgeage: 86_400,
+        };
+        assert_eq!(
+            settings.running_marker(),
+            Some(PathBuf::from("/var/lib/ferroban/db.sqlite3.running"))
+        );
+        settings.dbfile = Some(":memory:".into());
+        assert_eq!(settings.running_marker(), None);
+        settings.dbfile = None;
+        assert_eq!(settings.running_marker(), None);
+    }
+
+    #[test]
+    fn stale_socket_is_refused_without_x_and_removed_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("s.sock");
+        drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+        assert!(matches!(
+            prepare_socket(&socket, false),
+            Err(ServerError::StaleSocket(_))
+        ));
+        prepare_socket(&socket, true).unwrap();
+        assert!(!socket.exists());
+        let live = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        assert!(matches!(
+            prepare_socket(&socket, true),
+            Err(ServerError::AlreadyRunning(_))
+        ));
+        drop(live);
+    }
 }

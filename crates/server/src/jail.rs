@@ -350,7 +350,8 @@ impl JailOwner {
             );
             return;
         };
-        if !ban.restored {
+        // Reading the store may wait for a checkpoint being written: only when asked for.
+        if !ban.restored && uses_ip_matches(&self.config) {
             let jail = self.config.name.clone();
             info.ip_matches = merged_matches(self.store.as_ref(), ban, None);
             info.ip_jail_matches = merged_matches(self.store.as_ref(), ban, Some(&jail));
@@ -446,6 +447,19 @@ impl JailOwner {
         self.config = config;
         log_at!(JAIL_LOG, Level::INFO, "Jail '{name}' reloaded");
     }
+}
+
+/// Whether an action of the jail uses `<ipmatches>` or `<ipjailmatches>`.
+fn uses_ip_matches(config: &JailConfig) -> bool {
+    config.actions.iter().any(|action| match action {
+        ferroban_actions::ActionDef::Command(def) => def
+            .definition
+            .values()
+            .chain(def.options.values())
+            .chain(def.init.values())
+            .any(|text| text.contains("<ipmatches>") || text.contains("<ipjailmatches>")),
+        ferroban_actions::ActionDef::Python { .. } => false,
+    })
 }
 
 /// `<ipmatches>`/`<ipjailmatches>`: the lines of the address's earlier recorded bans (over

@@ -10,13 +10,16 @@
 //!   remaining time and reads no line twice.
 //!
 //! The edge is async: one current-thread tokio runtime serves the control socket
-//! ([`control`]) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). It talks to the
+//! (`control`) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). It talks to the
 //! jails only through their command channels, with oneshot replies.
 //!
 //! Receives: [`ServerOptions`] (from `ferroban server` or `fail2ban-server`) and a
 //! configuration directory. Emits: firewall changes through the actions, fail2ban's log
-//! lines ([`log`]), the pidfile and the socket. An unclean previous stop (its pidfile left
-//! behind by a dead process) makes each jail flush and stop its actions before starting.
+//! lines ([`log`]), the pidfile and the socket. An unclean previous stop (its pidfile or
+//! the `<dbfile>.running` marker left behind by a dead process) makes each jail flush and
+//! stop its actions before starting, so restored bans never meet stale rules. A reload
+//! keeps the bans of jails that stay, stops removed jails and starts new ones; a
+//! configuration with errors is refused as a whole.
 
 pub mod actions;
 mod control;

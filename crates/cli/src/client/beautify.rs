@@ -7,6 +7,7 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
     match (command, reply) {
         (Command::Ping, Reply::Text(text)) => format!("Server replied: {text}"),
         (Command::Stop, _) => "Shutdown successful".to_string(),
+        (Command::FlushLogs, Reply::Text(text)) => format!("logs: {text}"),
         (Command::Status, Reply::Status { jails }) => status(jails),
         (_, Reply::JailStatus(status)) => jail_status(status),
         (Command::GetJail { jail, key }, Reply::List(list)) => jail_list(jail, *key, list),
@@ -202,6 +203,10 @@ mod tests {
         assert_eq!(
             beautify(&parse("stop"), &Reply::None),
             "Shutdown successful"
+        );
+        assert_eq!(
+            beautify(&parse("flushlogs"), &Reply::Text("rolled over".into())),
+            "logs: rolled over"
         );
     }
 
