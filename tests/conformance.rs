@@ -56,7 +56,12 @@ fn stock_filters_pass_fail2ban_sample_annotations() {
     let stock = dir.join("etc/fail2ban");
     let test_config = tests_dir.join("config");
     for (config_dir, name) in sample_filters(&stock, &test_config) {
-        check_sample_file(&config_dir, &name, &tests_dir.join("files/logs"), &mut outcome);
+        check_sample_file(
+            &config_dir,
+            &name,
+            &tests_dir.join("files/logs"),
+            &mut outcome,
+        );
     }
     let known = known_failures();
     let unexpected: Vec<_> = outcome
@@ -74,12 +79,30 @@ fn stock_filters_pass_fail2ban_sample_annotations() {
         outcome.failures.len(),
         known.len()
     );
-    assert!(outcome.checked > 1000, "too few annotations checked: {}", outcome.checked);
+    assert!(
+        outcome.checked > 1000,
+        "too few annotations checked: {}",
+        outcome.checked
+    );
     let allowed = outcome.checked / 100;
-    assert!(known.len() <= allowed, "known failures exceed 1%: {} > {allowed}", known.len());
-    let report: String = unexpected.iter().map(|(place, why)| format!("{place}: {why}\n")).collect();
-    assert!(unexpected.is_empty(), "{} unexpected failures:\n{report}", unexpected.len());
-    assert!(fixed.is_empty(), "listed as known failures but passing now, remove them: {fixed:?}");
+    assert!(
+        known.len() <= allowed,
+        "known failures exceed 1%: {} > {allowed}",
+        known.len()
+    );
+    let report: String = unexpected
+        .iter()
+        .map(|(place, why)| format!("{place}: {why}\n"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected failures:\n{report}",
+        unexpected.len()
+    );
+    assert!(
+        fixed.is_empty(),
+        "listed as known failures but passing now, remove them: {fixed:?}"
+    );
 }
 
 /// Stock filters (all `filter.d/*.conf` but `*common.conf`) and the test suite's `zzz-*` ones.
@@ -107,9 +130,9 @@ fn known_failures() -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
+        .map(|l| {
             let (place, why) = l.split_once(' ').unwrap_or((l, ""));
-            Some((place.to_string(), why.trim().to_string()))
+            (place.to_string(), why.trim().to_string())
         })
         .collect()
 }
@@ -149,7 +172,8 @@ fn check_sample_file(config_dir: &Path, name: &str, logs: &Path, outcome: &mut O
                     for block in blocks {
                         let mut opts = common.clone();
                         opts.extend(block.as_object().cloned().unwrap_or_default());
-                        if let Some(condition) = opts.get("test.condition").and_then(Value::as_str) {
+                        if let Some(condition) = opts.get("test.condition").and_then(Value::as_str)
+                        {
                             ignore_block = !condition_holds(condition, name, &opts);
                         }
                         if !ignore_block {
@@ -159,7 +183,9 @@ fn check_sample_file(config_dir: &Path, name: &str, logs: &Path, outcome: &mut O
                 }
                 _ => {
                     // failJSON: the annotation describes the next line.
-                    let Some((_, sample)) = lines.next() else { break };
+                    let Some((_, sample)) = lines.next() else {
+                        break;
+                    };
                     if ignore_block {
                         continue;
                     }
@@ -183,7 +209,9 @@ fn check_sample_file(config_dir: &Path, name: &str, logs: &Path, outcome: &mut O
                         let observed = run_line(flt, sample);
                         if let Err(why) = compare(&expected, &observed) {
                             let key = format!("{}:{sample_place}", flt.label);
-                            outcome.failures.insert(key, format!("{why} | line: {sample}"));
+                            outcome
+                                .failures
+                                .insert(key, format!("{why} | line: {sample}"));
                         }
                     }
                 }
@@ -200,7 +228,11 @@ fn annotation(line: &str) -> Option<(&str, &str)> {
     }
     let rest = rest.strip_prefix(' ').unwrap_or(rest);
     let (kind, json) = rest.split_once(':')?;
-    matches!(kind, "failJSON" | "fileOptions" | "filterOptions" | "addFILE").then_some((kind, json))
+    matches!(
+        kind,
+        "failJSON" | "fileOptions" | "filterOptions" | "addFILE"
+    )
+    .then_some((kind, json))
 }
 
 /// The few Python expressions the sample files use as `constraint`/`test.condition`.
@@ -216,7 +248,10 @@ fn condition_holds(expr: &str, name: &str, opts: &Map<String, Value>) -> bool {
     let literal = right.trim_matches('\'').trim_matches('"');
     let value = if left == "name" {
         Some(name.to_string())
-    } else if let Some(key) = left.strip_prefix("opts.get(").and_then(|k| k.strip_suffix(')')) {
+    } else if let Some(key) = left
+        .strip_prefix("opts.get(")
+        .and_then(|k| k.strip_suffix(')'))
+    {
         let key = key.trim_matches('\'').trim_matches('"');
         opts.get(key).and_then(Value::as_str).map(str::to_string)
     } else {
@@ -225,11 +260,23 @@ fn condition_holds(expr: &str, name: &str, opts: &Map<String, Value>) -> bool {
     (value.as_deref() == Some(literal)) == equal
 }
 
-fn read_filter(config_dir: &Path, name: &str, opts: &Map<String, Value>, place: &str) -> FilterUnderTest {
+fn read_filter(
+    config_dir: &Path,
+    name: &str,
+    opts: &Map<String, Value>,
+    place: &str,
+) -> FilterUnderTest {
     let options: BTreeMap<String, String> = opts
         .iter()
         .filter(|(k, _)| !k.starts_with("test."))
-        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        })
         .collect();
     let label = if options.is_empty() {
         name.to_string()
@@ -245,7 +292,13 @@ fn read_filter(config_dir: &Path, name: &str, opts: &Map<String, Value>, place: 
         .to_string();
     let filter = adapter::build(config_dir, name, &options)
         .unwrap_or_else(|e| panic!("{place}: filter {label} does not load: {e}"));
-    FilterUnderTest { label, options, journal, prefix_line, filter }
+    FilterUnderTest {
+        label,
+        options,
+        journal,
+        prefix_line,
+        filter,
+    }
 }
 
 fn run_line(flt: &mut FilterUnderTest, line: &str) -> Vec<Observed> {
@@ -260,14 +313,20 @@ fn run_line(flt: &mut FilterUnderTest, line: &str) -> Vec<Observed> {
 /// Compares as samplestestcase.py does: failures without an id or flagged `nofail` do not count,
 /// exactly one may remain when a match is expected, and each annotated key must agree.
 fn compare(expected: &Map<String, Value>, observed: &[Observed]) -> Result<(), String> {
-    let must_match = expected.get("match").and_then(Value::as_bool).unwrap_or(false);
+    let must_match = expected
+        .get("match")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     match (must_match, observed) {
         (false, []) => return Ok(()),
         (false, found) => return Err(format!("matched when it should not: {found:?}")),
         (true, []) => return Err("not matched".into()),
         (true, [_]) => {}
         (true, found) => {
-            return Err(format!("several regexes matched: {:?}", found.iter().map(|f| f.failregex).collect::<Vec<_>>()));
+            return Err(format!(
+                "several regexes matched: {:?}",
+                found.iter().map(|f| f.failregex).collect::<Vec<_>>()
+            ));
         }
     }
     let found = &observed[0];
@@ -316,15 +375,27 @@ fn json_local_time(value: &Value) -> Option<f64> {
     let text = value.as_str()?;
     let (date, time) = text.split_once('T')?;
     let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i32>().ok());
-    let (year, month, day) = (date_parts.next()??, date_parts.next()??, date_parts.next()??);
+    let (year, month, day) = (
+        date_parts.next()??,
+        date_parts.next()??,
+        date_parts.next()??,
+    );
     let (time, micros) = match time.split_once('.') {
         Some((t, fraction)) => (t, format!("{fraction:0<6}").get(..6)?.parse::<i64>().ok()?),
         None => (time, 0),
     };
     let mut time_parts = time.splitn(3, ':').map(|p| p.parse::<i8>().ok());
-    let (hour, minute, second) = (time_parts.next()??, time_parts.next()??, time_parts.next()??);
-    let civil = jiff::civil::date(i16::try_from(year).ok()?, i8::try_from(month).ok()?, i8::try_from(day).ok()?)
-        .at(hour, minute, second, 0);
+    let (hour, minute, second) = (
+        time_parts.next()??,
+        time_parts.next()??,
+        time_parts.next()??,
+    );
+    let civil = jiff::civil::date(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .at(hour, minute, second, 0);
     let tz = jiff::tz::TimeZone::posix(TEST_TZ).ok()?;
     let timestamp = tz.to_ambiguous_timestamp(civil).compatible().ok()?;
     Some(timestamp.as_second() as f64 + micros as f64 / 1e6)
@@ -336,9 +407,17 @@ mod adapter {
     use ferroban_date::TimeContext;
     use ferroban_filter::{Filter, FilterOptions};
 
-    pub fn build(config_dir: &Path, name: &str, options: &BTreeMap<String, String>) -> Result<Filter, String> {
-        let extra: Vec<(String, String)> = options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let spec = ferroban_config::load_filter(config_dir, name, &extra).map_err(|e| e.to_string())?;
+    pub fn build(
+        config_dir: &Path,
+        name: &str,
+        options: &BTreeMap<String, String>,
+    ) -> Result<Filter, String> {
+        let extra: Vec<(String, String)> = options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let spec =
+            ferroban_config::load_filter(config_dir, name, &extra).map_err(|e| e.to_string())?;
         let mut filter = Filter::new(&spec.definition()).map_err(|e| e.to_string())?;
         // samplestestcase.py: returnRawHost, checkAllRegex, no find-time checks.
         filter.set_options(FilterOptions {
@@ -353,7 +432,10 @@ mod adapter {
     pub fn process(filter: &mut Filter, line: &str, time: Option<f64>) -> Vec<Observed> {
         let result = match time {
             Some(t) => filter.process_line_with_time(line, t),
-            None => filter.process_line(line, &TimeContext::from_tz_env(TEST_NOW as f64, Some(TEST_TZ))),
+            None => filter.process_line(
+                line,
+                &TimeContext::from_tz_env(TEST_NOW as f64, Some(TEST_TZ)),
+            ),
         };
         result
             .failures
@@ -365,7 +447,10 @@ mod adapter {
                     fields.insert(key.clone(), Value::String(value.clone()));
                 }
                 let attempts = f.groups.get("attempts").and_then(|a| a.parse::<u64>().ok());
-                fields.insert("attempts".into(), Value::from(attempts.unwrap_or(f.matches.len() as u64)));
+                fields.insert(
+                    "attempts".into(),
+                    Value::from(attempts.unwrap_or(f.matches.len() as u64)),
+                );
                 if !f.users.is_empty() {
                     fields.insert("users".into(), Value::from(f.users.clone()));
                 }

@@ -16,7 +16,11 @@ const NOW: &str = "1763640000";
 
 /// The report without the one line that measures time.
 fn comparable(report: &str) -> String {
-    report.lines().filter(|l| !l.starts_with("[processed in")).collect::<Vec<_>>().join("\n")
+    report
+        .lines()
+        .filter(|l| !l.starts_with("[processed in"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn fail2ban_regex(dir: &Path, args: &[&str]) -> Option<String> {
@@ -44,14 +48,28 @@ fn report_is_the_same_as_fail2ban_regex_on_every_stock_sample_log() {
     let mut different = Vec::new();
     let mut names: Vec<String> = fs::read_dir(config.join("filter.d"))
         .expect("stock filter.d")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".conf").map(str::to_string))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".conf")
+                .map(str::to_string)
+        })
         .filter(|name| logs.join(name).is_file())
         .collect();
     names.sort();
     for name in names {
         let log = logs.join(&name);
         let (config, log) = (config.to_string_lossy(), log.to_string_lossy());
-        let args = ["-c", &*config, "--print-all-matched", "--print-all-missed", &*log, &*name];
+        let args = [
+            "-c",
+            &*config,
+            "--print-all-matched",
+            "--print-all-missed",
+            &*log,
+            &*name,
+        ];
         let Some(theirs) = fail2ban_regex(&dir, &args) else {
             eprintln!("skipped: /usr/bin/python3 is not available to run fail2ban-regex");
             return;
@@ -65,18 +83,31 @@ fn report_is_the_same_as_fail2ban_regex_on_every_stock_sample_log() {
             different.push(name);
         }
     }
-    eprintln!("{compared} reports compared with fail2ban-regex, {} differ", different.len());
+    eprintln!(
+        "{compared} reports compared with fail2ban-regex, {} differ",
+        different.len()
+    );
     assert!(compared > 70, "only {compared} sample logs compared");
-    assert!(different.is_empty(), "reports differ from fail2ban-regex for: {different:?}");
+    assert!(
+        different.is_empty(),
+        "reports differ from fail2ban-regex for: {different:?}"
+    );
 }
 
 fn json_failures(stdout: &str) -> Vec<Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 fn write_log(dir: &Path, lines: &[&str]) -> String {
     let path = dir.join("test.log");
-    fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write log");
+    fs::write(
+        &path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .expect("write log");
     path.to_string_lossy().into_owned()
 }
 
@@ -91,8 +122,16 @@ fn json_gives_line_time_address_groups_and_regex() {
         ],
     );
     let config = cli::default_config();
-    let (code, stdout, stderr) =
-        cli::run(&["regex", "--json", "--now", NOW, "-c", &config.to_string_lossy(), &log, "sshd"]);
+    let (code, stdout, stderr) = cli::run(&[
+        "regex",
+        "--json",
+        "--now",
+        NOW,
+        "-c",
+        &config.to_string_lossy(),
+        &log,
+        "sshd",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let failures = json_failures(&stdout);
     assert_eq!(failures.len(), 1, "{stdout}");
@@ -103,61 +142,142 @@ fn json_gives_line_time_address_groups_and_regex() {
     assert_eq!(failure["failregex"], 1);
     let time = failure["time"].as_f64().expect("a time");
     let expected = jiff::civil::date(2025, 11, 20).at(10, 0, 2, 0);
-    let local = jiff::tz::TimeZone::system().to_ambiguous_timestamp(expected).compatible().expect("local time");
+    let local = jiff::tz::TimeZone::system()
+        .to_ambiguous_timestamp(expected)
+        .compatible()
+        .expect("local time");
     assert_eq!(time, local.as_second() as f64);
 }
+
+/// A log line and what must be found in it: nothing, or a host with (maybe) a user.
+type Expected<'a> = (&'a str, Option<(&'a str, Option<&'a str>)>);
 
 /// ferroban's own filters on realistic lines: which match, with which host and user.
 #[test]
 fn default_filters_catch_realistic_failures_and_nothing_else() {
-    let cases: &[(&str, &[(&str, Option<(&str, Option<&str>)>)])] = &[
+    let cases: &[(&str, &[Expected<'_>])] = &[
         (
             "sshd",
             &[
-                ("Nov 20 10:00:01 gw sshd[11]: Failed password for root from 192.0.2.1 port 50000 ssh2", Some(("192.0.2.1", Some("root")))),
-                ("Nov 20 10:00:02 gw sshd[12]: Failed password for invalid user x from 6.6.6.6 port 1 ssh2 from 192.0.2.2 port 22 ssh2", Some(("192.0.2.2", Some("x from 6.6.6.6 port 1 ssh2")))),
-                ("Nov 20 10:00:03 gw sshd[13]: Invalid user oracle from 2001:db8::7 port 4000", Some(("2001:db8::7", Some("oracle")))),
-                ("Nov 20 10:00:04 gw sshd[14]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.4  user=bob", Some(("192.0.2.4", Some("bob")))),
-                ("Nov 20 10:00:05 gw sshd-session[15]: error: maximum authentication attempts exceeded for root from 192.0.2.5 port 3 ssh2 [preauth]", Some(("192.0.2.5", Some("root")))),
-                ("Nov 20 10:00:06 gw sshd[16]: User admin from 192.0.2.6 not allowed because not listed in AllowUsers", Some(("192.0.2.6", Some("admin")))),
-                ("Nov 20 10:00:07 gw sshd[17]: Accepted password for alice from 192.0.2.7 port 22 ssh2", None),
-                ("Nov 20 10:00:08 gw sshd[18]: Did not receive identification string from 192.0.2.8 port 22", None),
-                ("Nov 20 10:00:09 gw CRON[19]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)", None),
+                (
+                    "Nov 20 10:00:01 gw sshd[11]: Failed password for root from 192.0.2.1 port 50000 ssh2",
+                    Some(("192.0.2.1", Some("root"))),
+                ),
+                (
+                    "Nov 20 10:00:02 gw sshd[12]: Failed password for invalid user x from 6.6.6.6 port 1 ssh2 from 192.0.2.2 port 22 ssh2",
+                    Some(("192.0.2.2", Some("x from 6.6.6.6 port 1 ssh2"))),
+                ),
+                (
+                    "Nov 20 10:00:03 gw sshd[13]: Invalid user oracle from 2001:db8::7 port 4000",
+                    Some(("2001:db8::7", Some("oracle"))),
+                ),
+                (
+                    "Nov 20 10:00:04 gw sshd[14]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.4  user=bob",
+                    Some(("192.0.2.4", Some("bob"))),
+                ),
+                (
+                    "Nov 20 10:00:05 gw sshd-session[15]: error: maximum authentication attempts exceeded for root from 192.0.2.5 port 3 ssh2 [preauth]",
+                    Some(("192.0.2.5", Some("root"))),
+                ),
+                (
+                    "Nov 20 10:00:06 gw sshd[16]: User admin from 192.0.2.6 not allowed because not listed in AllowUsers",
+                    Some(("192.0.2.6", Some("admin"))),
+                ),
+                (
+                    "Nov 20 10:00:07 gw sshd[17]: Accepted password for alice from 192.0.2.7 port 22 ssh2",
+                    None,
+                ),
+                (
+                    "Nov 20 10:00:08 gw sshd[18]: Did not receive identification string from 192.0.2.8 port 22",
+                    None,
+                ),
+                (
+                    "Nov 20 10:00:09 gw CRON[19]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+                    None,
+                ),
             ],
         ),
         (
             "sshd[mode=aggressive]",
-            &[("Nov 20 10:00:08 gw sshd[18]: Did not receive identification string from 192.0.2.8 port 22", Some(("192.0.2.8", None)))],
+            &[(
+                "Nov 20 10:00:08 gw sshd[18]: Did not receive identification string from 192.0.2.8 port 22",
+                Some(("192.0.2.8", None)),
+            )],
         ),
         (
             "dovecot",
             &[
-                ("Feb  5 14:27:02 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, TLS, session=<Lk3QsmAA0sLAqAEK>", Some(("203.0.113.9", Some("admin")))),
-                ("Feb  5 14:27:09 mail dovecot: pop3-login: Aborted login (auth failed, 1 attempts in 2 secs): user=<info>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, session=<Yz1QsmAA0sLAqAEK>", Some(("203.0.113.9", Some("info")))),
-                ("Feb  5 14:27:10 mail dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 9 secs): user=<x>, rip=203.0.113.10, lip=192.0.2.1, session=<Q>", Some(("203.0.113.10", Some("x")))),
-                ("Feb  5 14:27:11 mail dovecot: auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=y rhost=203.0.113.11  user=y", Some(("203.0.113.11", Some("y")))),
-                ("Feb  5 14:27:12 mail dovecot: imap-login: Login: user=<alice>, method=PLAIN, rip=203.0.113.12, lip=192.0.2.1, mpid=1, TLS", None),
+                (
+                    "Feb  5 14:27:02 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, TLS, session=<Lk3QsmAA0sLAqAEK>",
+                    Some(("203.0.113.9", Some("admin"))),
+                ),
+                (
+                    "Feb  5 14:27:09 mail dovecot: pop3-login: Aborted login (auth failed, 1 attempts in 2 secs): user=<info>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, session=<Yz1QsmAA0sLAqAEK>",
+                    Some(("203.0.113.9", Some("info"))),
+                ),
+                (
+                    "Feb  5 14:27:10 mail dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 9 secs): user=<x>, rip=203.0.113.10, lip=192.0.2.1, session=<Q>",
+                    Some(("203.0.113.10", Some("x"))),
+                ),
+                (
+                    "Feb  5 14:27:11 mail dovecot: auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=y rhost=203.0.113.11  user=y",
+                    Some(("203.0.113.11", Some("y"))),
+                ),
+                (
+                    "Feb  5 14:27:12 mail dovecot: imap-login: Login: user=<alice>, method=PLAIN, rip=203.0.113.12, lip=192.0.2.1, mpid=1, TLS",
+                    None,
+                ),
                 // A user name crafted to look like the address fields: the real ones come last.
-                ("Feb  5 14:27:13 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<a>, rip=6.6.6.6, lip=x>, method=PLAIN, rip=203.0.113.13, lip=192.0.2.1", Some(("203.0.113.13", Some("a>, rip=6.6.6.6, lip=x")))),
+                (
+                    "Feb  5 14:27:13 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<a>, rip=6.6.6.6, lip=x>, method=PLAIN, rip=203.0.113.13, lip=192.0.2.1",
+                    Some(("203.0.113.13", Some("a>, rip=6.6.6.6, lip=x"))),
+                ),
             ],
         ),
         (
             "postfix-sasl",
             &[
-                ("Feb  5 14:26:24 mail postfix/smtpd[23488]: warning: cust.static.213-180-183-101.cybernet.ch[213.180.183.101]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", Some(("213.180.183.101", None))),
-                ("Feb  5 14:26:30 mail postfix/smtpd[23490]: warning: unknown[198.51.100.7]: SASL PLAIN authentication failed: authentication failure", Some(("198.51.100.7", None))),
-                ("Feb  5 14:26:31 mail postfix/submission/smtpd[23491]: warning: unknown[2001:db8::9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6", Some(("2001:db8::9", None))),
-                ("Feb  5 14:26:32 mail postfix/smtpd[23492]: connect from unknown[198.51.100.8]", None),
-                ("Feb  5 14:26:33 mail postfix/smtpd[23493]: warning: hostname x does not resolve to address 198.51.100.9", None),
+                (
+                    "Feb  5 14:26:24 mail postfix/smtpd[23488]: warning: cust.static.213-180-183-101.cybernet.ch[213.180.183.101]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+                    Some(("213.180.183.101", None)),
+                ),
+                (
+                    "Feb  5 14:26:30 mail postfix/smtpd[23490]: warning: unknown[198.51.100.7]: SASL PLAIN authentication failed: authentication failure",
+                    Some(("198.51.100.7", None)),
+                ),
+                (
+                    "Feb  5 14:26:31 mail postfix/submission/smtpd[23491]: warning: unknown[2001:db8::9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+                    Some(("2001:db8::9", None)),
+                ),
+                (
+                    "Feb  5 14:26:32 mail postfix/smtpd[23492]: connect from unknown[198.51.100.8]",
+                    None,
+                ),
+                (
+                    "Feb  5 14:26:33 mail postfix/smtpd[23493]: warning: hostname x does not resolve to address 198.51.100.9",
+                    None,
+                ),
             ],
         ),
         (
             "recidive",
             &[
-                ("2025-11-20 10:00:00,123 ferroban.actions        [412]: NOTICE  [sshd] Ban 192.0.2.20", Some(("192.0.2.20", None))),
-                ("2025-11-20 10:00:01,123 fail2ban.actions        [412]: NOTICE  [dovecot] Ban 192.0.2.21", Some(("192.0.2.21", None))),
-                ("2025-11-20 10:00:02,123 ferroban.actions        [412]: NOTICE  [recidive] Ban 192.0.2.22", None),
-                ("2025-11-20 10:00:03,123 ferroban.actions        [412]: NOTICE  [sshd] Unban 192.0.2.20", None),
+                (
+                    "2025-11-20 10:00:00,123 ferroban.actions        [412]: NOTICE  [sshd] Ban 192.0.2.20",
+                    Some(("192.0.2.20", None)),
+                ),
+                (
+                    "2025-11-20 10:00:01,123 fail2ban.actions        [412]: NOTICE  [dovecot] Ban 192.0.2.21",
+                    Some(("192.0.2.21", None)),
+                ),
+                (
+                    "2025-11-20 10:00:02,123 ferroban.actions        [412]: NOTICE  [recidive] Ban 192.0.2.22",
+                    None,
+                ),
+                (
+                    "2025-11-20 10:00:03,123 ferroban.actions        [412]: NOTICE  [sshd] Unban 192.0.2.20",
+                    None,
+                ),
             ],
         ),
     ];
@@ -166,14 +286,28 @@ fn default_filters_catch_realistic_failures_and_nothing_else() {
     for (filter, lines) in cases {
         let texts: Vec<&str> = lines.iter().map(|(l, _)| *l).collect();
         let log = write_log(dir.path(), &texts);
-        let (code, stdout, stderr) =
-            cli::run(&["regex", "--json", "--now", NOW, "-c", &config.to_string_lossy(), &log, filter]);
+        let (code, stdout, stderr) = cli::run(&[
+            "regex",
+            "--json",
+            "--now",
+            NOW,
+            "-c",
+            &config.to_string_lossy(),
+            &log,
+            filter,
+        ]);
         assert_eq!(code, 0, "{filter}: {stderr}");
         let found = json_failures(&stdout);
         for (number, (line, expected)) in lines.iter().enumerate() {
-            let hits: Vec<&Value> = found.iter().filter(|f| f["line"] == (number + 1) as u64).collect();
+            let hits: Vec<&Value> = found
+                .iter()
+                .filter(|f| f["line"] == (number + 1) as u64)
+                .collect();
             match expected {
-                None => assert!(hits.is_empty(), "{filter}: must not match: {line}\n{hits:?}"),
+                None => assert!(
+                    hits.is_empty(),
+                    "{filter}: must not match: {line}\n{hits:?}"
+                ),
                 Some((ip, user)) => {
                     assert_eq!(hits.len(), 1, "{filter}: must match once: {line}");
                     assert_eq!(hits[0]["ip"], *ip, "{filter}: {line}");
@@ -203,7 +337,14 @@ fn seed_dovecot_filter_takes_the_old_host_group_as_the_host() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = write_log(dir.path(), &SEED_DOVECOT);
     let filter = seed.join("filter.d/dovecot.conf");
-    let (code, stdout, stderr) = cli::run(&["regex", "--json", "--now", NOW, &log, &filter.to_string_lossy()]);
+    let (code, stdout, stderr) = cli::run(&[
+        "regex",
+        "--json",
+        "--now",
+        NOW,
+        &log,
+        &filter.to_string_lossy(),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let found = json_failures(&stdout);
     assert_eq!(found.len(), 2, "{stdout}");
@@ -218,14 +359,29 @@ fn seed_postfix_typo_shows_zero_matches_as_fail2ban_does() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = write_log(dir.path(), &SEED_POSTFIX);
     let filter = seed.join("action.d/postfix-sasl.conf");
-    let (code, stdout, stderr) = cli::run(&["regex", "--now", NOW, &log, &filter.to_string_lossy()]);
+    let (code, stdout, stderr) =
+        cli::run(&["regex", "--now", NOW, &log, &filter.to_string_lossy()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Failregex: 0 total"), "{stdout}");
-    assert!(stdout.contains("Lines: 2 lines, 0 ignored, 0 matched, 2 missed"), "{stdout}");
+    assert!(
+        stdout.contains("Lines: 2 lines, 0 ignored, 0 matched, 2 missed"),
+        "{stdout}"
+    );
     // ferroban's own postfix-sasl filter catches both.
     let config = cli::default_config();
-    let (_, stdout, _) = cli::run(&["regex", "--now", NOW, "-c", &config.to_string_lossy(), &log, "postfix-sasl"]);
-    assert!(stdout.contains("Lines: 2 lines, 0 ignored, 2 matched, 0 missed"), "{stdout}");
+    let (_, stdout, _) = cli::run(&[
+        "regex",
+        "--now",
+        NOW,
+        "-c",
+        &config.to_string_lossy(),
+        &log,
+        "postfix-sasl",
+    ]);
+    assert!(
+        stdout.contains("Lines: 2 lines, 0 ignored, 2 matched, 0 missed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -238,15 +394,21 @@ fn seed_configuration_reports_the_misplaced_filter_and_loads_the_rest() {
     copy_dir(&seed, dir.path());
     let (code, stdout, stderr) = cli::run(&["config-test", "-c", &dir.path().to_string_lossy()]);
     assert_eq!(code, 1, "{stdout}{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ERROR: ") && l.contains(".conf:")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("ERROR: ") && l.contains(".conf:"))
+        .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     let error = errors[0];
     assert!(error.contains("jail.conf:13:"), "{error}");
     assert!(error.contains("action.d/postfix-sasl.conf"), "{error}");
     assert!(error.contains("a filter belongs in filter.d/"), "{error}");
     // With the filter moved where it belongs, the configuration is good.
-    fs::rename(dir.path().join("action.d/postfix-sasl.conf"), dir.path().join("filter.d/postfix-sasl.conf"))
-        .expect("move filter");
+    fs::rename(
+        dir.path().join("action.d/postfix-sasl.conf"),
+        dir.path().join("filter.d/postfix-sasl.conf"),
+    )
+    .expect("move filter");
     let (code, stdout, stderr) = cli::run(&["config-test", "-c", &dir.path().to_string_lossy()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("OK: configuration test is successful"));
@@ -259,31 +421,82 @@ fn default_configuration_passes_config_test() {
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
+/// A mistake, the files (name, text) that make it, and what the error must say.
+type ConfigCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// Each kind of configuration mistake is named with its file and line.
 #[test]
 fn config_errors_name_file_and_line() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
-        ("syntax error", &[("jail.conf", "[sshd]\nenabled = true\nthis line has no equals sign\n")], "jail.conf:3:"),
-        ("missing include", &[("jail.conf", "[INCLUDES]\nbefore = nowhere.conf\n[x]\nenabled = false\n")], "jail.conf:2:"),
+    let cases: &[ConfigCase<'_>] = &[
+        (
+            "syntax error",
+            &[(
+                "jail.conf",
+                "[sshd]\nenabled = true\nthis line has no equals sign\n",
+            )],
+            "jail.conf:3:",
+        ),
+        (
+            "missing include",
+            &[(
+                "jail.conf",
+                "[INCLUDES]\nbefore = nowhere.conf\n[x]\nenabled = false\n",
+            )],
+            "jail.conf:2:",
+        ),
         (
             "include cycle",
-            &[("jail.conf", "[INCLUDES]\nafter = b.conf\n[DEFAULT]\nx = 1\n"), ("b.conf", "[INCLUDES]\nbefore = jail.conf\n")],
+            &[
+                (
+                    "jail.conf",
+                    "[INCLUDES]\nafter = b.conf\n[DEFAULT]\nx = 1\n",
+                ),
+                ("b.conf", "[INCLUDES]\nbefore = jail.conf\n"),
+            ],
             "include cycle",
         ),
         (
             "undefined interpolation",
-            &[("jail.conf", "[j]\nenabled = true\nfilter = f\nlogpath = %(nowhere)s\n"), ("filter.d/f.conf", "[Definition]\nfailregex = ^<HOST>$\n")],
+            &[
+                (
+                    "jail.conf",
+                    "[j]\nenabled = true\nfilter = f\nlogpath = %(nowhere)s\n",
+                ),
+                ("filter.d/f.conf", "[Definition]\nfailregex = ^<HOST>$\n"),
+            ],
             "jail.conf:4:",
         ),
         (
             "bad regex",
-            &[("jail.conf", "[j]\nenabled = true\nfilter = f\nlogpath = /dev/null\n"), ("filter.d/f.conf", "[Definition]\nfailregex = ^ok <HOST>\n            ^bad( <HOST>\n")],
+            &[
+                (
+                    "jail.conf",
+                    "[j]\nenabled = true\nfilter = f\nlogpath = /dev/null\n",
+                ),
+                (
+                    "filter.d/f.conf",
+                    "[Definition]\nfailregex = ^ok <HOST>\n            ^bad( <HOST>\n",
+                ),
+            ],
             "f.conf:3:",
         ),
-        ("unknown filter", &[("jail.conf", "[j]\nenabled = true\nfilter = nosuch\nlogpath = /dev/null\n")], "jail.conf:3: unknown filter `nosuch`"),
+        (
+            "unknown filter",
+            &[(
+                "jail.conf",
+                "[j]\nenabled = true\nfilter = nosuch\nlogpath = /dev/null\n",
+            )],
+            "jail.conf:3: unknown filter `nosuch`",
+        ),
         (
             "unknown action",
-            &[("jail.conf", "[j]\nenabled = true\nfilter = f\naction = nosuch[name=x]\nlogpath = /dev/null\n"), ("filter.d/f.conf", "[Definition]\nfailregex = ^<HOST>$\n")],
+            &[
+                (
+                    "jail.conf",
+                    "[j]\nenabled = true\nfilter = f\naction = nosuch[name=x]\nlogpath = /dev/null\n",
+                ),
+                ("filter.d/f.conf", "[Definition]\nfailregex = ^<HOST>$\n"),
+            ],
             "unknown action `nosuch`",
         ),
     ];
@@ -294,9 +507,13 @@ fn config_errors_name_file_and_line() {
             fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             fs::write(path, text).expect("write");
         }
-        let (code, stdout, stderr) = cli::run(&["config-test", "-c", &dir.path().to_string_lossy()]);
+        let (code, stdout, stderr) =
+            cli::run(&["config-test", "-c", &dir.path().to_string_lossy()]);
         assert_eq!(code, 1, "{what}: {stdout}{stderr}");
-        assert!(stderr.contains(expected), "{what}: expected {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{what}: expected {expected:?} in:\n{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     }
 }
@@ -306,16 +523,29 @@ fn hostile_log_lines_do_not_break_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("hostile.log");
     let mut bytes = Vec::new();
-    bytes.extend_from_slice(b"Nov 20 10:00:01 gw sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2\n");
+    bytes.extend_from_slice(
+        b"Nov 20 10:00:01 gw sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2\n",
+    );
     bytes.extend(std::iter::repeat_n(b'A', 1 << 20));
     bytes.push(b'\n');
     bytes.extend_from_slice(b"Nov 20 10:00:02 gw sshd[2]: Failed password for r\x00ot\xff\xfe from 192.0.2.2 port 1 ssh2\n");
     bytes.extend_from_slice(b"\xc3\x28\xa0\xa1 garbage \x00\x00\n");
     fs::write(&path, &bytes).expect("write");
     let config = cli::default_config();
-    let (code, stdout, stderr) = cli::run(&["regex", "--now", NOW, "-c", &config.to_string_lossy(), &path.to_string_lossy(), "sshd"]);
+    let (code, stdout, stderr) = cli::run(&[
+        "regex",
+        "--now",
+        NOW,
+        "-c",
+        &config.to_string_lossy(),
+        &path.to_string_lossy(),
+        "sshd",
+    ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("Lines: 4 lines, 0 ignored, 2 matched, 2 missed"), "{stdout}");
+    assert!(
+        stdout.contains("Lines: 4 lines, 0 ignored, 2 matched, 2 missed"),
+        "{stdout}"
+    );
 }
 
 #[test]

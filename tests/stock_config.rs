@@ -65,9 +65,16 @@ fn every_stock_filter_compiles_and_engines_are_counted() {
     let total: usize = engines.values().sum();
     eprintln!("{loaded} stock filters compiled, {total} regexes:");
     for (engine, count) in &engines {
-        eprintln!("  {count:4} {engine} ({:.0}%)", *count as f64 * 100.0 / total.max(1) as f64);
+        eprintln!(
+            "  {count:4} {engine} ({:.0}%)",
+            *count as f64 * 100.0 / total.max(1) as f64
+        );
     }
-    assert!(errors.is_empty(), "stock filters that do not load:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "stock filters that do not load:\n{}",
+        errors.join("\n")
+    );
     assert!(loaded > 80, "only {loaded} stock filters found");
 }
 
@@ -87,6 +94,10 @@ fn every_stock_action_loads() {
         }
     }
     eprintln!("{loaded} stock actions loaded");
-    assert!(errors.is_empty(), "stock actions that do not load:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "stock actions that do not load:\n{}",
+        errors.join("\n")
+    );
     assert!(loaded > 50, "only {loaded} stock actions found");
 }

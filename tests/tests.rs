@@ -1,11 +1,11 @@
 //! ferroban's integration tests: one binary, one module per feature.
 
+// A failed expectation in a test is the test failing: panicking on it is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod conformance;
-mod stock_config;
-mod firewall_lab;
-mod regex_cli;
 mod daemon_actions;
 mod daemon_common;
 mod daemon_control;
@@ -14,3 +14,6 @@ mod daemon_latency;
 mod daemon_restart;
 mod daemon_rotation;
 mod daemon_seed;
+mod firewall_lab;
+mod regex_cli;
+mod stock_config;

@@ -2,6 +2,8 @@
 //! fail2ban's own configuration and sample logs when present (see [`fail2ban_dir`]), and
 //! proptest-generated inputs built from fragments of such text.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -45,7 +47,9 @@ fn fixed_filter_hits(definition: &ferroban_filter::FilterDefinition, seed: &str)
     let mut filter = ferroban_filter::Filter::new(definition).unwrap();
     filter.set_options(ferroban_filter::FilterOptions::regex_tool());
     let ctx = ferroban_date::TimeContext::from_tz_env(1_124_013_600.0, Some("UTC"));
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/filter").join(seed);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds/filter")
+        .join(seed);
     let text = fs::read_to_string(path).unwrap();
     for line in text.lines().skip(1) {
         filter.process_line(line, &ctx);
@@ -102,16 +106,85 @@ fn fail2ban_configuration_and_sample_logs_run_through_the_targets() {
 
 /// Pieces of configuration, dates, regexes and log text that the generated inputs combine.
 const FRAGMENTS: &[&str] = &[
-    "\n", "\t", " ", "[", "]", "[DEFAULT]\n", "[Definition]\n", "[INCLUDES]\nbefore = x\n",
-    "a = ", "b: ", "%(a)s", "%(b)s", "%(known/a)s", "%(default/a)s", "%(__name__)s", "%%",
-    "%(", ")s", "  continued\n", "#", ";", "=", "Aug 14 11:59:50 ", "2005-08-14 11:59:50 ",
-    "Feb 30 ", "0000-12-30 00:00:00 ", "+0200 ", "CEST ", "1124013590 ", "@4000000042ff1b2e ",
-    "%Y", "%m", "%d", "%H:%M:%S", "%b", "%z", "%Z", "%ExY", "%f", "{^LN-BEG}", "{NONE}",
-    "EPOCH", "UTC+0200", "host sshd[1]: ", "Failed password for root from ", "192.0.2.1",
-    "2001:DB8::1", "::ffff:192.0.2.1", "host.example", "<HOST>", "<ADDR>", "<F-USER>",
-    "</F-USER>", "<F-ID>", "</F-ID>", "<F-MLFID>", "</F-MLFID>", "<F-NOFAIL>", "</F-NOFAIL>",
-    "<SKIPLINES>", "(?P<fid>", "(?=", "(?!", "(?<=", ")", "(", "\\1", "(?(1)a|b)", ".*", "\\S+",
-    "+", "*?", "{2,5}", "$", "^", "é", "\u{fffd}", "\\", "|",
+    "\n",
+    "\t",
+    " ",
+    "[",
+    "]",
+    "[DEFAULT]\n",
+    "[Definition]\n",
+    "[INCLUDES]\nbefore = x\n",
+    "a = ",
+    "b: ",
+    "%(a)s",
+    "%(b)s",
+    "%(known/a)s",
+    "%(default/a)s",
+    "%(__name__)s",
+    "%%",
+    "%(",
+    ")s",
+    "  continued\n",
+    "#",
+    ";",
+    "=",
+    "Aug 14 11:59:50 ",
+    "2005-08-14 11:59:50 ",
+    "Feb 30 ",
+    "0000-12-30 00:00:00 ",
+    "+0200 ",
+    "CEST ",
+    "1124013590 ",
+    "@4000000042ff1b2e ",
+    "%Y",
+    "%m",
+    "%d",
+    "%H:%M:%S",
+    "%b",
+    "%z",
+    "%Z",
+    "%ExY",
+    "%f",
+    "{^LN-BEG}",
+    "{NONE}",
+    "EPOCH",
+    "UTC+0200",
+    "host sshd[1]: ",
+    "Failed password for root from ",
+    "192.0.2.1",
+    "2001:DB8::1",
+    "::ffff:192.0.2.1",
+    "host.example",
+    "<HOST>",
+    "<ADDR>",
+    "<F-USER>",
+    "</F-USER>",
+    "<F-ID>",
+    "</F-ID>",
+    "<F-MLFID>",
+    "</F-MLFID>",
+    "<F-NOFAIL>",
+    "</F-NOFAIL>",
+    "<SKIPLINES>",
+    "(?P<fid>",
+    "(?=",
+    "(?!",
+    "(?<=",
+    ")",
+    "(",
+    "\\1",
+    "(?(1)a|b)",
+    ".*",
+    "\\S+",
+    "+",
+    "*?",
+    "{2,5}",
+    "$",
+    "^",
+    "é",
+    "\u{fffd}",
+    "\\",
+    "|",
 ];
 
 fn generated_input() -> impl Strategy<Value = Vec<u8>> {
@@ -123,7 +196,7 @@ fn generated_input() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn generated_inputs_run_through_every_target(data in generated_input()) {
@@ -132,4 +205,3 @@ proptest! {
         }
     }
 }
-

@@ -84,8 +84,18 @@ impl Lab {
         let attacker = lab.attacker.clone();
         let bystander = lab.bystander.clone();
         let addrs = lab.server_addr.clone();
-        lab.join(&attacker, &addrs.toward_attacker_v4, &addrs.toward_attacker_v6, "a");
-        lab.join(&bystander, &addrs.toward_bystander_v4, &format!("fd00:{v6:x}:2::1"), "b");
+        lab.join(
+            &attacker,
+            &addrs.toward_attacker_v4,
+            &addrs.toward_attacker_v6,
+            "a",
+        );
+        lab.join(
+            &bystander,
+            &addrs.toward_bystander_v4,
+            &format!("fd00:{v6:x}:2::1"),
+            "b",
+        );
         Ok(lab)
     }
 
@@ -94,15 +104,47 @@ impl Lab {
         let server_if = format!("{}{tag}", self.server);
         let host_if = format!("{}s", host.netns);
         run(&["ip", "netns", "add", &host.netns]);
-        run(&["ip", "link", "add", &server_if, "type", "veth", "peer", "name", &host_if]);
+        run(&[
+            "ip", "link", "add", &server_if, "type", "veth", "peer", "name", &host_if,
+        ]);
         run(&["ip", "link", "set", &server_if, "netns", &self.server]);
         run(&["ip", "link", "set", &host_if, "netns", &host.netns]);
         for (ns, ifname, v4, v6) in [
-            (self.server.as_str(), server_if.as_str(), server_v4, server_v6),
-            (host.netns.as_str(), host_if.as_str(), host.ipv4.as_str(), host.ipv6.as_str()),
+            (
+                self.server.as_str(),
+                server_if.as_str(),
+                server_v4,
+                server_v6,
+            ),
+            (
+                host.netns.as_str(),
+                host_if.as_str(),
+                host.ipv4.as_str(),
+                host.ipv6.as_str(),
+            ),
         ] {
-            run(&["ip", "-n", ns, "addr", "add", &format!("{v4}/24"), "dev", ifname]);
-            run(&["ip", "-n", ns, "-6", "addr", "add", &format!("{v6}/64"), "dev", ifname, "nodad"]);
+            run(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v4}/24"),
+                "dev",
+                ifname,
+            ]);
+            run(&[
+                "ip",
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                ifname,
+                "nodad",
+            ]);
             run(&["ip", "-n", ns, "link", "set", ifname, "up"]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
@@ -162,7 +204,9 @@ impl Lab {
              try:\n    socket.create_connection(('{address}', {port}), timeout=1).recv(3)\n\
              except OSError:\n    sys.exit(1)\n"
         );
-        self.exec(netns, &["python3", "-c", &script]).status.success()
+        self.exec(netns, &["python3", "-c", &script])
+            .status
+            .success()
     }
 }
 

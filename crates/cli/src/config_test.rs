@@ -26,7 +26,11 @@ pub fn run(args: ConfigTestArgs) -> ExitCode {
     for problem in &problems {
         eprintln!("ERROR: {problem}");
     }
-    eprintln!("ERROR: {} error(s) in the configuration at {}", problems.len(), args.config.display());
+    eprintln!(
+        "ERROR: {} error(s) in the configuration at {}",
+        problems.len(),
+        args.config.display()
+    );
     ExitCode::FAILURE
 }
 
@@ -34,7 +38,12 @@ pub fn run(args: ConfigTestArgs) -> ExitCode {
 pub fn check(dir: &std::path::Path) -> Vec<String> {
     let (_, server_errors) = ferroban_config::load_server(dir);
     let (jails, jail_errors) = ferroban_config::load_jails(dir);
-    let mut problems: Vec<String> = server_errors.0.iter().chain(&jail_errors.0).map(ToString::to_string).collect();
+    let mut problems: Vec<String> = server_errors
+        .0
+        .iter()
+        .chain(&jail_errors.0)
+        .map(ToString::to_string)
+        .collect();
     for jail in &jails {
         problems.extend(jail_problems(jail));
     }
@@ -47,7 +56,10 @@ fn jail_problems(jail: &JailSpec) -> Vec<String> {
         problems.extend(regex_problems(filter));
     }
     for action in &jail.actions {
-        if let JailAction::Python { name, path, span, .. } = action {
+        if let JailAction::Python {
+            name, path, span, ..
+        } = action
+        {
             problems.push(at(
                 span,
                 &format!(
@@ -73,7 +85,10 @@ fn regex_problems(filter: &FilterSpec) -> Vec<String> {
     for (kind, regex) in each {
         let expanded = ferroban_filter::expand_tags(&regex.value, false);
         if let Err(message) = ferroban_filter::engine_for(&expanded) {
-            problems.push(at(&regex.span, &format!("{kind} {:?} does not compile: {message}", regex.value)));
+            problems.push(at(
+                &regex.span,
+                &format!("{kind} {:?} does not compile: {message}", regex.value),
+            ));
         }
     }
     if !problems.is_empty() {
@@ -91,7 +106,9 @@ fn regex_problems(filter: &FilterSpec) -> Vec<String> {
 
 fn error_span<'a>(filter: &'a FilterSpec, error: &FilterError) -> Option<&'a Span> {
     let kind = match error {
-        FilterError::Regex { regex, .. } | FilterError::NoFailureId { regex, .. } | FilterError::Empty { regex } => regex,
+        FilterError::Regex { regex, .. }
+        | FilterError::NoFailureId { regex, .. }
+        | FilterError::Empty { regex } => regex,
         FilterError::DatePattern(_) => return filter.datepattern.as_ref().map(|d| &d.span),
         FilterError::LogTimeZone(_) => return None,
     };

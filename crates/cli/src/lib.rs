@@ -38,7 +38,11 @@ pub fn main() -> ExitCode {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "ferroban", version, about = "Intrusion prevention that reads fail2ban's configuration")]
+#[command(
+    name = "ferroban",
+    version,
+    about = "Intrusion prevention that reads fail2ban's configuration"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,11 @@ fn run_ferroban(args: Vec<OsString>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {

@@ -30,7 +30,7 @@ pub struct CompileFailure {
     pub message: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Program {
     Linear {
         regex: regex::Regex,
@@ -40,7 +40,7 @@ enum Program {
 }
 
 /// A compiled regex with its group names resolved to indices.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CompiledRegex {
     program: Program,
     engine: Engine,

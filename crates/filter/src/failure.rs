@@ -98,7 +98,7 @@ impl FailData {
 }
 
 /// `Utils.Cache(maxCount=100, maxTime=5*60)` holding failure data by multi-line id.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct MlfidCache {
     /// In insertion order (the Python cache is an OrderedDict evicted from the front).
     entries: Vec<(String, FailData, f64)>,

@@ -135,7 +135,11 @@ pub enum Outcome {
 }
 
 /// A compiled fail2ban filter.
-#[derive(Debug)]
+///
+/// Cloning copies the compiled regexes cheaply (they are shared) together with the current
+/// state (line buffer, last date, multi-line cache, hit counts): a clone of a fresh filter
+/// is a fresh filter, without compiling the regexes again.
+#[derive(Debug, Clone)]
 pub struct Filter {
     prefregex: Option<CompiledRegex>,
     failregex: Vec<CompiledRegex>,
@@ -160,14 +164,14 @@ pub struct Filter {
     hits: Hits,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct RegexInfos {
     prefregex: Option<RegexInfo>,
     failregex: Vec<RegexInfo>,
     ignoreregex: Vec<RegexInfo>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Hits {
     prefregex: u64,
     failregex: Vec<u64>,

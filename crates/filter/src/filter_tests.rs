@@ -759,3 +759,17 @@ fn logtimezone_is_applied_by_the_filter() {
     .unwrap_err();
     assert!(matches!(error, FilterError::LogTimeZone(_)), "{error}");
 }
+
+#[test]
+fn a_clone_of_a_fresh_filter_starts_fresh_and_runs_on_its_own() {
+    let template = sshd_like();
+    let mut first = template.clone();
+    first.process_line_with_time("[5]: Connection from 192.0.2.5", NOW);
+    assert_eq!(first.failregex_hits()[0], 1);
+    // The multi-line cache of `first` is its own: connection 5 has no host in a new clone.
+    let mut second = template.clone();
+    let failed = second.process_line_with_time("[5]: Failed password for bob", NOW);
+    assert!(failed.failures.is_empty());
+    assert_eq!(failed.serial, 0);
+    assert_eq!(template.failregex_hits(), &[0, 0, 0, 0, 0]);
+}

@@ -109,7 +109,11 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
         Ok(parsed) => run(parsed.args),
         Err(e) => {
             let _ = e.print();
-            if e.use_stderr() { ExitCode::from(255) } else { ExitCode::SUCCESS }
+            if e.use_stderr() {
+                ExitCode::from(255)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
     }
 }

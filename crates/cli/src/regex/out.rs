@@ -27,7 +27,10 @@ impl Printer {
             (Some(token), false) => Mode::Token(token.clone()),
             (None, false) => Mode::Report,
         };
-        Printer { mode, stdout: BufWriter::new(std::io::stdout().lock()) }
+        Printer {
+            mode,
+            stdout: BufWriter::new(std::io::stdout().lock()),
+        }
     }
 
     /// True when failures are printed one by one and no report follows.
@@ -40,7 +43,11 @@ impl Printer {
         if result.outcome() == Outcome::Ignored {
             return;
         }
-        let failures: Vec<&Failure> = result.failures.iter().filter(|f| !f.nofail && f.id.is_some()).collect();
+        let failures: Vec<&Failure> = result
+            .failures
+            .iter()
+            .filter(|f| !f.nofail && f.id.is_some())
+            .collect();
         for failure in failures {
             let text = match &self.mode {
                 Mode::Report => return,
@@ -60,8 +67,11 @@ impl Printer {
 /// `--json`: line number (1-based, in the file), Unix time, id and address, the failregex
 /// (1-based, as the report numbers them), every named group, and the matched lines.
 fn json_failure(line_number: u64, failure: &Failure) -> Value {
-    let groups: Map<String, Value> =
-        failure.groups.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let groups: Map<String, Value> = failure
+        .groups
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     json!({
         "line": line_number,
         "time": failure.time,
@@ -91,12 +101,19 @@ fn token_output(token: &str, failure: &Failure) -> String {
         "ip" => address(failure).unwrap_or(id),
         "msg" => failure.matches.join("\n"),
         "row" => {
-            let data: Vec<String> =
-                failure.groups.iter().map(|(k, v)| format!("{}: {}", python_str(k), python_str(v))).collect();
-            let time = failure.time.map_or("None".to_string(), |t| format!("{t:?}"));
+            let data: Vec<String> = failure
+                .groups
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_str(k), python_str(v)))
+                .collect();
+            let time = failure
+                .time
+                .map_or("None".to_string(), |t| format!("{t:?}"));
             format!("[{},\t{time},\t{{{}}}],", python_str(&id), data.join(", "))
         }
-        token if !token.contains('<') => data_value(failure, token).unwrap_or_else(|| "None".to_string()),
+        token if !token.contains('<') => {
+            data_value(failure, token).unwrap_or_else(|| "None".to_string())
+        }
         template => substitute_tags(template, failure),
     }
 }
@@ -120,14 +137,23 @@ fn substitute_tags(template: &str, failure: &Failure) -> String {
     while let Some(open) = rest.find('<') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let Some(close) = after.find('>').filter(|&c| !after[..c].contains(['<', ' '])) else {
+        let Some(close) = after
+            .find('>')
+            .filter(|&c| !after[..c].contains(['<', ' ']))
+        else {
             out.push('<');
             rest = after;
             continue;
         };
         let tag = &after[..close];
-        let key = tag.strip_prefix("F-").map_or(tag.to_string(), str::to_ascii_lowercase);
-        let key = if tag == "msg" { "matches".to_string() } else { key };
+        let key = tag
+            .strip_prefix("F-")
+            .map_or(tag.to_string(), str::to_ascii_lowercase);
+        let key = if tag == "msg" {
+            "matches".to_string()
+        } else {
+            key
+        };
         match data_value(failure, &key) {
             Some(value) => out.push_str(&value),
             None => out.push_str(&rest[open..open + close + 2]),
@@ -167,13 +193,19 @@ mod tests {
         assert_eq!(token_output("user", &f), "root");
         assert_eq!(token_output("msg", &f), "line one");
         assert_eq!(token_output("nothing", &f), "None");
-        assert_eq!(token_output("row", &f), "['192.0.2.1',\t1124013600.0,\t{'user': 'root'}],");
+        assert_eq!(
+            token_output("row", &f),
+            "['192.0.2.1',\t1124013600.0,\t{'user': 'root'}],"
+        );
     }
 
     #[test]
     fn out_templates_substitute_known_tags_and_keep_unknown_ones() {
         let f = failure();
-        assert_eq!(token_output("<ip> <F-USER> <unknown> a<b", &f), "192.0.2.1 root <unknown> a<b");
+        assert_eq!(
+            token_output("<ip> <F-USER> <unknown> a<b", &f),
+            "192.0.2.1 root <unknown> a<b"
+        );
     }
 
     #[test]

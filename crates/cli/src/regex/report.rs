@@ -15,11 +15,23 @@ pub fn print(job: &Job, stats: &Stats, elapsed: Duration, args: &RegexArgs) {
     let filter = &job.filter;
     if let Some(prefregex) = filter.prefregex_info() {
         println!("\nPrefregex: {} total", filter.prefregex_hits());
-        print_list(&[prefregex.expanded.clone()], None);
+        print_list(std::slice::from_ref(&prefregex.expanded), None);
     }
     let verbose = stats.verbose();
-    print_regexes("Failregex", filter.failregex_info(), &stats.hits, &stats.listed, verbose);
-    print_regexes("Ignoreregex", filter.ignoreregex_info(), filter.ignoreregex_hits(), &[], verbose);
+    print_regexes(
+        "Failregex",
+        filter.failregex_info(),
+        &stats.hits,
+        &stats.listed,
+        verbose,
+    );
+    print_regexes(
+        "Ignoreregex",
+        filter.ignoreregex_info(),
+        filter.ignoreregex_hits(),
+        &[],
+        verbose,
+    );
     print_date_templates(job, verbose, args.verbose_date);
     println!(
         "\nLines: {} lines, {} ignored, {} matched, {} missed",
@@ -28,14 +40,36 @@ pub fn print(job: &Job, stats: &Stats, elapsed: Duration, args: &RegexArgs) {
     println!("[processed in {:.2} sec]", elapsed.as_secs_f64());
     println!();
     if args.print_all_matched {
-        print_lines("Matched", stats.matched, &stats.matched_lines, stats.limit, true);
+        print_lines(
+            "Matched",
+            stats.matched,
+            &stats.matched_lines,
+            stats.limit,
+            true,
+        );
     }
     if !args.print_no_ignored {
-        print_lines("Ignored", stats.ignored, &stats.ignored_lines, stats.limit, args.print_all_ignored);
+        print_lines(
+            "Ignored",
+            stats.ignored,
+            &stats.ignored_lines,
+            stats.limit,
+            args.print_all_ignored,
+        );
     }
     if !args.print_no_missed {
-        let missed: Vec<String> = stats.missed_lines.iter().map(|(_, line)| line.clone()).collect();
-        print_lines("Missed", stats.missed, &missed, stats.limit, args.print_all_missed);
+        let missed: Vec<String> = stats
+            .missed_lines
+            .iter()
+            .map(|(_, line)| line.clone())
+            .collect();
+        print_lines(
+            "Missed",
+            stats.missed,
+            &missed,
+            stats.limit,
+            args.print_all_missed,
+        );
     }
 }
 
@@ -48,7 +82,13 @@ fn print_list(items: &[String], header: Option<&str>) {
     println!("{header}|  {}\n`-", items.join("\n|  "));
 }
 
-fn print_regexes(title: &str, infos: &[RegexInfo], hits: &[u64], listed: &[Vec<ListedFailure>], verbose: bool) {
+fn print_regexes(
+    title: &str,
+    infos: &[RegexInfo],
+    hits: &[u64],
+    listed: &[Vec<ListedFailure>],
+    verbose: bool,
+) {
     let mut total = 0;
     let mut out = Vec::new();
     for (index, info) in infos.iter().enumerate() {
@@ -59,8 +99,16 @@ fn print_regexes(title: &str, infos: &[RegexInfo], hits: &[u64], listed: &[Vec<L
         }
         if verbose {
             for failure in listed.get(index).map_or(&[][..], Vec::as_slice) {
-                let multiple = if failure.multiple { " (multiple regex matched)" } else { "" };
-                out.push(format!("    {}  {}{multiple}", failure.id, local_time(failure.time)));
+                let multiple = if failure.multiple {
+                    " (multiple regex matched)"
+                } else {
+                    ""
+                };
+                out.push(format!(
+                    "    {}  {}{multiple}",
+                    failure.id,
+                    local_time(failure.time)
+                ));
             }
         }
     }
@@ -99,7 +147,9 @@ fn print_lines(kind: &str, count: u64, lines: &[String], limit: u64, print_all: 
         print_list(&lines, Some(&header));
     } else {
         let option = kind.to_ascii_lowercase();
-        println!("{header} too many to print.  Use --print-all-{option} to print all {count} lines");
+        println!(
+            "{header} too many to print.  Use --print-all-{option} to print all {count} lines"
+        );
     }
 }
 
@@ -113,5 +163,8 @@ fn local_time(time: Option<f64>) -> String {
     };
     let zone = std::env::var("TZ").ok();
     let context = ferroban_date::TimeContext::from_tz_env(time, zone.as_deref());
-    timestamp.to_zoned_datetime(context.tz).strftime("%a %b %d %H:%M:%S %Y").to_string()
+    timestamp
+        .to_zoned_datetime(context.tz)
+        .strftime("%a %b %d %H:%M:%S %Y")
+        .to_string()
 }

@@ -58,11 +58,18 @@ pub fn prepare(args: &RegexArgs, header: &mut Header) -> anyhow::Result<Job> {
         header.line(format!("Use         maxlines : {}", args.maxlines));
     }
     if let Some(pattern) = &args.datepattern {
-        header.line(format!("Use      datepattern : {pattern} : {}", describe_datepattern(pattern)?));
+        header.line(format!(
+            "Use      datepattern : {pattern} : {}",
+            describe_datepattern(pattern)?
+        ));
     }
     let mut definition = failregex_definition(args, header)?;
     if let Some(ignore) = &args.ignoreregex {
-        header.line(format!("Use {:>11} line : {}", "ignoreregex", shorten(ignore)));
+        header.line(format!(
+            "Use {:>11} line : {}",
+            "ignoreregex",
+            shorten(ignore)
+        ));
         definition.ignoreregex.push(ignore.clone());
     }
     apply_command_line(args, &mut definition);
@@ -76,7 +83,12 @@ pub fn prepare(args: &RegexArgs, header: &mut Header) -> anyhow::Result<Job> {
     let input = open_input(args, &filter, header)?;
     header.line("");
     let now = args.now.unwrap_or_else(unix_now);
-    Ok(Job { filter, input, context: TimeContext::local(now), raw_hosts: args.raw })
+    Ok(Job {
+        filter,
+        input,
+        context: TimeContext::local(now),
+        raw_hosts: args.raw,
+    })
 }
 
 /// The command line's `-L`, `-d`, `--usedns`, `--timezone` win over the filter's own values.
@@ -105,11 +117,18 @@ fn failregex_definition(args: &RegexArgs, header: &mut Header) -> anyhow::Result
     let value = args.regex.as_str();
     let Some(found) = find_filter(value, &args.config)? else {
         header.line(format!("Use {:>11} line : {}", "failregex", shorten(value)));
-        return Ok(FilterDefinition { failregex: vec![value.to_string()], maxlines: 1, ..Default::default() });
+        return Ok(FilterDefinition {
+            failregex: vec![value.to_string()],
+            maxlines: 1,
+            ..Default::default()
+        });
     };
     header.line(found.describe(&args.config));
     if !found.options.is_empty() {
-        header.line(format!("Use   filter options : {}", python_dict(&found.options)));
+        header.line(format!(
+            "Use   filter options : {}",
+            python_dict(&found.options)
+        ));
     }
     let spec = ferroban_config::load_filter(&args.config, value, &[])
         .map_err(|errors| anyhow::anyhow!("failed to load filter {value}\n{errors}"))?;
@@ -117,7 +136,11 @@ fn failregex_definition(args: &RegexArgs, header: &mut Header) -> anyhow::Result
         header.line(format!("Use         maxlines : {}", maxlines.value));
     }
     if let (Some(pattern), None) = (&spec.datepattern, &args.datepattern) {
-        header.line(format!("Use      datepattern : {} : {}", pattern.value, describe_datepattern(&pattern.value)?));
+        header.line(format!(
+            "Use      datepattern : {} : {}",
+            pattern.value,
+            describe_datepattern(&pattern.value)?
+        ));
     }
     Ok(spec.definition())
 }
@@ -137,9 +160,19 @@ impl FoundFilter {
         let in_filter_d = self.base_dir.file_name().is_some_and(|n| n == "filter.d");
         let plain_name = !self.name.contains('/') && !has_extension(&self.name);
         if self.base_dir == config || in_filter_d || plain_name {
-            let base = if in_filter_d { self.base_dir.parent().unwrap_or(&self.base_dir) } else { &self.base_dir };
-            let stem = Path::new(&self.name).file_stem().map_or(self.name.clone(), |s| s.to_string_lossy().into_owned());
-            format!("Use {:>11} filter file : {stem}, basedir: {}", "failregex", base.display())
+            let base = if in_filter_d {
+                self.base_dir.parent().unwrap_or(&self.base_dir)
+            } else {
+                &self.base_dir
+            };
+            let stem = Path::new(&self.name)
+                .file_stem()
+                .map_or(self.name.clone(), |s| s.to_string_lossy().into_owned());
+            format!(
+                "Use {:>11} filter file : {stem}, basedir: {}",
+                "failregex",
+                base.display()
+            )
         } else {
             let absolute = std::path::absolute(&self.file).unwrap_or_else(|_| self.file.clone());
             format!("Use {:>11} file : {}", "failregex", absolute.display())
@@ -159,13 +192,18 @@ fn find_filter(value: &str, config: &Path) -> anyhow::Result<Option<FoundFilter>
     if !FILTER_NAME.is_match(value) {
         return Ok(None);
     }
-    let definition = ferroban_config::extract_options(value)
-        .map_err(|e| anyhow::anyhow!("Wrong filter name or options: {e}\n       while parsing: {value}"))?;
+    let definition = ferroban_config::extract_options(value).map_err(|e| {
+        anyhow::anyhow!("Wrong filter name or options: {e}\n       while parsing: {value}")
+    })?;
     let name = definition.name;
     let candidates = if has_extension(&name) {
         vec![name.clone()]
     } else {
-        vec![name.clone(), format!("{name}.conf"), format!("{name}.local")]
+        vec![
+            name.clone(),
+            format!("{name}.conf"),
+            format!("{name}.local"),
+        ]
     };
     for candidate in candidates {
         let (file, base_dir) = if candidate.contains('/') {
@@ -175,11 +213,19 @@ fn find_filter(value: &str, config: &Path) -> anyhow::Result<Option<FoundFilter>
         } else if config.file_name().is_some_and(|n| n == "filter.d") {
             (config.join(&candidate), config.to_path_buf())
         } else {
-            (config.join("filter.d").join(&candidate), config.to_path_buf())
+            (
+                config.join("filter.d").join(&candidate),
+                config.to_path_buf(),
+            )
         };
         if file.is_file() {
             let options = definition.options.into_iter().collect();
-            return Ok(Some(FoundFilter { name, file, base_dir, options }));
+            return Ok(Some(FoundFilter {
+                name,
+                file,
+                base_dir,
+                options,
+            }));
         }
     }
     Ok(None)
@@ -192,13 +238,21 @@ fn open_input(args: &RegexArgs, filter: &Filter, header: &mut Header) -> anyhow:
         std::fs::File::open(log).with_context(|| format!("cannot read {log}"))?;
         header.line(format!("Use         log file : {log}"));
         header.line(format!("Use         encoding : {}", args.encoding));
-        return Ok(Input::File { path: PathBuf::from(log), encoding });
+        return Ok(Input::File {
+            path: PathBuf::from(log),
+            encoding,
+        });
     }
     if log.starts_with("systemd-journal") {
-        bail!("systemd-journal: reading the journal is not supported by `ferroban regex` yet; export it with `journalctl -o short` and give the file");
+        bail!(
+            "systemd-journal: reading the journal is not supported by `ferroban regex` yet; export it with `journalctl -o short` and give the file"
+        );
     }
     if filter.maxlines() <= 1 && !log.contains('\n') {
-        header.line(format!("Use      single line : {}", shorten(&log.replace('\n', "\\n"))));
+        header.line(format!(
+            "Use      single line : {}",
+            shorten(&log.replace('\n', "\\n"))
+        ));
         return Ok(Input::Lines(vec![log.to_string()]));
     }
     let lines: Vec<String> = log.split('\n').map(str::to_string).collect();
@@ -227,13 +281,20 @@ pub fn shorten(text: &str) -> String {
 
 /// A Python `repr` of a dict of strings, as fail2ban-regex prints filter options.
 pub fn python_dict(items: &[(String, String)]) -> String {
-    let body: Vec<String> = items.iter().map(|(k, v)| format!("{}: {}", python_str(k), python_str(v))).collect();
+    let body: Vec<String> = items
+        .iter()
+        .map(|(k, v)| format!("{}: {}", python_str(k), python_str(v)))
+        .collect();
     format!("{{{}}}", body.join(", "))
 }
 
 /// A Python `repr` of a string.
 pub fn python_str(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(text.len() + 2);
     out.push(quote);
     for c in text.chars() {
@@ -246,7 +307,9 @@ pub fn python_str(text: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -273,7 +336,10 @@ mod tests {
 
     #[test]
     fn python_repr_of_options() {
-        let items = vec![("mode".to_string(), "aggressive".to_string()), ("q".to_string(), "it's".to_string())];
+        let items = vec![
+            ("mode".to_string(), "aggressive".to_string()),
+            ("q".to_string(), "it's".to_string()),
+        ];
         assert_eq!(python_dict(&items), "{'mode': 'aggressive', 'q': \"it's\"}");
     }
 

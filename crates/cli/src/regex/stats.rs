@@ -2,9 +2,9 @@
 //! matched, ignored, missed, the lines it lists, and (verbose) each regex's failures.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, ToSocketAddrs};
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::net::{IpAddr, ToSocketAddrs};
 
 use anyhow::Context;
 use ferroban_filter::{IdKind, LineResult, Outcome};
@@ -60,7 +60,11 @@ impl Stats {
             matched_lines: Vec::new(),
             missed_lines: Vec::new(),
             ignored_lines: Vec::new(),
-            limit: if args.maxlines > 0 { args.maxlines as u64 } else { 20 },
+            limit: if args.maxlines > 0 {
+                args.maxlines as u64
+            } else {
+                20
+            },
             listed: Vec::new(),
             hits: Vec::new(),
             verbose: args.verbose > 0 || args.verbosity.is_some_and(|v| v > 0),
@@ -98,7 +102,9 @@ impl Stats {
         match result.outcome() {
             Outcome::Ignored => {
                 self.ignored += 1;
-                if !self.print_no_ignored && (self.print_all_ignored || self.ignored <= self.limit + 1) {
+                if !self.print_no_ignored
+                    && (self.print_all_ignored || self.ignored <= self.limit + 1)
+                {
                     self.ignored_lines.push(line.to_string());
                 }
             }
@@ -110,7 +116,8 @@ impl Stats {
             }
             Outcome::Missed => {
                 self.missed += 1;
-                if !self.print_no_missed && (self.print_all_missed || self.missed <= self.limit + 1) {
+                if !self.print_no_missed && (self.print_all_missed || self.missed <= self.limit + 1)
+                {
                     self.missed_lines.push((result.serial, line.to_string()));
                 }
             }
@@ -123,7 +130,11 @@ impl Stats {
     /// taken back.
     fn take_back_consumed(&mut self, result: &LineResult) {
         for serial in &result.consumed {
-            let text = self.recent.iter().find(|(s, _)| s == serial).map(|(_, t)| t.clone());
+            let text = self
+                .recent
+                .iter()
+                .find(|(s, _)| s == serial)
+                .map(|(_, t)| t.clone());
             if let Some(text) = &text {
                 if let Some(position) = self.missed_lines.iter().position(|(_, t)| t == text) {
                     self.missed_lines.remove(position);
@@ -183,7 +194,8 @@ pub fn process(job: &mut Job, stats: &mut Stats, printer: &mut Printer) -> anyho
             }
         }
         Input::File { path, encoding } => {
-            let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let file =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             let mut progress = Progress::new(size);
             let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -243,8 +255,10 @@ impl Resolver {
         self.cache
             .entry(name.to_string())
             .or_insert_with(|| {
-                let mut addresses: Vec<IpAddr> =
-                    (name, 0).to_socket_addrs().map(|found| found.map(|a| a.ip()).collect()).unwrap_or_default();
+                let mut addresses: Vec<IpAddr> = (name, 0)
+                    .to_socket_addrs()
+                    .map(|found| found.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
                 addresses.dedup();
                 addresses
             })
@@ -261,15 +275,23 @@ struct Progress {
 
 impl Progress {
     fn new(total: u64) -> Self {
-        Progress { total, done: 0, active: total >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal() }
+        Progress {
+            total,
+            done: 0,
+            active: total >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal(),
+        }
     }
 
     fn advance(&mut self, lines: u64, bytes: u64) {
         self.done += bytes;
-        if self.active && lines % PROGRESS_EVERY == 0 {
+        if self.active && lines.is_multiple_of(PROGRESS_EVERY) {
             let percent = self.done * 100 / self.total.max(1);
             let filled = (percent / 4) as usize;
-            eprint!("\r[{}{}] {percent:3}% {lines} lines", "#".repeat(filled), " ".repeat(25 - filled.min(25)));
+            eprint!(
+                "\r[{}{}] {percent:3}% {lines} lines",
+                "#".repeat(filled),
+                " ".repeat(25 - filled.min(25))
+            );
             let _ = std::io::stderr().flush();
         }
     }
