@@ -6,11 +6,24 @@ use std::collections::HashSet;
 /// `IPAddr.IP_4_RE`.
 const IP4: &str = r"(?:\d{1,3}\.){3}\d{1,3}";
 
-/// `IPAddr.IP_6_RE` with its final `(?<=:):` written as `:`. The look-behind stands right
-/// after `(?:[0-9a-fA-F]{1,4}::?|::){1,7}`, whose every iteration ends in ':', and the
-/// repetition runs at least once, so the assertion always holds; dropping it keeps the
-/// meaning and lets the linear-time engine run every `<HOST>` regex.
-const IP6: &str = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|:)";
+/// `IPAddr.IP_6_RE`, as fail2ban writes it and shows it in reports.
+const IP6: &str = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|(?<=:):)";
+
+/// [`IP6`] with its final `(?<=:):` written as `:`. The look-behind stands right after
+/// `(?:[0-9a-fA-F]{1,4}::?|::){1,7}`, whose every iteration ends in ':', and the repetition
+/// runs at least once, so the assertion always holds; dropping it keeps the meaning and lets
+/// the linear-time engine run every `<HOST>` regex.
+const IP6_LINEAR: &str = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|:)";
+
+/// An expanded pattern with every `<IP6>` expansion in its linear-engine form (see
+/// [`IP6_LINEAR`]); called before translation, so reports still show fail2ban's text.
+pub fn linear_ip6(expanded: &str) -> std::borrow::Cow<'_, str> {
+    if expanded.contains(IP6) {
+        std::borrow::Cow::Owned(expanded.replace(IP6, IP6_LINEAR))
+    } else {
+        std::borrow::Cow::Borrowed(expanded)
+    }
+}
 
 fn host_ip4() -> String {
     format!("(?:::f{{4,6}}:)?(?P<ip4>{IP4})")

@@ -58,6 +58,7 @@ pub struct TranslateError {
 /// `multiline` is Python's `re.MULTILINE` (fail2ban sets it on failregexes when
 /// `maxlines > 1`).
 pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, TranslateError> {
+    let pattern = &crate::tags::linear_ip6(pattern);
     let mut translator = Translator::new(pattern, multiline);
     translator.run()?;
     if !multiline && translator.global_flags.contains('m') {

@@ -53,13 +53,8 @@ impl JailConfig {
     pub fn from_spec(spec: &JailSpec) -> (JailConfig, Vec<String>) {
         let mut warnings = Vec::new();
         let filter = spec.filter.as_ref().map(|filter| FilterDefinition {
-            prefregex: filter.prefregex.as_ref().map(|v| v.value.clone()),
-            failregex: filter.failregex.iter().map(|v| v.value.clone()).collect(),
-            ignoreregex: filter.ignoreregex.iter().map(|v| v.value.clone()).collect(),
-            datepattern: filter.datepattern.as_ref().map(|v| v.value.clone()),
-            maxlines: filter.maxlines.as_ref().map_or(1, |v| v.value as usize),
             logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
-            usedns: filter.usedns.as_ref().map(|v| v.value.clone()),
+            ..filter.definition()
         });
         let usedns = spec
             .filter

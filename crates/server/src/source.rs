@@ -84,10 +84,9 @@ impl LineFilter {
         let mut options = FilterOptions::daemon(config.find_time() as f64);
         options.raw_host = config.usedns == "raw";
         filter.set_options(options);
-        let time = match &config.logtimezone {
-            Some(zone) => TimeContext::from_tz_env(now_float(), Some(zone)),
-            None => TimeContext::local(now_float()),
-        };
+        // `logtimezone` is in the filter definition (the date detector's default zone); the
+        // context carries the machine's local zone, as fail2ban's `time.mktime` does.
+        let time = TimeContext::local(now_float());
         Ok(Some(LineFilter {
             jail: config.name.clone(),
             filter,
