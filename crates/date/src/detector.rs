@@ -2,7 +2,7 @@
 //! fail2ban's search over them — last template first, distance checks, hit counting and the
 //! "bubble up" reordering — reproduced step by step because they decide which date wins.
 
-use crate::strptime::{self, Conversion, TimeCache, ZoneError};
+use crate::strptime::{self, Conversion, TimeCache, ZoneError, same_zone};
 use crate::template::{self, Builder, LINE_BEGIN, LINE_END, MatchState, Template};
 use crate::{DateError, DateFound, DateMatch, DateOutcome, TemplateStats, TimeContext};
 use std::sync::{Arc, LazyLock};
@@ -146,6 +146,22 @@ pub struct DateDetector {
     default_tz: Option<i32>,
     none: bool,
     cache: TimeCache,
+    /// The last conversion of a fast-matched date (see [`LastConversion`]).
+    last_conversion: Option<LastConversion>,
+}
+
+/// Consecutive log lines mostly carry the same second: a syslog date matched by the fast
+/// matcher whose text, template, "now" and zones equal the last one converts to the same
+/// outcome (the conversion is a function of those; the fast matcher's groups are a function
+/// of the text, see `fastpath`), so it is not converted again.
+#[derive(Debug, Clone)]
+struct LastConversion {
+    /// The template's address, as its identity (templates are shared and never move).
+    template: usize,
+    text: String,
+    now_bits: u64,
+    tz: jiff::tz::TimeZone,
+    outcome: DateOutcome,
 }
 
 impl Default for DateDetector {
@@ -175,6 +191,7 @@ impl DateDetector {
             default_tz: None,
             none: false,
             cache: TimeCache::default(),
+            last_conversion: None,
         }
     }
 
@@ -314,6 +331,7 @@ impl DateDetector {
             None => None,
             Some(zone) => Some(parse_log_time_zone(zone)?),
         };
+        self.last_conversion = None;
         Ok(())
     }
 
@@ -378,14 +396,7 @@ impl DateDetector {
         let outcome = if start == end {
             DateOutcome::Empty
         } else {
-            match slot
-                .template
-                .convert(line, &slot.state, self.default_tz, ctx, &mut self.cache)
-            {
-                Conversion::Time(time) => DateOutcome::Time(time),
-                Conversion::Invalid => DateOutcome::Invalid,
-                Conversion::Error => DateOutcome::Error,
-            }
+            self.convert(winner, line, (start, end), ctx)
         };
         Some(DateFound {
             start,
@@ -393,6 +404,62 @@ impl DateDetector {
             template: winner,
             outcome,
         })
+    }
+
+    /// `getDate` of the winning slot's match, reusing the last conversion when it must give
+    /// the same outcome.
+    fn convert(
+        &mut self,
+        winner: usize,
+        line: &str,
+        (start, end): (usize, usize),
+        ctx: &TimeContext,
+    ) -> DateOutcome {
+        let slot = &self.slots[winner];
+        let text = &line[start..end];
+        let identity = Arc::as_ptr(&slot.template) as usize;
+        let now_bits = ctx.now.to_bits();
+        let cacheable = slot.state.is_fast();
+        if let Some(last) = &self.last_conversion
+            && cacheable
+            && last.template == identity
+            && last.now_bits == now_bits
+            && last.text == text
+            && same_zone(&last.tz, &ctx.tz)
+        {
+            return last.outcome;
+        }
+        let outcome =
+            match slot
+                .template
+                .convert(line, &slot.state, self.default_tz, ctx, &mut self.cache)
+            {
+                Conversion::Time(time) => DateOutcome::Time(time),
+                Conversion::Invalid => DateOutcome::Invalid,
+                Conversion::Error => DateOutcome::Error,
+            };
+        if cacheable {
+            let mut last = self
+                .last_conversion
+                .take()
+                .unwrap_or_else(|| LastConversion {
+                    template: identity,
+                    text: String::new(),
+                    now_bits,
+                    tz: ctx.tz.clone(),
+                    outcome,
+                });
+            last.template = identity;
+            last.text.clear();
+            last.text.push_str(text);
+            last.now_bits = now_bits;
+            if !same_zone(&last.tz, &ctx.tz) {
+                last.tz = ctx.tz.clone();
+            }
+            last.outcome = outcome;
+            self.last_conversion = Some(last);
+        }
+        outcome
     }
 
     /// fail2ban's `matchTime`: the index of the winning slot, whose state holds the match.

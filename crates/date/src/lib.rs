@@ -22,6 +22,7 @@
 //! [`TimeContext::tz`], which is the local zone as in fail2ban.
 
 mod detector;
+mod fastpath;
 mod pyregex;
 mod strptime;
 mod template;

@@ -666,13 +666,23 @@ pub(crate) struct TimeCache {
 impl TimeCache {
     /// Forgets everything when the time zone is not the cached one.
     fn follow(&mut self, tz: &TimeZone) {
-        if self.tz.as_ref() != Some(tz) {
+        if !self.tz.as_ref().is_some_and(|cached| same_zone(cached, tz)) {
             *self = TimeCache {
                 tz: Some(tz.clone()),
                 now: None,
                 hour: None,
             };
         }
+    }
+}
+
+/// Zone equality, cheap for the usual case of a clone of the cached zone: clones share their
+/// name, so equal name pointers mean the same zone. jiff's own equality looks the name up in
+/// the zone database on every call (measured: ~5% of a whole `ferroban regex` run).
+pub(crate) fn same_zone(a: &TimeZone, b: &TimeZone) -> bool {
+    match (a.iana_name(), b.iana_name()) {
+        (Some(x), Some(y)) if std::ptr::eq(x, y) => true,
+        _ => a == b,
     }
 }
 

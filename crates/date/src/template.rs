@@ -2,6 +2,7 @@
 //! named, bounded regex, and how a match becomes a Unix time.
 
 use crate::TimeContext;
+use crate::fastpath::{self, SyslogMatcher};
 use crate::pyregex::{self, BOUNDARY};
 use crate::strptime::{self, Conversion, Field, FieldValues, TimeCache};
 use regex::{CaptureLocations, Regex};
@@ -56,6 +57,9 @@ enum Matcher {
 #[derive(Debug)]
 struct Compiled {
     regex: Regex,
+    /// A hand-written matcher with the same result as `regex`, when the template is the
+    /// syslog one it models (see `fastpath`).
+    fast: Option<SyslogMatcher>,
     /// Python groups per variant (see `pyregex`).
     groups: usize,
     variants: usize,
@@ -66,11 +70,20 @@ struct Compiled {
 #[derive(Debug, Clone)]
 pub(crate) struct MatchState {
     locations: Option<CaptureLocations>,
+    /// Spans by Python group when the fast matcher answered the last search.
+    fast: Option<fastpath::Spans>,
     epoch: (usize, usize),
 }
 
 const EPOCH_RE: &str = r"\d{10,11}\b(?:\.\d{3,6})?";
 const LONG_EPOCH_RE: &str = r"\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?";
+
+impl MatchState {
+    /// The last search was answered by the fast matcher.
+    pub(crate) fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+}
 
 impl Template {
     /// A fresh match state for this template.
@@ -81,6 +94,7 @@ impl Template {
         };
         MatchState {
             locations,
+            fast: None,
             epoch: (0, 0),
         }
     }
@@ -98,11 +112,18 @@ impl Template {
             return None;
         }
         let haystack = &line[..endpos];
+        state.fast = None;
         match (&self.matcher, state.locations.as_mut()) {
-            (Matcher::Regex(compiled), Some(locations)) => compiled
-                .regex
-                .captures_read_at(locations, haystack, pos)
-                .map(|m| (m.start(), m.end())),
+            (Matcher::Regex(compiled), Some(locations)) => {
+                if let Some(answer) = compiled.fast.as_ref().and_then(|m| m.search(haystack, pos)) {
+                    state.fast = answer;
+                    return answer.and_then(|spans| spans[0]);
+                }
+                compiled
+                    .regex
+                    .captures_read_at(locations, haystack, pos)
+                    .map(|m| (m.start(), m.end()))
+            }
             (Matcher::EpochSearch(digits), _) => {
                 let span = search_epoch(digits, haystack, pos)?;
                 state.epoch = span;
@@ -118,6 +139,9 @@ impl Template {
             (Matcher::Regex(compiled), Some(locations)) => {
                 if group == 0 || group > compiled.groups {
                     return None;
+                }
+                if let Some(spans) = &state.fast {
+                    return spans.get(group).copied().flatten();
                 }
                 (0..compiled.variants)
                     .find_map(|variant| locations.get(1 + variant * compiled.groups + group - 1))
@@ -418,6 +442,7 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
         let regex = Regex::new(&rust).map_err(|e| e.to_string())?;
         let compiled = Compiled {
             regex,
+            fast: None,
             groups: 1,
             variants: 1,
             fields: vec![None],
@@ -460,8 +485,20 @@ fn build(
         .iter()
         .map(|name| name.as_deref().and_then(Field::from_group_name))
         .collect();
+    // The fast matcher numbers groups as the syslog template does: check the names agree.
+    let syslog_groups = ["a", "b", "d", "H", "M", "S", "f", "Y"];
+    let fast = SyslogMatcher::recognize(&python_regex).filter(|_| {
+        translated.variants == 1
+            && translated.group_names.len() == fastpath::GROUPS
+            && translated.group_names[0].is_none()
+            && translated.group_names[1..]
+                .iter()
+                .zip(syslog_groups)
+                .all(|(name, expected)| name.as_deref() == Some(expected))
+    });
     let compiled = Compiled {
         regex,
+        fast,
         groups: translated.group_names.len(),
         variants: translated.variants,
         fields,
@@ -666,6 +703,29 @@ mod tests {
             r"(?iu)(?=^|\b|\W)((?:(?P<a>mon|tue|wed|thu|fri|sat|sun) )?(?P<b>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) (?P<d>[1-2]\d|[0 ]?[1-9]|3[0-1])  ?(?P<H>[0-2]?\d):(?P<M>[0-5]?\d):(?P<S>[0-5]?\d|6[0-1])(?:\.(?P<f>[0-9]{1,6}))?(?: (?P<Y>20[012]\d))?)(?=\b|\W|$)"
         );
         assert_eq!(t.flags, WORD_BEGIN | WORD_END);
+    }
+
+    #[test]
+    fn anchored_syslog_template_gets_the_fast_matcher() {
+        let t = builder()
+            .pattern_template(r"{^LN-BEG}(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?")
+            .unwrap();
+        let Matcher::Regex(compiled) = &t.matcher else {
+            panic!("regex template expected");
+        };
+        assert!(compiled.fast.is_some(), "{}", t.python_regex);
+        let mut state = t.new_state();
+        let line = "Nov  3 02:13:20 gw sshd[1]: x";
+        assert_eq!(t.search(line, 0, line.len(), &mut state), Some((0, 15)));
+        assert_eq!(t.group(4, &state), Some((4, 6)));
+        // Unanchored templates keep the regex.
+        let t = builder()
+            .pattern_template(r"(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?")
+            .unwrap();
+        let Matcher::Regex(compiled) = &t.matcher else {
+            panic!("regex template expected");
+        };
+        assert!(compiled.fast.is_none());
     }
 
     #[test]

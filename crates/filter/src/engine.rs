@@ -1,5 +1,16 @@
 //! One compiled fail2ban regex: translation, engine choice, and a match API that reports
 //! group spans without allocating on a miss.
+//!
+//! Linear regexes get two programs. Log lines are nearly always ASCII, and on ASCII text a
+//! regex compiled with Unicode off (`\d` = `[0-9]`, `\w`, `\s`, `\b` and `(?i)` over ASCII)
+//! matches exactly what the Unicode regex matches, with the same groups; its automaton is a
+//! fraction of the size (fail2ban's `<HOST>` alone holds a dozen `\d`, each hundreds of UTF-8
+//! states in Unicode mode). So ASCII haystacks run the ASCII program, and the Unicode program
+//! (Python's semantics for all text) is compiled on the first non-ASCII haystack that needs
+//! it. Patterns the ASCII program cannot express (non-ASCII class members, `\p{..}`) get the
+//! Unicode program at once.
+
+use std::sync::OnceLock;
 
 use crate::translate::{FancyFeature, TranslateError, translate};
 
@@ -32,11 +43,92 @@ pub struct CompileFailure {
 
 #[derive(Debug, Clone)]
 enum Program {
-    Linear {
-        regex: regex::Regex,
-        locations: regex::CaptureLocations,
-    },
+    Linear(Box<Linear>),
     Fancy(Box<fancy_regex::Regex>),
+}
+
+/// A linear regex: the ASCII program when it can be built, the Unicode one on demand.
+#[derive(Debug, Clone)]
+struct Linear {
+    /// The translated pattern, for compiling the Unicode program later.
+    pattern: String,
+    ascii: Option<regex::bytes::Regex>,
+    ascii_locations: Option<regex::bytes::CaptureLocations>,
+    /// The Unicode program; `Err` only if it exceeds the size limit while the ASCII program
+    /// did not (then non-ASCII haystacks count as no match).
+    unicode: OnceLock<Result<regex::Regex, String>>,
+    unicode_locations: Option<regex::CaptureLocations>,
+}
+
+impl Linear {
+    fn unicode(&self) -> Option<&regex::Regex> {
+        self.unicode
+            .get_or_init(|| unicode_regex(&self.pattern))
+            .as_ref()
+            .ok()
+    }
+
+    fn is_match(&self, haystack: &str) -> bool {
+        match &self.ascii {
+            Some(ascii) if haystack.is_ascii() => ascii.is_match(haystack.as_bytes()),
+            _ => self.unicode().is_some_and(|r| r.is_match(haystack)),
+        }
+    }
+
+    /// Searches and writes the groups' spans into `spans` on a match.
+    fn search(&mut self, haystack: &str, spans: &mut [Option<(usize, usize)>]) -> bool {
+        if let (Some(ascii), true) = (&self.ascii, haystack.is_ascii()) {
+            let locations = self
+                .ascii_locations
+                .get_or_insert_with(|| ascii.capture_locations());
+            if ascii
+                .captures_read(locations, haystack.as_bytes())
+                .is_none()
+            {
+                return false;
+            }
+            for (index, span) in spans.iter_mut().enumerate() {
+                *span = locations.get(index);
+            }
+            return true;
+        }
+        let Some(regex) = self
+            .unicode
+            .get_or_init(|| unicode_regex(&self.pattern))
+            .as_ref()
+            .ok()
+        else {
+            return false;
+        };
+        let locations = self
+            .unicode_locations
+            .get_or_insert_with(|| regex.capture_locations());
+        if regex.captures_read(locations, haystack).is_none() {
+            return false;
+        }
+        for (index, span) in spans.iter_mut().enumerate() {
+            *span = locations.get(index);
+        }
+        true
+    }
+}
+
+fn unicode_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(SIZE_LIMIT)
+        .dfa_size_limit(DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The ASCII program of `pattern`, None when the pattern needs Unicode mode.
+pub(crate) fn ascii_regex(pattern: &str) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(SIZE_LIMIT)
+        .dfa_size_limit(DFA_SIZE_LIMIT)
+        .build()
+        .ok()
 }
 
 /// A compiled regex with its group names resolved to indices.
@@ -82,17 +174,32 @@ impl CompiledRegex {
             .map_or(Engine::Linear, Engine::Backtracking);
         let (program, names): (Program, Vec<Option<String>>) = match translated.fancy {
             None => {
-                let regex = regex::RegexBuilder::new(&pattern)
-                    .size_limit(SIZE_LIMIT)
-                    .dfa_size_limit(DFA_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| failure(e.to_string()))?;
-                let names = regex
-                    .capture_names()
-                    .map(|name| name.map(str::to_string))
-                    .collect();
-                let locations = regex.capture_locations();
-                (Program::Linear { regex, locations }, names)
+                let ascii = ascii_regex(&pattern);
+                let unicode = OnceLock::new();
+                let names: Vec<Option<String>> = match &ascii {
+                    Some(ascii) => ascii
+                        .capture_names()
+                        .map(|name| name.map(str::to_string))
+                        .collect(),
+                    None => {
+                        // Needs Unicode mode: compile it now (this also reports errors).
+                        let regex = unicode_regex(&pattern).map_err(failure)?;
+                        let names = regex
+                            .capture_names()
+                            .map(|name| name.map(str::to_string))
+                            .collect();
+                        let _ = unicode.set(Ok(regex));
+                        names
+                    }
+                };
+                let linear = Linear {
+                    pattern: pattern.clone(),
+                    ascii,
+                    ascii_locations: None,
+                    unicode,
+                    unicode_locations: None,
+                };
+                (Program::Linear(Box::new(linear)), names)
             }
             Some(_) => {
                 let regex = fancy_regex::RegexBuilder::new(&pattern)
@@ -127,7 +234,7 @@ impl CompiledRegex {
     #[cfg(test)]
     /// True when the linear engine runs this regex (then it may join a RegexSet as is).
     pub fn is_linear(&self) -> bool {
-        matches!(self.program, Program::Linear { .. })
+        matches!(self.program, Program::Linear(_))
     }
 
     /// Group names, by group index.
@@ -139,18 +246,21 @@ impl CompiledRegex {
         self.names.iter().any(|n| n.as_deref() == Some(name))
     }
 
+    /// True when the regex matches somewhere in `haystack`, without resolving groups (the
+    /// lazy DFA alone for the linear engine, far cheaper than [`Self::search`]). The spans of
+    /// the last [`Self::search`] are left as they were.
+    pub fn is_match(&self, haystack: &str) -> bool {
+        match &self.program {
+            Program::Linear(linear) => linear.is_match(haystack),
+            // A backtrack-limit error counts as no match, as in `search`.
+            Program::Fancy(regex) => regex.is_match(haystack).unwrap_or(false),
+        }
+    }
+
     /// Searches `haystack`; on success the spans of the match are kept for [`Self::group`].
     pub fn search(&mut self, haystack: &str) -> bool {
         match &mut self.program {
-            Program::Linear { regex, locations } => {
-                if regex.captures_read(locations, haystack).is_none() {
-                    return false;
-                }
-                for (index, span) in self.spans.iter_mut().enumerate() {
-                    *span = locations.get(index);
-                }
-                true
-            }
+            Program::Linear(linear) => linear.search(haystack, &mut self.spans),
             Program::Fancy(regex) => {
                 // A backtrack-limit error counts as no match: the line is treated as missed.
                 let Ok(Some(captures)) = regex.captures(haystack) else {
@@ -188,6 +298,83 @@ fn names_len(names: &[Option<String>]) -> usize {
     names.len().max(1)
 }
 
+/// A RegexSet over superset forms of a filter's regexes, asked before the exact regexes.
+/// ASCII haystacks use the ASCII set (see the module comment); others the Unicode set.
+/// Both are compiled when first asked: a daemon's jails that see no traffic keep only the
+/// patterns (a set over sshd's failregexes is ~0.6 MB).
+#[derive(Debug, Clone)]
+pub(crate) struct Prefilter {
+    patterns: Vec<String>,
+    ascii: OnceLock<Option<regex::bytes::RegexSet>>,
+    unicode: OnceLock<Option<regex::RegexSet>>,
+}
+
+/// A set's automaton over all of a filter's regexes is large; its own limits.
+const SET_SIZE_LIMIT: usize = 256 << 20;
+
+impl Prefilter {
+    /// None without patterns.
+    pub(crate) fn new(patterns: Vec<String>) -> Option<Self> {
+        if patterns.is_empty() {
+            return None;
+        }
+        Some(Prefilter {
+            patterns,
+            ascii: OnceLock::new(),
+            unicode: OnceLock::new(),
+        })
+    }
+
+    /// The ASCII set for an ASCII haystack; None for other text or when the patterns need
+    /// Unicode mode.
+    fn ascii(&self, haystack: &str) -> Option<&regex::bytes::RegexSet> {
+        if !haystack.is_ascii() {
+            return None;
+        }
+        self.ascii
+            .get_or_init(|| {
+                regex::bytes::RegexSetBuilder::new(&self.patterns)
+                    .unicode(false)
+                    .size_limit(SET_SIZE_LIMIT)
+                    .dfa_size_limit(DFA_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn unicode(&self) -> Option<&regex::RegexSet> {
+        self.unicode
+            .get_or_init(|| {
+                regex::RegexSetBuilder::new(&self.patterns)
+                    .size_limit(SET_SIZE_LIMIT)
+                    .dfa_size_limit(DFA_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// False only when no pattern matches `haystack`.
+    pub(crate) fn may_match(&self, haystack: &str) -> bool {
+        match self.ascii(haystack) {
+            Some(set) => set.is_match(haystack.as_bytes()),
+            None => self.unicode().is_none_or(|set| set.is_match(haystack)),
+        }
+    }
+
+    /// Indices of the patterns that match (all of them when the set could not be built).
+    pub(crate) fn matches(&self, haystack: &str) -> Vec<usize> {
+        match self.ascii(haystack) {
+            Some(set) => set.matches(haystack.as_bytes()).into_iter().collect(),
+            None => match self.unicode() {
+                Some(set) => set.matches(haystack).into_iter().collect(),
+                None => (0..self.patterns.len()).collect(),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -200,6 +387,40 @@ mod tests {
         assert!(regex.search("user bob from x\n"));
         assert_eq!(regex.group("user"), Some((5, 8)));
         assert!(!regex.search("user bob from y\n"));
+    }
+
+    #[test]
+    fn non_ascii_text_keeps_unicode_classes() {
+        // Python's `\d` and `\w` take any Unicode digit or letter: the ASCII program would
+        // not, so non-ASCII haystacks go to the Unicode program.
+        let mut regex = CompiledRegex::new(r"^n=(?P<n>\d+) w=(?P<w>\w+)$", false).unwrap();
+        assert!(regex.search("n=42 w=abc\n"));
+        assert_eq!(regex.group("w"), Some((7, 10)));
+        assert!(regex.search("n=\u{663}\u{664} w=\u{e9}t\u{e9}\n"));
+        assert_eq!(regex.group("n"), Some((2, 6)));
+        assert!(regex.is_match("n=\u{663} w=x"));
+        assert!(!regex.is_match("n=x w=x"));
+        let mut folded = CompiledRegex::new(r"(?i)^kelvin$", false).unwrap();
+        assert!(folded.search("KELVIN"));
+        assert!(folded.search("\u{212a}elvin"));
+    }
+
+    #[test]
+    fn pattern_needing_unicode_mode_still_compiles() {
+        let mut regex = CompiledRegex::new(r"^[\u00e0-\u00ff]+ (?P<x>\S+)$", false).unwrap();
+        assert!(regex.search("\u{e9}\u{e8} abc"));
+        assert_eq!(regex.group("x"), Some((5, 8)));
+        assert!(!regex.search("ab abc"));
+    }
+
+    #[test]
+    fn prefilter_answers_for_ascii_and_unicode_text() {
+        let set = Prefilter::new(vec![r"\d+x".to_string(), r"\w+y".to_string()]).unwrap();
+        assert!(set.may_match("12x"));
+        assert!(!set.may_match("12 z"));
+        assert_eq!(set.matches("1x ay"), vec![0, 1]);
+        assert_eq!(set.matches("\u{663}x"), vec![0]);
+        assert!(set.may_match("\u{e9}y"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use ferroban_date::{DateDetector, DateFound, DateMatch, DateOutcome, TimeContext};
 
 use crate::FilterError;
-use crate::engine::{CompiledRegex, DFA_SIZE_LIMIT, Engine};
+use crate::engine::{CompiledRegex, Engine, Prefilter};
 use crate::failure::{Failure, MlfidCache};
 use crate::lines::{TupleLine, TupleView};
 use crate::tags::resolve_tags;
@@ -142,14 +142,18 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Filter {
     prefregex: Option<CompiledRegex>,
+    /// The prefregex with its final `<F-CONTENT>.+</F-CONTENT>$` cut to one character: on a
+    /// one-line buffer it matches exactly when the prefregex does, and stops scanning right
+    /// after the prefix (fail2ban-regex counts prefregex matches on every line).
+    prefregex_probe: Option<CompiledRegex>,
     failregex: Vec<CompiledRegex>,
     ignoreregex: Vec<CompiledRegex>,
     info: RegexInfos,
     /// Prefilter over all failregexes (relaxed forms for the backtracking ones).
-    failregex_set: Option<regex::RegexSet>,
+    failregex_set: Option<Prefilter>,
     /// Before the prefregex: anchor-free failregexes over the whole buffer (daemon only).
-    anywhere_set: Option<regex::RegexSet>,
-    ignoreregex_set: Option<regex::RegexSet>,
+    anywhere_set: Option<Prefilter>,
+    ignoreregex_set: Option<Prefilter>,
     dates: DateDetector,
     maxlines: usize,
     options: FilterOptions,
@@ -237,16 +241,9 @@ fn date_detector(definition: &FilterDefinition) -> Result<DateDetector, FilterEr
     Ok(dates)
 }
 
-/// A RegexSet over the relaxed forms; None if it cannot be built (then every regex is tried).
-fn build_set<'r>(patterns: impl ExactSizeIterator<Item = &'r str>) -> Option<regex::RegexSet> {
-    if patterns.len() == 0 {
-        return None;
-    }
-    regex::RegexSetBuilder::new(patterns)
-        .size_limit(256 << 20)
-        .dfa_size_limit(DFA_SIZE_LIMIT)
-        .build()
-        .ok()
+/// A prefilter over the given superset forms (None without any).
+fn build_set<'r>(patterns: impl ExactSizeIterator<Item = &'r str>) -> Option<Prefilter> {
+    Prefilter::new(patterns.map(str::to_string).collect())
 }
 
 impl Filter {
@@ -304,6 +301,17 @@ impl Filter {
                 .prefregex
                 .as_deref()
                 .is_some_and(|p| p.trim_end().ends_with("</F-CONTENT>$"));
+        let prefregex_probe = match definition.prefregex.as_deref().map(str::trim_end) {
+            Some(source) if content_at_end => source
+                .strip_suffix("<F-CONTENT>.+</F-CONTENT>$")
+                .map(|head| format!("{head}<F-CONTENT>.</F-CONTENT>"))
+                .and_then(|probe| {
+                    compile(RegexKind::Prefregex, &probe, use_dns_no, false)
+                        .ok()
+                        .map(|(compiled, _)| compiled)
+                }),
+            _ => None,
+        };
         let anywhere_set = if content_at_end {
             build_set(failregex.iter().map(|r| r.anywhere.as_str()))
         } else {
@@ -314,6 +322,7 @@ impl Filter {
             ignoreregex_set: build_set(ignoreregex.iter().map(|r| r.relaxed.as_str())),
             anywhere_set,
             prefregex,
+            prefregex_probe,
             failregex,
             ignoreregex,
             info,

@@ -261,6 +261,41 @@ fn prefregex_content_is_what_failregexes_see() {
 }
 
 #[test]
+fn prefregex_hits_count_as_the_full_prefregex_does() {
+    // The regex tool counts prefregex matches with a probe that stops after the prefix: it
+    // must agree with `.+$` on empty content, a carriage return, and a multi-line buffer.
+    let mut filter = build(FilterDefinition {
+        prefregex: Some(r"^sshd\[\d+\]: ?<F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![r"^Failed for <HOST>$".into()],
+        ..FilterDefinition::default()
+    });
+    let cases = [
+        ("sshd[1]: x", true),
+        ("sshd[1]: ", true),
+        ("sshd[1]:", false),
+        ("sshd[1]: \r", true),
+        ("sshd[1]: Failed for 192.0.2.1", true),
+        ("cron[1]: x", false),
+    ];
+    let mut expected = 0;
+    assert!(filter.prefregex_probe.is_some());
+    for (line, matches) in cases {
+        let full = filter
+            .prefregex
+            .as_ref()
+            .unwrap()
+            .is_match(&format!("{line}\n"));
+        assert_eq!(full, matches, "{line:?}");
+        let result = filter.process_line_with_time(line, NOW);
+        assert_eq!(result.prefregex_matched, matches, "{line:?}");
+        expected += u64::from(matches);
+    }
+    assert_eq!(filter.prefregex_hits(), expected);
+    let inner_newline = filter.process_line_with_time("sshd[1]: x\ny", NOW);
+    assert!(!inner_newline.prefregex_matched);
+}
+
+#[test]
 fn ignoreregex_wins_over_failregex() {
     let mut filter = build(FilterDefinition {
         failregex: vec![r"^fail from <HOST>".into()],

@@ -99,22 +99,41 @@ impl Filter {
         {
             return;
         }
-        // fail2ban-regex counts prefregex matches, so only the daemon takes this shortcut.
-        if !self.options.check_all_regex
-            && let Some(set) = &self.anywhere_set
-            && !set.is_match(buf)
-        {
+        let check_all = self.options.check_all_regex;
+        // fail2ban-regex counts prefregex matches, so there the shortcut comes after counting.
+        if !check_all && !self.anywhere_may_match(buf) {
             return;
         }
-        let Some(prefregex) = self.prefregex.as_mut() else {
+        let Some(prefregex) = self.prefregex.as_ref() else {
             self.run_failregexes(search, buf, PreGroups::Absent, no_date, now, result);
+            return;
+        };
+        if check_all {
+            // Counting needs only whether the prefregex matches (a DFA scan); its captures
+            // are wanted only when some failregex can match the content at all.
+            let matched = match &self.prefregex_probe {
+                Some(probe) if is_one_line(buf) => probe.is_match(buf),
+                _ => prefregex.is_match(buf),
+            };
+            if !matched {
+                return;
+            }
+            result.prefregex_matched = true;
+            self.hits.prefregex += 1;
+            if !self.anywhere_may_match(buf) {
+                return;
+            }
+        }
+        let Some(prefregex) = self.prefregex.as_mut() else {
             return;
         };
         if !prefregex.search(buf) {
             return;
         }
-        result.prefregex_matched = true;
-        self.hits.prefregex += 1;
+        if !check_all {
+            result.prefregex_matched = true;
+            self.hits.prefregex += 1;
+        }
         match prefregex
             .group("content")
             .filter(|(start, end)| start < end)
@@ -141,10 +160,17 @@ impl Filter {
         }
     }
 
+    /// False when no failregex can match the prefregex content of `buf` (see `anywhere_set`).
+    fn anywhere_may_match(&self, buf: &str) -> bool {
+        self.anywhere_set
+            .as_ref()
+            .is_none_or(|set| set.may_match(buf))
+    }
+
     /// Indices of failregexes worth running on `buf`, in order (allocates only on a hit).
     fn candidates(&self, buf: &str, from: usize) -> Vec<usize> {
         match &self.failregex_set {
-            Some(set) if !set.is_match(buf) => Vec::new(),
+            Some(set) if !set.may_match(buf) => Vec::new(),
             Some(set) => set
                 .matches(buf)
                 .into_iter()
@@ -408,7 +434,7 @@ impl Filter {
             _ => buf,
         };
         if let Some(set) = &self.ignoreregex_set
-            && !set.is_match(haystack)
+            && !set.may_match(haystack)
         {
             return false;
         }
@@ -453,6 +479,12 @@ fn dns_identity(dns: &str, cidr: Option<u32>) -> Identity {
         ip: None,
         cidr,
     }
+}
+
+/// A buffer of one line: no newline but the last character.
+fn is_one_line(buf: &str) -> bool {
+    let bytes = buf.as_bytes();
+    !bytes[..bytes.len().saturating_sub(1)].contains(&b'\n')
 }
 
 /// The prefregex's groups for this line.

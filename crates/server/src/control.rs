@@ -61,7 +61,9 @@ fn no_jail(name: &str) -> Response {
 /// Sends a command to a jail and waits for its reply.
 async fn ask<T>(jail: &RunningJail, make: impl FnOnce(oneshot::Sender<T>) -> JailCmd) -> Option<T> {
     let (reply, wait) = oneshot::channel();
-    jail.sender.send(make(reply)).ok()?;
+    if !crate::jail::send_async(&jail.sender, make(reply)).await {
+        return None;
+    }
     wait.await.ok()
 }
 

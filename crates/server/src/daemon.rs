@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ const SERVER_LOG: &str = "ferroban.server";
 /// A jail that runs: its settings, its owner thread and its source thread.
 pub(crate) struct RunningJail {
     pub config: Arc<JailConfig>,
-    pub sender: Sender<JailCmd>,
+    pub sender: SyncSender<JailCmd>,
     thread: Option<JoinHandle<()>>,
     pub source: Option<SourceHandle>,
 }
@@ -370,7 +370,7 @@ impl Registry {
         let mut waits = Vec::new();
         for jail in &stopping {
             let (reply, wait) = oneshot::channel();
-            if jail.sender.send(JailCmd::Stop { reply }).is_ok() {
+            if crate::jail::send_async(&jail.sender, JailCmd::Stop { reply }).await {
                 waits.push(wait);
             }
         }
@@ -415,7 +415,7 @@ impl Registry {
             }
             if unban && let Some(jail) = self.jails.get(&config.name) {
                 let (reply, wait) = oneshot::channel();
-                if jail.sender.send(JailCmd::UnbanAll { reply }).is_ok() {
+                if crate::jail::send_async(&jail.sender, JailCmd::UnbanAll { reply }).await {
                     let _ = wait.await;
                 }
             }
@@ -469,7 +469,7 @@ impl RunningJail {
             source.stop();
         }
         let (reply, wait) = oneshot::channel();
-        if self.sender.send(JailCmd::Stop { reply }).is_ok() {
+        if crate::jail::send_async(&self.sender, JailCmd::Stop { reply }).await {
             let _ = wait.await;
         }
         if let Some(thread) = self.thread.take() {
@@ -488,7 +488,7 @@ impl RunningJail {
             config: Box::new(config.clone()),
             reply,
         };
-        if self.sender.send(message).is_ok() {
+        if crate::jail::send_async(&self.sender, message).await {
             let _ = wait.await;
         }
         match crate::source::spawn(&config, self.sender.clone(), store) {

@@ -7,7 +7,7 @@
 //! synchronously: a slow action delays this jail only.
 
 use std::net::IpAddr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
 use ferroban_actions::JailActions;
@@ -579,12 +579,33 @@ fn format_time(time: i64) -> String {
         .unwrap_or_else(|_| time.to_string())
 }
 
+/// How many messages wait for a jail's thread at most. Bounded, so that a burst of
+/// failures found faster than the jail handles them (a slow ban action) waits in the log
+/// file, where the source stops reading, rather than in memory: unbounded, reading a 1M-line
+/// log queued all its failures here, some 40 MB.
+const QUEUE: usize = 1024;
+
+/// Sends `command` to a jail's thread from async code, without blocking the runtime while
+/// the jail's queue is full. False when the thread is gone.
+pub(crate) async fn send_async(sender: &SyncSender<JailCmd>, mut command: JailCmd) -> bool {
+    loop {
+        match sender.try_send(command) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                command = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
 /// Starts a jail's owner thread.
 pub fn spawn(
     owner: JailOwner,
     mode: StartMode,
-) -> std::io::Result<(Sender<JailCmd>, std::thread::JoinHandle<()>)> {
-    let (sender, receiver) = std::sync::mpsc::channel();
+) -> std::io::Result<(SyncSender<JailCmd>, std::thread::JoinHandle<()>)> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
     let name = format!("jail {}", owner.config.name);
     let handle = std::thread::Builder::new()
         .name(name)
@@ -649,7 +670,7 @@ mod tests {
         JailCmd::Failure(Failure::new(FailId::parse(ip), now_seconds()))
     }
 
-    fn ask<T>(sender: &Sender<JailCmd>, make: impl FnOnce(oneshot::Sender<T>) -> JailCmd) -> T {
+    fn ask<T>(sender: &SyncSender<JailCmd>, make: impl FnOnce(oneshot::Sender<T>) -> JailCmd) -> T {
         let (reply, wait) = oneshot::channel();
         sender.send(make(reply)).unwrap();
         wait.blocking_recv().unwrap()
@@ -658,7 +679,7 @@ mod tests {
     fn start(
         config: JailConfig,
         store: Option<SharedStore>,
-    ) -> (Sender<JailCmd>, std::thread::JoinHandle<()>) {
+    ) -> (SyncSender<JailCmd>, std::thread::JoinHandle<()>) {
         let owner = JailOwner::new(config, store).unwrap();
         spawn(
             owner,

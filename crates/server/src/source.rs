@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -72,11 +72,11 @@ struct LineFilter {
     filter: Filter,
     usedns: String,
     time: TimeContext,
-    sender: Sender<JailCmd>,
+    sender: SyncSender<JailCmd>,
 }
 
 impl LineFilter {
-    fn new(config: &JailConfig, sender: Sender<JailCmd>) -> Result<Option<LineFilter>, String> {
+    fn new(config: &JailConfig, sender: SyncSender<JailCmd>) -> Result<Option<LineFilter>, String> {
         let Some(definition) = &config.filter else {
             return Ok(None);
         };
@@ -138,7 +138,8 @@ impl LineFilter {
                 matches: found.matches.clone(),
                 data: found.groups.clone(),
             };
-            // The jail thread being gone means the jail is stopping.
+            // Blocks while the jail's queue is full: the rest of the burst waits in the
+            // file. The jail thread being gone means the jail is stopping.
             let _ = self.sender.send(JailCmd::Failure(failure));
         }
     }
@@ -176,7 +177,7 @@ impl LineFilter {
 /// Starts the source thread of a jail; `None` when the jail has no filter.
 pub fn spawn(
     config: &JailConfig,
-    sender: Sender<JailCmd>,
+    sender: SyncSender<JailCmd>,
     store: Option<SharedStore>,
 ) -> Result<Option<SourceHandle>, String> {
     let Some(filter) = LineFilter::new(config, sender)? else {
