@@ -414,3 +414,35 @@ fn smtp_py_is_refused_and_dump_prints_the_configuration() {
     let (_, status) = server.client(&["status"]);
     assert!(status.contains("alpha"), "{status}");
 }
+
+#[test]
+fn custom_bantime_formula_is_evaluated() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    let extra = "bantime.increment = true\nbantime.formula = ban.Time * (ban.Count * 2 + 1)\n";
+    let text = jail("alpha", &log, extra)
+        .replace("maxretry = 3", "maxretry = 1")
+        .replace("bantime = 600", "bantime = 2");
+    dir.write_conf("jail.conf", &text);
+    let server = ServerProcess::start_here(&dir);
+    let ban_time = || {
+        let (_, text) = server.client(&["get", "alpha", "banip", "--with-time"]);
+        text.split(" + ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_string)
+    };
+    for expected in ["2", "6"] {
+        fail(&log, "192.0.2.50", 1);
+        let mut seen = None;
+        wait_until(Duration::from_secs(5), || {
+            seen = ban_time();
+            seen.is_some()
+        });
+        assert_eq!(seen.as_deref(), Some(expected), "log:\n{}", dir.log_text());
+        let over = wait_until(Duration::from_secs(12), || ban_time().is_none());
+        assert!(over, "ban ended on time");
+    }
+    assert!(!dir.log_text().contains("default formula"), "{}", dir.log_text());
+}

@@ -770,6 +770,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn repeated_date_is_converted_again_for_a_new_now_or_zone() {
+        // The last conversion is reused only with the same "now" and zones: the year of a
+        // year-less date depends on "now", its instant on `logtimezone`.
+        let mut detector = DateDetector::new_default();
+        let line = "Dec 31 23:59:59 host sshd[1]: x";
+        let early = TimeContext::from_tz_env(1_767_268_800.0, Some("UTC")); // 2026-01-01 12:00
+        let late = TimeContext::from_tz_env(1_798_804_800.0, Some("UTC")); // 2027-01-01 12:00
+        let time = |detector: &mut DateDetector, ctx: &TimeContext| {
+            detector.match_time(line, ctx).map(|m| m.timestamp)
+        };
+        for _ in 0..2 {
+            assert_eq!(time(&mut detector, &early), Some(1_767_225_599.0));
+            assert_eq!(time(&mut detector, &early), Some(1_767_225_599.0));
+            assert_eq!(time(&mut detector, &late), Some(1_798_761_599.0));
+        }
+        detector.set_default_tz(Some("UTC+0100")).unwrap();
+        assert_eq!(time(&mut detector, &late), Some(1_798_761_599.0 - 3600.0));
+        let berlin =
+            TimeContext::from_tz_env(1_798_804_800.0, Some("CET-01CEST-02,M3.5.0,M10.5.0"));
+        detector.set_default_tz(None).unwrap();
+        assert_eq!(time(&mut detector, &berlin), Some(1_798_761_599.0 - 3600.0));
+        assert_eq!(time(&mut detector, &late), Some(1_798_761_599.0));
+    }
+
+    #[test]
     fn char_at_handles_multibyte_and_bounds() {
         let c = CharAt::new("aé b", 2);
         assert_eq!((c.byte, c.before, c.at), (3, Some('é'), Some(' ')));

@@ -24,6 +24,7 @@
 pub mod actions;
 mod control;
 mod daemon;
+pub mod formula;
 pub mod jail;
 pub mod log;
 pub mod setup;

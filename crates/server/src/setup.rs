@@ -11,10 +11,30 @@ use ferroban_config::{JailAction, JailSpec};
 use ferroban_filter::FilterDefinition;
 use ferroban_tracker::{BanTime, BanTimeIncrement, IncrementFormula, JailPolicy};
 
+use crate::formula::{Formula, FormulaInput};
+
 /// fail2ban server defaults for a jail that sets nothing (`server/jail.py` and friends).
 const DEFAULT_MAX_RETRY: u32 = 3;
 const DEFAULT_FIND_TIME: i64 = 600;
 const DEFAULT_BAN_TIME: i64 = 600;
+
+/// A `bantime.formula` as the tracker's closure; one we cannot evaluate is reported and
+/// the default formula is used, as the jail must still ban.
+fn custom_formula(text: &str, warnings: &mut Vec<String>) -> IncrementFormula {
+    match Formula::parse(text) {
+        Ok(formula) => IncrementFormula::Custom(std::sync::Arc::new(move |ban| {
+            formula.evaluate(FormulaInput {
+                time: ban.time,
+                count: f64::from(ban.count),
+                factor: ban.factor,
+            })
+        })),
+        Err(error) => {
+            warnings.push(format!("{error}; using the default formula"));
+            IncrementFormula::Default
+        }
+    }
+}
 
 /// Where a jail reads its log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,14 +186,10 @@ fn increment(spec: &JailSpec, warnings: &mut Vec<String>) -> BanTimeIncrement {
     let formula = if !multipliers.is_empty() {
         IncrementFormula::Multipliers(multipliers)
     } else {
-        if let Some(formula) = spec.bantime_formula.as_ref() {
-            warnings.push(format!(
-                "bantime.formula {:?}: custom Python formulas are not supported; \
-                 using the default formula",
-                formula.value
-            ));
+        match spec.bantime_formula.as_ref() {
+            Some(text) => custom_formula(&text.value, warnings),
+            None => IncrementFormula::Default,
         }
-        IncrementFormula::Default
     };
     BanTimeIncrement {
         formula,
