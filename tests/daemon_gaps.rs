@@ -47,7 +47,10 @@ fn jail(name: &str, log: &std::path::Path, extra: &str) -> String {
 
 fn fail(log: &std::path::Path, host: &str, times: usize) {
     for _ in 0..times {
-        append_line(log, &format!("{} host e2e: auth failed from {host}", syslog_now()));
+        append_line(
+            log,
+            &format!("{} host e2e: auth failed from {host}", syslog_now()),
+        );
     }
 }
 
@@ -89,7 +92,10 @@ fn hostile_client_gets_a_clear_error_and_the_server_keeps_running() {
         reply.is_empty() || reply.contains("malformed request"),
         "{reply:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "huge input bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "huge input bounded"
+    );
 
     let (ok, text) = server.client(&["frobnicate", "the", "jail"]);
     assert!(!ok, "{text}");
@@ -97,7 +103,18 @@ fn hostile_client_gets_a_clear_error_and_the_server_keeps_running() {
     let (ok, text) = server.client(&["set", "alpha", "banip"]);
     assert!(!ok, "{text}");
 
+    // Clients that connect and send nothing do not hold up the others.
+    let silent: Vec<UnixStream> = (0..3)
+        .map(|_| UnixStream::connect(dir.socket()).unwrap())
+        .collect();
+    let started = Instant::now();
     assert!(server.client(&["ping"]).0, "still serving");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a silent client stalled the socket for {:?}",
+        started.elapsed()
+    );
+    drop(silent);
     assert!(
         !dir.log_text().contains("panicked"),
         "no panic:\n{}",
@@ -130,7 +147,11 @@ fn ignoreip_file_dns_cidr_and_ignorecommand_keep_addresses_unbanned() {
     let banned = wait_until(Duration::from_secs(10), || {
         record(&dir).contains("ban alpha 203.0.113.10")
     });
-    assert!(banned, "the one address not ignored is banned:\n{}", dir.log_text());
+    assert!(
+        banned,
+        "the one address not ignored is banned:\n{}",
+        dir.log_text()
+    );
     std::thread::sleep(Duration::from_millis(300));
     let (_, list_text) = server.client(&["get", "alpha", "banip"]);
     assert_eq!(list_text.trim(), "203.0.113.10", "{}", dir.log_text());
@@ -155,7 +176,11 @@ fn usedns_decides_what_a_host_name_counts_against() {
     let log = dir.path("a.log");
     let mut jails = String::new();
     for mode in ["yes", "warn", "no", "raw"] {
-        jails.push_str(&jail(&format!("dns-{mode}"), &log, &format!("usedns = {mode}\n")));
+        jails.push_str(&jail(
+            &format!("dns-{mode}"),
+            &log,
+            &format!("usedns = {mode}\n"),
+        ));
     }
     dir.write_conf("jail.conf", &jails);
     let server = ServerProcess::start_here(&dir);
@@ -169,15 +194,24 @@ fn usedns_decides_what_a_host_name_counts_against() {
     assert!(done, "{}\n{}", record(&dir), dir.log_text());
     std::thread::sleep(Duration::from_millis(300));
     let banned = |jail: &str| server.client(&["get", jail, "banip"]).1;
-    assert!(banned("dns-yes").contains("127.0.0.1"), "{}", banned("dns-yes"));
+    assert!(
+        banned("dns-yes").contains("127.0.0.1"),
+        "{}",
+        banned("dns-yes")
+    );
     assert!(banned("dns-warn").contains("127.0.0.1"));
     // raw: the name itself is banned; being attacker-chosen text and no address, it is
     // listed but never handed to a command.
     assert_eq!(banned("dns-raw").trim(), "localhost");
     assert!(!record(&dir).contains("ban dns-raw"), "{}", record(&dir));
-    assert_eq!(banned("dns-no").trim(), "", "usedns = no ignores host names");
+    assert_eq!(
+        banned("dns-no").trim(),
+        "",
+        "usedns = no ignores host names"
+    );
     assert!(
-        dir.log_text().contains("Determined IP using DNS Lookup: localhost"),
+        dir.log_text()
+            .contains("Determined IP using DNS Lookup: localhost"),
         "warn logs the lookup:\n{}",
         dir.log_text()
     );
@@ -195,7 +229,8 @@ fn maxmatches_bounds_the_matches_handed_to_the_action() {
         ),
     );
     let log = dir.path("a.log");
-    let text = jail("alpha", &log, "maxmatches = 1\n").replace("action = record", "action = matches");
+    let text =
+        jail("alpha", &log, "maxmatches = 1\n").replace("action = record", "action = matches");
     dir.write_conf("jail.conf", &text);
     let _server = ServerProcess::start_here(&dir);
     fail(&log, "192.0.2.77", 3);
@@ -223,7 +258,10 @@ fn banip_with_time_and_reload_of_one_jail() {
     server.client(&["set", "alpha", "banip", "192.0.2.5"]);
     let (ok, text) = server.client(&["get", "alpha", "banip", "--with-time"]);
     assert!(ok, "{text}");
-    let line = text.lines().find(|l| l.starts_with("192.0.2.5")).unwrap_or("");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("192.0.2.5"))
+        .unwrap_or("");
     assert!(line.contains(" + 600 = "), "fail2ban's layout: {text:?}");
 
     dir.write_conf(
@@ -275,8 +313,14 @@ fn per_jail_action_options_and_family_sections() {
     let done = wait_until(Duration::from_secs(5), || record(&dir).lines().count() >= 2);
     assert!(done, "{}", dir.log_text());
     let text = record(&dir);
-    assert!(text.contains("ban 192.0.2.1 four jailvalue 2222\n"), "{text}");
-    assert!(text.contains("ban 2001:db8::1 six jailvalue 2222\n"), "{text}");
+    assert!(
+        text.contains("ban 192.0.2.1 four jailvalue 2222\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ban 2001:db8::1 six jailvalue 2222\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -362,12 +406,19 @@ fn tail_logencoding_and_multiline_filters_in_the_daemon() {
     dir.write_conf("jail.conf", &jails);
     let server = ServerProcess::start_here(&dir);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(total_failed(&server, "tailed"), Some(0), "tail skips old lines");
+    assert_eq!(
+        total_failed(&server, "tailed"),
+        Some(0),
+        "tail skips old lines"
+    );
     fail(&tailed, "192.0.2.1", 1);
     let mut latin_line = format!("{} host e2e: J", syslog_now()).into_bytes();
     latin_line.extend_from_slice(b"\xfcrgen auth failed from 192.0.2.2\n");
     std::fs::write(&latin, latin_line).unwrap();
-    append_line(&multi, &format!("{} host e2e: session for eve", syslog_now()));
+    append_line(
+        &multi,
+        &format!("{} host e2e: session for eve", syslog_now()),
+    );
     fail(&multi, "192.0.2.3", 1);
     let done = wait_until(Duration::from_secs(10), || {
         total_failed(&server, "tailed") == Some(1)
@@ -444,5 +495,95 @@ fn custom_bantime_formula_is_evaluated() {
         let over = wait_until(Duration::from_secs(12), || ban_time().is_none());
         assert!(over, "ban ended on time");
     }
-    assert!(!dir.log_text().contains("default formula"), "{}", dir.log_text());
+    assert!(
+        !dir.log_text().contains("default formula"),
+        "{}",
+        dir.log_text()
+    );
+}
+
+#[test]
+fn getters_ignore_list_changes_and_unban_by_address() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    let extra = "findtime = 1h\nignoreip = 10.0.0.0/8\n";
+    dir.write_conf("jail.conf", &jail("alpha", &log, extra));
+    let server = ServerProcess::start_here(&dir);
+    let get = |key: &str| server.client(&["get", "alpha", key]).1;
+    assert_eq!(get("bantime").trim(), "600");
+    assert_eq!(get("findtime").trim(), "3600");
+    assert!(get("logpath").contains(&log.display().to_string()), "{}", get("logpath"));
+    assert!(get("ignoreip").contains("10.0.0.0/8"), "{}", get("ignoreip"));
+
+    let (ok, text) = server.client(&["set", "alpha", "addignoreip", "192.0.2.77"]);
+    assert!(ok && text.contains("192.0.2.77"), "{text}");
+    fail(&log, "192.0.2.77", 3);
+    let ignored = wait_until(Duration::from_secs(5), || {
+        dir.log_text().contains("Ignore 192.0.2.77")
+    });
+    assert!(ignored, "{}", dir.log_text());
+    let (ok, text) = server.client(&["set", "alpha", "delignoreip", "192.0.2.77"]);
+    assert!(ok && !text.contains("192.0.2.77"), "{text}");
+    fail(&log, "192.0.2.77", 3);
+    let banned = wait_until(Duration::from_secs(5), || {
+        record(&dir).contains("ban alpha 192.0.2.77")
+    });
+    assert!(banned, "{}", dir.log_text());
+
+    let (ok, text) = server.client(&["unban", "192.0.2.77"]);
+    assert!(ok && text.trim() == "1", "{text}");
+    assert!(record(&dir).contains("unban alpha 192.0.2.77"), "{}", record(&dir));
+    let (_, status) = server.client(&["status", "alpha"]);
+    assert!(status.starts_with("Status for the jail: alpha\n|- Filter\n"), "{status}");
+    assert!(status.contains("`- Actions\n"), "{status}");
+    assert!(status.contains("Total banned:\t1"), "{status}");
+}
+
+#[test]
+fn fail2ban_server_name_runs_in_the_background() {
+    let dir = TestDir::new();
+    base(&dir);
+    dir.write_conf("jail.conf", &jail("alpha", &dir.path("a.log"), ""));
+    let link = dir.path("fail2ban-server");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let other_log = dir.path("other.log");
+    let started = Command::new(&link)
+        .args(["-b", "-x", "--loglevel", "DEBUG", "--logtarget"])
+        .arg(&other_log)
+        .arg("-c")
+        .arg(dir.conf())
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let up = wait_until(Duration::from_secs(10), || {
+        Command::new(BIN)
+            .arg("client")
+            .arg("-s")
+            .arg(dir.socket())
+            .arg("ping")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    assert!(up, "the detached server answers");
+    let pid = std::fs::read_to_string(dir.pidfile()).unwrap();
+    assert!(!pid.trim().is_empty());
+    let stopped = Command::new(BIN)
+        .arg("client")
+        .arg("-s")
+        .arg(dir.socket())
+        .arg("stop")
+        .output()
+        .unwrap();
+    assert!(stopped.status.success());
+    let gone = wait_until(Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+    });
+    assert!(gone, "stopped");
+    let log = std::fs::read_to_string(&other_log).unwrap_or_default();
+    assert!(log.contains("DEBUG"), "--logtarget and --loglevel apply:\n{log}");
 }

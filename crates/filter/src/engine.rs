@@ -257,6 +257,20 @@ impl CompiledRegex {
         }
     }
 
+    /// End of the leftmost-first match in `haystack` (no groups resolved; the spans of the
+    /// last [`Self::search`] are left as they were).
+    pub fn find_end(&self, haystack: &str) -> Option<usize> {
+        match &self.program {
+            Program::Linear(linear) => match &linear.ascii {
+                Some(ascii) if haystack.is_ascii() => {
+                    ascii.find(haystack.as_bytes()).map(|m| m.end())
+                }
+                _ => linear.unicode()?.find(haystack).map(|m| m.end()),
+            },
+            Program::Fancy(regex) => regex.find(haystack).ok().flatten().map(|m| m.end()),
+        }
+    }
+
     /// Searches `haystack`; on success the spans of the match are kept for [`Self::group`].
     pub fn search(&mut self, haystack: &str) -> bool {
         match &mut self.program {

@@ -144,7 +144,11 @@ pub struct Filter {
     prefregex: Option<CompiledRegex>,
     /// The prefregex with its final `<F-CONTENT>.+</F-CONTENT>$` cut to one character: on a
     /// one-line buffer it matches exactly when the prefregex does, and stops scanning right
-    /// after the prefix (fail2ban-regex counts prefregex matches on every line).
+    /// after the prefix (fail2ban-regex counts prefregex matches on every line). Both take
+    /// the same path through the prefix (the first, in priority order, after which one more
+    /// character follows), so the probe's match ends one character into the content: the
+    /// content is known without the prefregex's captures. Not built when the prefregex may
+    /// turn on `(?s)`, where `.+$` would take the final newline too.
     prefregex_probe: Option<CompiledRegex>,
     failregex: Vec<CompiledRegex>,
     ignoreregex: Vec<CompiledRegex>,
@@ -227,6 +231,16 @@ fn compile(
     Ok((compiled, info))
 }
 
+/// True when `pattern` has an inline flag group that could turn on `s` (DOTALL).
+fn may_set_dotall(pattern: &str) -> bool {
+    pattern.match_indices("(?").any(|(at, _)| {
+        pattern[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .any(|c| c == 's')
+    })
+}
+
 /// The date detector for `datepattern` (default templates without one), reading dates without
 /// a zone at `logtimezone` when it is set.
 fn date_detector(definition: &FilterDefinition) -> Result<DateDetector, FilterError> {
@@ -302,7 +316,7 @@ impl Filter {
                 .as_deref()
                 .is_some_and(|p| p.trim_end().ends_with("</F-CONTENT>$"));
         let prefregex_probe = match definition.prefregex.as_deref().map(str::trim_end) {
-            Some(source) if content_at_end => source
+            Some(source) if content_at_end && !may_set_dotall(source) => source
                 .strip_suffix("<F-CONTENT>.+</F-CONTENT>$")
                 .map(|head| format!("{head}<F-CONTENT>.</F-CONTENT>"))
                 .and_then(|probe| {

@@ -296,6 +296,65 @@ fn prefregex_hits_count_as_the_full_prefregex_does() {
 }
 
 #[test]
+fn content_found_by_the_probe_gives_the_same_results() {
+    // The regex tool finds the content start from the probe's match; a filter without the
+    // probe takes the prefregex's captures and the anchor-free set: both must agree.
+    let definition = FilterDefinition {
+        prefregex: Some(
+            r"^(?:\S+ )?(?:sshd|sshd-session)(?:\[\d+\])?: (?:error: )?<F-CONTENT>.+</F-CONTENT>$"
+                .into(),
+        ),
+        failregex: vec![
+            r"^Failed \S+ for <F-USER>\S+</F-USER> from <HOST>$".into(),
+            r"^error: bad from <HOST>".into(),
+            r"from <HOST> again$".into(),
+        ],
+        ..FilterDefinition::default()
+    };
+    let mut probed = build(definition.clone());
+    let mut plain = build(definition);
+    assert!(probed.prefregex_probe.is_some());
+    plain.prefregex_probe = None;
+    let lines = [
+        "host sshd[1]: Failed password for root from 192.0.2.1",
+        "host sshd[1]: error: bad from 192.0.2.2",
+        "host sshd-session: error: Failed x for y from 192.0.2.3",
+        "sshd: x from 192.0.2.4 again",
+        "sshd: \u{e9} from 192.0.2.5 again",
+        "host sshd[1]: Accepted password for root from 192.0.2.1",
+        "host cron[1]: Failed password for root from 192.0.2.1",
+        "sshd: ",
+        "sshd:  ",
+    ];
+    for line in lines {
+        let a = probed.process_line_with_time(line, NOW);
+        let b = plain.process_line_with_time(line, NOW);
+        assert_eq!(a.prefregex_matched, b.prefregex_matched, "{line:?}");
+        assert_eq!(ids(&a), ids(&b), "{line:?}");
+        assert_eq!(a.outcome(), b.outcome(), "{line:?}");
+    }
+    assert_eq!(probed.prefregex_hits(), plain.prefregex_hits());
+    assert_eq!(probed.failregex_hits(), plain.failregex_hits());
+    // `error: ` belongs to the prefix, so the second failregex never sees it.
+    assert_eq!(probed.failregex_hits(), &[2, 0, 2]);
+}
+
+#[test]
+fn dotall_prefregex_gets_no_probe() {
+    assert!(may_set_dotall(r"(?s)^x<F-CONTENT>.+</F-CONTENT>$"));
+    assert!(may_set_dotall(r"^x(?is:y)<F-CONTENT>.+</F-CONTENT>$"));
+    assert!(!may_set_dotall(
+        r"^(?:x)(?P<a>y)(?i)<F-CONTENT>.+</F-CONTENT>$"
+    ));
+    let filter = build(FilterDefinition {
+        prefregex: Some(r"(?s)^x <F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![r"^from <HOST>$".into()],
+        ..FilterDefinition::default()
+    });
+    assert!(filter.prefregex_probe.is_none());
+}
+
+#[test]
 fn ignoreregex_wins_over_failregex() {
     let mut filter = build(FilterDefinition {
         failregex: vec![r"^fail from <HOST>".into()],

@@ -111,16 +111,51 @@ impl Filter {
         if check_all {
             // Counting needs only whether the prefregex matches (a DFA scan); its captures
             // are wanted only when some failregex can match the content at all.
-            let matched = match &self.prefregex_probe {
-                Some(probe) if is_one_line(buf) => probe.is_match(buf),
-                _ => prefregex.is_match(buf),
+            let content_start = match &self.prefregex_probe {
+                Some(probe) if is_one_line(buf) => match probe.find_end(buf) {
+                    // The probe ends one character into the content (see `prefregex_probe`).
+                    Some(end) => Some(
+                        buf[..end]
+                            .chars()
+                            .next_back()
+                            .map_or(end, |c| end - c.len_utf8()),
+                    ),
+                    None => return,
+                },
+                _ if prefregex.is_match(buf) => None,
+                _ => return,
             };
-            if !matched {
-                return;
-            }
             result.prefregex_matched = true;
             self.hits.prefregex += 1;
-            if !self.anywhere_may_match(buf) {
+            if let Some(start) = content_start {
+                // The content is known: run the failregexes on it, and the prefregex's
+                // captures only for a line that a failregex matched.
+                if self
+                    .failregex_set
+                    .as_ref()
+                    .is_some_and(|set| !set.may_match(&buf[start..]))
+                {
+                    return;
+                }
+                let mut content = std::mem::take(&mut self.content_scratch);
+                content.clear();
+                content.push_str(&buf[start..]);
+                let pre = PreGroups::Unsearched(buf.as_str());
+                self.run_failregexes(search, &mut content, pre, no_date, now, result);
+                self.content_scratch = content;
+                return;
+            }
+            let may_match = match content_start {
+                // The content with its newline, as the failregexes will see it: ask their
+                // set (anchored patterns die within a few bytes) rather than scanning the
+                // whole buffer with the anchor-free set.
+                Some(start) => self
+                    .failregex_set
+                    .as_ref()
+                    .is_none_or(|set| set.may_match(&buf[start..])),
+                None => self.anywhere_may_match(buf),
+            };
+            if !may_match {
                 return;
             }
         }
@@ -280,6 +315,17 @@ impl Filter {
             .iter()
             .map(|i| search.org[*i].full())
             .collect();
+        if let (PreGroups::Unsearched(original), Some(prefregex)) =
+            (&*pre_groups, self.prefregex.as_mut())
+        {
+            // The probe matched, so the prefregex does: this search finds its groups.
+            let groups = if prefregex.search(original) {
+                prefregex_groups(prefregex, original)
+            } else {
+                FailData::default()
+            };
+            *pre_groups = PreGroups::Ready(groups);
+        }
         if let (PreGroups::Lazy(original), Some(prefregex)) = (&*pre_groups, &self.prefregex) {
             *pre_groups = PreGroups::Ready(prefregex_groups(prefregex, original));
         }
@@ -494,6 +540,9 @@ enum PreGroups<'a> {
     Ready(FailData),
     /// Still to be read from the original buffer (the prefregex keeps its match spans).
     Lazy(&'a str),
+    /// Still to be read from the original buffer, which the prefregex was not yet run on
+    /// (the regex tool found the content with the prefregex probe).
+    Unsearched(&'a str),
 }
 
 /// `getGroups` of the prefregex, without `content` (fail2ban pops it).

@@ -7,6 +7,7 @@ use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply, R
 use ferroban_tracker::{BanListEntry, FailId, JailStatus};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
 use crate::daemon::{Registry, RunningJail};
@@ -28,19 +29,34 @@ const MAX_REQUEST: u64 = 1 << 20;
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) async fn handle(stream: UnixStream, registry: &mut Registry) -> Flow {
-    let (read, mut write) = stream.into_split();
+/// A request read from a client, with the half of the connection its reply goes to.
+pub(crate) struct Incoming {
+    request: Result<Request, String>,
+    reply_to: OwnedWriteHalf,
+}
+
+/// Reads one request. The server runs this in a task of its own per connection, so a
+/// client that is slow to send (or sends nothing) never holds up the others; only the
+/// execution of requests is serialized. `None` when the client sent nothing in time.
+pub(crate) async fn read_request(stream: UnixStream) -> Option<Incoming> {
+    let (read, reply_to) = stream.into_split();
     // Only root can connect, but a runaway client still must not grow our memory.
     let mut reader = BufReader::new(read.take(MAX_REQUEST));
     let mut line = String::new();
     let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await;
     let request: Result<Request, String> = match read {
         Ok(Ok(n)) if n > 0 => serde_json::from_str(&line).map_err(|e| e.to_string()),
-        Ok(Ok(_)) => return Flow::Continue,
+        Ok(Ok(_)) | Err(_) => return None,
         Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => return Flow::Continue,
     };
-    let (response, flow) = match request {
+    Some(Incoming { request, reply_to })
+}
+
+/// Executes a request and sends its reply: from a task of its own, bounded in time, so a
+/// client that does not read cannot stall the server either; inline when the server is
+/// about to exit, so that `stop` is answered.
+pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow {
+    let (response, flow) = match incoming.request {
         Ok(request) => execute(request.command, registry).await,
         Err(error) => (
             Response::Error(format!("malformed request: {error}")),
@@ -49,8 +65,18 @@ pub(crate) async fn handle(stream: UnixStream, registry: &mut Registry) -> Flow 
     };
     let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "null".to_string());
     text.push('\n');
-    let _ = write.write_all(text.as_bytes()).await;
-    let _ = write.flush().await;
+    let mut write = incoming.reply_to;
+    let send = async move {
+        let _ = write.write_all(text.as_bytes()).await;
+        let _ = write.flush().await;
+    };
+    if flow == Flow::Exit {
+        send.await;
+    } else {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(REQUEST_TIMEOUT, send).await;
+        });
+    }
     flow
 }
 

@@ -261,6 +261,9 @@ fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ServerError> {
     tokio::net::UnixListener::from_std(listener).map_err(io)
 }
 
+/// How many control connections are read at the same time.
+const READERS: usize = 16;
+
 async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError> {
     let listener = bind_socket(&registry.settings.socket)?;
     let signal_error = |source| ServerError::Io {
@@ -275,11 +278,23 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
         after_unclean_stop: unclean,
     });
     log_at!(SERVER_LOG, Level::INFO, "Server ready");
+    // Requests are read concurrently (at most READERS at a time), executed one by one.
+    let (incoming_sender, mut incoming) = tokio::sync::mpsc::channel(READERS);
+    let readers = Arc::new(tokio::sync::Semaphore::new(READERS));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                if crate::control::handle(stream, registry).await == crate::control::Flow::Exit {
+                let (sender, readers) = (incoming_sender.clone(), readers.clone());
+                tokio::spawn(async move {
+                    let Ok(_permit) = readers.acquire_owned().await else { return };
+                    if let Some(request) = crate::control::read_request(stream).await {
+                        let _ = sender.send(request).await;
+                    }
+                });
+            }
+            Some(request) = incoming.recv() => {
+                if crate::control::answer(request, registry).await == crate::control::Flow::Exit {
                     return Ok(());
                 }
             }

@@ -308,7 +308,7 @@ mod tests {
             (
                 "jail.conf",
                 "[j]\nenabled = true\nfilter = e2e\nbackend = systemd\n\
-                 bantime.increment = true\nbantime.formula = ban.Time * 2\n\
+                 bantime.increment = true\nbantime.formula = ban.Time * os.getpid()\n\
                  action = note\n         smtp.py[dest=root]\n",
             ),
         ]);
@@ -321,6 +321,10 @@ mod tests {
         assert_eq!(config.actions.len(), 1);
         assert_eq!(config.unsupported_actions[0].0, "smtp");
         assert_eq!(warnings.len(), 1, "the formula is reported: {warnings:?}");
+        assert!(
+            warnings[0].contains("column 12") && warnings[0].contains("unknown name"),
+            "{warnings:?}"
+        );
         assert_eq!(config.policy.ban_time, BanTime::Seconds(DEFAULT_BAN_TIME));
     }
 }
