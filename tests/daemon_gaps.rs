@@ -513,8 +513,16 @@ fn getters_ignore_list_changes_and_unban_by_address() {
     let get = |key: &str| server.client(&["get", "alpha", key]).1;
     assert_eq!(get("bantime").trim(), "600");
     assert_eq!(get("findtime").trim(), "3600");
-    assert!(get("logpath").contains(&log.display().to_string()), "{}", get("logpath"));
-    assert!(get("ignoreip").contains("10.0.0.0/8"), "{}", get("ignoreip"));
+    assert!(
+        get("logpath").contains(&log.display().to_string()),
+        "{}",
+        get("logpath")
+    );
+    assert!(
+        get("ignoreip").contains("10.0.0.0/8"),
+        "{}",
+        get("ignoreip")
+    );
 
     let (ok, text) = server.client(&["set", "alpha", "addignoreip", "192.0.2.77"]);
     assert!(ok && text.contains("192.0.2.77"), "{text}");
@@ -533,9 +541,16 @@ fn getters_ignore_list_changes_and_unban_by_address() {
 
     let (ok, text) = server.client(&["unban", "192.0.2.77"]);
     assert!(ok && text.trim() == "1", "{text}");
-    assert!(record(&dir).contains("unban alpha 192.0.2.77"), "{}", record(&dir));
+    assert!(
+        record(&dir).contains("unban alpha 192.0.2.77"),
+        "{}",
+        record(&dir)
+    );
     let (_, status) = server.client(&["status", "alpha"]);
-    assert!(status.starts_with("Status for the jail: alpha\n|- Filter\n"), "{status}");
+    assert!(
+        status.starts_with("Status for the jail: alpha\n|- Filter\n"),
+        "{status}"
+    );
     assert!(status.contains("`- Actions\n"), "{status}");
     assert!(status.contains("Total banned:\t1"), "{status}");
 }
@@ -548,30 +563,56 @@ fn fail2ban_server_name_runs_in_the_background() {
     let link = dir.path("fail2ban-server");
     std::os::unix::fs::symlink(BIN, &link).unwrap();
     let other_log = dir.path("other.log");
-    let started = Command::new(&link)
+    // Stops the detached server whatever happens below.
+    struct Reaper(std::path::PathBuf);
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            if let Ok(pid) = std::fs::read_to_string(&self.0) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+    let _reaper = Reaper(dir.pidfile());
+    let mut starter = Command::new(&link)
         .args(["-b", "-x", "--loglevel", "DEBUG", "--logtarget"])
         .arg(&other_log)
         .arg("-c")
         .arg(dir.conf())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut status = None;
+    wait_until(Duration::from_secs(30), || {
+        status = starter.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    // The detached server must not hold the caller's output open.
+    let mut stderr = starter.stderr.take().unwrap();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = done.send(text);
+    });
     assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
+        wait.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the background server keeps the caller's stderr open"
     );
-    let up = wait_until(Duration::from_secs(10), || {
+    assert!(
         Command::new(BIN)
             .arg("client")
             .arg("-s")
             .arg(dir.socket())
             .arg("ping")
             .output()
-            .is_ok_and(|out| out.status.success())
-    });
-    assert!(up, "the detached server answers");
+            .unwrap()
+            .status
+            .success(),
+        "the detached server answers"
+    );
     let pid = std::fs::read_to_string(dir.pidfile()).unwrap();
-    assert!(!pid.trim().is_empty());
     let stopped = Command::new(BIN)
         .arg("client")
         .arg("-s")
@@ -585,5 +626,8 @@ fn fail2ban_server_name_runs_in_the_background() {
     });
     assert!(gone, "stopped");
     let log = std::fs::read_to_string(&other_log).unwrap_or_default();
-    assert!(log.contains("DEBUG"), "--logtarget and --loglevel apply:\n{log}");
+    assert!(
+        log.contains("DEBUG"),
+        "--logtarget and --loglevel apply:\n{log}"
+    );
 }

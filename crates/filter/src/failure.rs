@@ -2,7 +2,7 @@
 //! users, no-failure state), and the multi-line failure-id cache (`F-MLFID`) that merges
 //! data across lines the way `Filter._mergeFailure` does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// What the failure id of a [`Failure`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,10 +98,22 @@ impl FailData {
 }
 
 /// `Utils.Cache(maxCount=100, maxTime=5*60)` holding failure data by multi-line id.
+///
+/// The Python cache is an OrderedDict evicted from the front. Here a map gives O(1) lookup
+/// and a queue keeps insertion order; queue entries whose sequence number no longer matches
+/// the map (the key was removed, or removed and set again) are stale and skipped.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MlfidCache {
-    /// In insertion order (the Python cache is an OrderedDict evicted from the front).
-    entries: Vec<(String, FailData, f64)>,
+    entries: HashMap<String, MlfidEntry>,
+    order: VecDeque<(u64, String)>,
+    next_seq: u64,
+}
+
+#[derive(Debug, Clone)]
+struct MlfidEntry {
+    data: FailData,
+    expiry: f64,
+    seq: u64,
 }
 
 const MLFID_MAX_COUNT: usize = 100;
@@ -109,41 +121,65 @@ const MLFID_MAX_TIME: f64 = 5.0 * 60.0;
 
 impl MlfidCache {
     pub fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let position = self.entries.iter().position(|(k, _, _)| k == key)?;
-        if self.entries[position].2 > now {
-            return Some(self.entries[position].1.clone());
+        let entry = self.entries.get(key)?;
+        if entry.expiry > now {
+            return Some(entry.data.clone());
         }
-        self.entries.remove(position);
+        self.unset(key);
         None
     }
 
     pub fn set(&mut self, key: &str, value: FailData, now: f64) {
-        if let Some(entry) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
-            entry.1 = value;
-            entry.2 = now + MLFID_MAX_TIME;
-            return;
-        }
         if self.entries.len() >= MLFID_MAX_COUNT {
             // Evict from the front until a still-valid entry is dropped with room left.
-            while !self.entries.is_empty() {
-                let (_, _, expiry) = self.entries.remove(0);
+            while let Some((_, expiry)) = self.pop_front() {
                 if expiry > now && self.entries.len() < MLFID_MAX_COUNT {
                     break;
                 }
             }
         }
-        self.entries
-            .push((key.to_string(), value, now + MLFID_MAX_TIME));
+        let expiry = now + MLFID_MAX_TIME;
+        if let Some(entry) = self.entries.get_mut(key) {
+            // Python's `cache[k] = v` keeps the key's place in the order.
+            entry.data = value;
+            entry.expiry = expiry;
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.push_back((seq, key.to_string()));
+        let entry = MlfidEntry {
+            data: value,
+            expiry,
+            seq,
+        };
+        self.entries.insert(key.to_string(), entry);
+    }
+
+    /// `popitem(last=False)`: removes the oldest live entry, returning its key and expiry.
+    fn pop_front(&mut self) -> Option<(String, f64)> {
+        while let Some((seq, key)) = self.order.pop_front() {
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
+                let entry = self.entries.remove(&key)?;
+                return Some((key, entry.expiry));
+            }
+        }
+        None
     }
 
     pub fn unset(&mut self, key: &str) {
-        self.entries.retain(|(k, _, _)| k != key);
+        if self.entries.remove(key).is_some() && self.order.len() > 2 * self.entries.len() + 64 {
+            // Drop stale queue entries so the queue stays proportional to the map.
+            let entries = &self.entries;
+            self.order
+                .retain(|(seq, key)| entries.get(key).is_some_and(|e| e.seq == *seq));
+        }
     }
 
     /// Writes back the final state of an entry that is still cached (Python shares the dict).
     pub fn write_back(&mut self, key: &str, value: &FailData) {
-        if let Some(entry) = self.entries.iter_mut().find(|(k, _, _)| k == key) {
-            entry.1 = value.clone();
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.data = value.clone();
         }
     }
 
@@ -324,6 +360,37 @@ mod tests {
         cache.set("k", FailData::default(), 0.0);
         assert!(cache.get("k", 299.0).is_some());
         assert!(cache.get("k", 301.0).is_none());
+    }
+
+    #[test]
+    fn eviction_drops_oldest_first_and_skips_removed_keys() {
+        let mut cache = MlfidCache::default();
+        for i in 0..MLFID_MAX_COUNT {
+            cache.set(&i.to_string(), FailData::default(), 0.0);
+        }
+        cache.unset("0");
+        cache.set("0", FailData::default(), 0.0);
+        // Full: the oldest live entry is "1" (the re-set "0" is now the newest).
+        cache.set("new", FailData::default(), 0.0);
+        assert!(cache.get("1", 1.0).is_none());
+        assert!(cache.get("0", 1.0).is_some());
+        assert!(cache.get("2", 1.0).is_some());
+        assert!(cache.get("new", 1.0).is_some());
+        assert_eq!(cache.len(), MLFID_MAX_COUNT);
+    }
+
+    #[test]
+    fn updating_a_key_keeps_its_place() {
+        let mut cache = MlfidCache::default();
+        cache.set("a", FailData::default(), 0.0);
+        cache.set("b", FailData::default(), 0.0);
+        cache.set("a", FailData::default(), 10.0);
+        for i in 2..MLFID_MAX_COUNT {
+            cache.set(&i.to_string(), FailData::default(), 10.0);
+        }
+        cache.set("c", FailData::default(), 10.0);
+        assert!(cache.get("a", 11.0).is_none());
+        assert!(cache.get("b", 11.0).is_some());
     }
 
     #[test]

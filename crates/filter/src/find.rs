@@ -203,9 +203,10 @@ impl Filter {
     }
 
     /// Indices of failregexes worth running on `buf`, in order (allocates only on a hit).
-    fn candidates(&self, buf: &str, from: usize) -> Vec<usize> {
+    /// `known_hit`: the caller already saw the set match `buf`, so the quick check is skipped.
+    fn candidates(&self, buf: &str, from: usize, known_hit: bool) -> Vec<usize> {
         match &self.failregex_set {
-            Some(set) if !set.may_match(buf) => Vec::new(),
+            Some(set) if !known_hit && !set.may_match(buf) => Vec::new(),
             Some(set) => set
                 .matches(buf)
                 .into_iter()
@@ -247,14 +248,16 @@ impl Filter {
         now: f64,
         result: &mut LineResult,
     ) {
-        let mut candidates = self.candidates(buf, 0);
+        // The probe path asked the set about this very buffer just before.
+        let known_hit = matches!(pre_groups, PreGroups::Unsearched(_));
+        let mut candidates = self.candidates(buf, 0, known_hit);
         let mut position = 0;
         let mut next_from = 0;
         loop {
             if !search.buf_valid {
                 // The buffer changed: ask the prefilter again for the regexes still to try.
                 self.rebuild_buffer(search, buf);
-                candidates = self.candidates(buf, next_from);
+                candidates = self.candidates(buf, next_from, false);
                 position = 0;
             }
             let Some(&index) = candidates.get(position) else {
@@ -315,10 +318,15 @@ impl Filter {
             .iter()
             .map(|i| search.org[*i].full())
             .collect();
-        if let (PreGroups::Unsearched(original), Some(prefregex)) =
-            (&*pre_groups, self.prefregex.as_mut())
-        {
-            // The probe matched, so the prefregex does: this search finds its groups.
+        if let (PreGroups::Unsearched(original), Some(prefregex)) = (
+            &*pre_groups,
+            self.prefregex_probe.as_mut().or(self.prefregex.as_mut()),
+        ) {
+            // The probe matched, so the prefregex does. The probe's leftmost-first match takes
+            // the same path through the head as the prefregex's on a one-line buffer (both
+            // need just one more character), so its groups are the prefregex's groups, found
+            // over a span that stops one character into the content (the capture engine's
+            // cost grows with the span).
             let groups = if prefregex.search(original) {
                 prefregex_groups(prefregex, original)
             } else {
@@ -333,8 +341,7 @@ impl Filter {
             PreGroups::Ready(groups) => Some(&*groups),
             _ => None,
         };
-        let pre = pre.cloned();
-        self.record_failure(index, fail, pre.as_ref(), matched, search.date, now, result)
+        self.record_failure(index, fail, pre, matched, search.date, now, result)
     }
 
     /// Merges groups, handles the multi-line id, works out the failure id and records it.
@@ -601,9 +608,11 @@ fn groups_of(regex: &CompiledRegex, buf: &str) -> FailData {
     let mut alternates = Vec::new();
     let mut tuples = Vec::new();
     for (name, span) in regex.named_spans() {
-        if let Some(target) = complex_target(name, "alt_") {
+        // Most groups are plain (`user`, `ip4`): skip the prefix tests for them.
+        let maybe_complex = matches!(name.as_bytes().first(), Some(b'a' | b't'));
+        if maybe_complex && let Some(target) = complex_target(name, "alt_") {
             alternates.push((name.to_string(), target));
-        } else if let Some(target) = complex_target(name, "tuple_") {
+        } else if maybe_complex && let Some(target) = complex_target(name, "tuple_") {
             tuples.push((name.to_string(), target));
         }
         if let Some((start, end)) = span

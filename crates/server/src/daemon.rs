@@ -544,9 +544,13 @@ fn background(options: &ServerOptions) -> Result<(), ServerError> {
         command.arg("--loglevel").arg(level);
     }
     use std::os::unix::process::CommandExt;
+    // All three to /dev/null, as fail2ban's daemonize does: a detached server holding the
+    // caller's stderr would keep `$(fail2ban-server -b 2>&1)` or a supervisor reading it
+    // waiting forever. Startup errors still reach the logtarget, and the exit status below.
     command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .process_group(0);
     let mut child = command
         .spawn()
@@ -557,7 +561,9 @@ fn background(options: &ServerOptions) -> Result<(), ServerError> {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(ServerError::Background(format!("server exited: {status}")));
+            return Err(ServerError::Background(format!(
+                "server exited: {status} (see its logtarget)"
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

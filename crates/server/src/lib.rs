@@ -10,8 +10,10 @@
 //!   remaining time and reads no line twice.
 //!
 //! The edge is async: one current-thread tokio runtime serves the control socket
-//! (`control`) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). It talks to the
-//! jails only through their command channels, with oneshot replies.
+//! (`control`) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). Requests are read
+//! concurrently and executed one at a time. It talks to the jails only through their
+//! command channels (bounded: a burst of failures waits in the log file, not in memory),
+//! with oneshot replies.
 //!
 //! Receives: [`ServerOptions`] (from `ferroban server` or `fail2ban-server`) and a
 //! configuration directory. Emits: firewall changes through the actions, fail2ban's log
