@@ -87,6 +87,20 @@ fn run_ferroban(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// Parses a command line for a tool invoked by one of fail2ban's program names; on a usage
+/// error (or `--help`/`--version`) prints clap's message and returns the exit code: fail2ban's
+/// programs exit 255 on bad arguments.
+pub(crate) fn parse_or_exit<P: clap::Parser>(args: Vec<OsString>) -> Result<P, ExitCode> {
+    P::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(255)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Prints an error with its chain of causes, the way every ferroban tool reports failure.
 pub(crate) fn print_error(error: &anyhow::Error) {
     eprintln!("ERROR: {error}");

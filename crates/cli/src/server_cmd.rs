@@ -48,16 +48,9 @@ struct StandaloneServer {
 }
 
 pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
-    match StandaloneServer::try_parse_from(args) {
+    match crate::parse_or_exit::<StandaloneServer>(args) {
         Ok(parsed) => run(parsed.args),
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() {
-                ExitCode::from(255)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Err(code) => code,
     }
 }
 

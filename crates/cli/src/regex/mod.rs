@@ -105,16 +105,9 @@ struct StandaloneRegex {
 }
 
 pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
-    match StandaloneRegex::try_parse_from(args) {
+    match crate::parse_or_exit::<StandaloneRegex>(args) {
         Ok(parsed) => run(parsed.args),
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() {
-                ExitCode::from(255)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Err(code) => code,
     }
 }
 
