@@ -67,13 +67,12 @@ fn the_fixed_filters_build_and_every_failregex_matches_a_seed_line() {
 }
 
 /// `FERROBAN_F2B_DIR`, else the repository's `.cache/fail2ban` (where the integration tests
-/// fetch it), else `/work/cache/f2b`.
+/// fetch it).
 fn fail2ban_dir() -> Option<PathBuf> {
     let candidates = match std::env::var_os("FERROBAN_F2B_DIR") {
         Some(dir) => vec![PathBuf::from(dir)],
         None => vec![
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/fail2ban"),
-            PathBuf::from("/work/cache/f2b"),
         ],
     };
     let found = candidates

@@ -704,11 +704,6 @@ filter = demo
     fn seed_example_overlay() {
         let Some(stock) = stock_config() else { return };
         let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed-example");
-        let seed = if seed.is_dir() {
-            seed
-        } else {
-            PathBuf::from("/work/shared/seed-example")
-        };
         if !seed.join("jail.conf").is_file() {
             println!("skipped: no seed example at {}", seed.display());
             return;

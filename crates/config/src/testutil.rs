@@ -15,8 +15,15 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) {
 /// The stock fail2ban configuration (`$FERROBAN_F2B_DIR/etc/fail2ban`), or `None` (with a
 /// message) when it is not there.
 pub(crate) fn stock_config() -> Option<PathBuf> {
-    let root = std::env::var_os("FERROBAN_F2B_DIR")
-        .map_or_else(|| PathBuf::from("/work/cache/f2b"), PathBuf::from);
+    let root = std::env::var_os("FERROBAN_F2B_DIR").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../.cache/fail2ban"
+            ))
+        },
+        PathBuf::from,
+    );
     let dir = root.join("etc/fail2ban");
     if dir.join("jail.conf").is_file() {
         Some(dir)

@@ -165,7 +165,8 @@ proptest! {
 /// Every line of fail2ban's sample logs (when they are there).
 #[test]
 fn agrees_with_regex_on_fail2ban_sample_logs() {
-    let root = std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| "/work/cache/f2b".into());
+    let root = std::env::var("FERROBAN_F2B_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").into());
     let dir =
         std::path::Path::new(&root).join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs");
     let Ok(entries) = std::fs::read_dir(&dir) else {

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release -p ferroban-filter --example filter_memory -- 10 sshd dovecot`
 //! (the stock configuration is read from `$FERROBAN_F2B_DIR/etc/fail2ban`, default
-//! `/work/cache/f2b`).
+//! the repository's `.cache/fail2ban`).
 
 use ferroban_filter::Filter;
 
@@ -21,7 +21,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let copies: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10);
     let names: Vec<String> = args.collect();
-    let root = std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| "/work/cache/f2b".into());
+    let root = std::env::var("FERROBAN_F2B_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").into());
     let conf = std::path::Path::new(&root).join("etc/fail2ban");
     // The date templates are compiled once per process: load them before measuring.
     drop(ferroban_date::DateDetector::new_default());

@@ -26,7 +26,7 @@ const NOW: f64 = 1_700_000_000.0;
 
 #[test]
 fn seed_dovecot_filter_takes_the_old_host_group() {
-    // /work/shared/seed-example/filter.d/dovecot.conf, written for fail2ban 0.8.
+    // shared/seed-example/filter.d/dovecot.conf, written for fail2ban 0.8.
     let mut filter = filter(&[
         r"(?: pop3-login|imap-login): .*(?:Authentication failure|Aborted login \(auth failed|Aborted login \(tried to use disabled|Disconnected \(auth failed|Aborted login \(\d+ authentication attempts).*rip=(?P<host>\S*),.*",
     ]);

@@ -6,9 +6,9 @@ use crate::{DateDetector, DateOutcome, TimeContext};
 use std::path::{Path, PathBuf};
 
 fn f2b_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| "/work/cache/f2b".to_string()),
-    )
+    PathBuf::from(std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").to_string()
+    }))
 }
 
 /// The `datepattern` a filter file sets itself, and its `before`/`after` includes.

@@ -3,7 +3,7 @@
 //! and through a [`Tracker`] must give the same counters, bans, prolongs and unbans; and
 //! `bantime.increment` formulas must give what `Jail.setBanTimeExtra` builds.
 //!
-//! Needs python3 and the fail2ban tree in `FERROBAN_F2B_DIR` (default /work/cache/f2b);
+//! Needs python3 and the fail2ban tree in `FERROBAN_F2B_DIR` (default: the repository's `.cache/fail2ban`, from `scripts/fetch-fail2ban`);
 //! skips with a message when either is missing.
 
 use std::path::PathBuf;
@@ -85,7 +85,8 @@ for n, (factor, multipliers, maxtime) in enumerate(cases):
 
 /// Runs a driver with fail2ban on the path; `None` (after saying why) when it cannot.
 fn run_reference(script: &str, argument: &str) -> Option<String> {
-    let root = std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| "/work/cache/f2b".into());
+    let root = std::env::var("FERROBAN_F2B_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").into());
     let packages = PathBuf::from(root).join("usr/lib/python3/dist-packages");
     if !packages.join("fail2ban/server/failmanager.py").is_file() {
         println!("skipped: no fail2ban tree at {}", packages.display());
