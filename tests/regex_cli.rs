@@ -207,14 +207,8 @@ fn default_filters_catch_realistic_failures_and_nothing_else() {
         (
             "dovecot",
             &[
-                (
-                    "Feb  5 14:27:02 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<admin>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, TLS, session=<Lk3QsmAA0sLAqAEK>",
-                    Some(("203.0.113.9", Some("admin"))),
-                ),
-                (
-                    "Feb  5 14:27:09 mail dovecot: pop3-login: Aborted login (auth failed, 1 attempts in 2 secs): user=<info>, method=PLAIN, rip=203.0.113.9, lip=192.0.2.1, session=<Yz1QsmAA0sLAqAEK>",
-                    Some(("203.0.113.9", Some("info"))),
-                ),
+                (SEED_DOVECOT[0], Some(("203.0.113.9", Some("admin")))),
+                (SEED_DOVECOT[1], Some(("203.0.113.9", Some("info")))),
                 (
                     "Feb  5 14:27:10 mail dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 9 secs): user=<x>, rip=203.0.113.10, lip=192.0.2.1, session=<Q>",
                     Some(("203.0.113.10", Some("x"))),
@@ -237,14 +231,8 @@ fn default_filters_catch_realistic_failures_and_nothing_else() {
         (
             "postfix-sasl",
             &[
-                (
-                    "Feb  5 14:26:24 mail postfix/smtpd[23488]: warning: cust.static.213-180-183-101.cybernet.ch[213.180.183.101]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
-                    Some(("213.180.183.101", None)),
-                ),
-                (
-                    "Feb  5 14:26:30 mail postfix/smtpd[23490]: warning: unknown[198.51.100.7]: SASL PLAIN authentication failed: authentication failure",
-                    Some(("198.51.100.7", None)),
-                ),
+                (SEED_POSTFIX[0], Some(("213.180.183.101", None))),
+                (SEED_POSTFIX[1], Some(("198.51.100.7", None))),
                 (
                     "Feb  5 14:26:31 mail postfix/submission/smtpd[23491]: warning: unknown[2001:db8::9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
                     Some(("2001:db8::9", None)),
