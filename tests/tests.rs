@@ -12,6 +12,7 @@ mod daemon_control;
 mod daemon_gaps;
 mod daemon_journal;
 mod daemon_latency;
+mod daemon_reban;
 mod daemon_restart;
 mod daemon_rotation;
 mod daemon_seed;
