@@ -16,6 +16,7 @@ mod daemon_reban;
 mod daemon_restart;
 mod daemon_rotation;
 mod daemon_seed;
+mod daemon_syslog;
 mod firewall_lab;
 mod regex_cli;
 mod stock_config;

@@ -152,11 +152,25 @@ fn configure_logging(options: &ServerOptions, spec: &ServerSpec) -> Result<(), S
         .logtarget
         .as_deref()
         .unwrap_or(&spec.logtarget.value);
-    log::configure(target, level).map_err(|source| ServerError::Io {
-        what: "cannot open log target",
-        path: PathBuf::from(target),
-        source,
-    })
+    log::set_syslog_socket(&spec.syslogsocket.value);
+    match log::configure(target, level) {
+        // As fail2ban: without its syslog socket the server logs where it did before
+        // (standard error) rather than not starting.
+        Err(error) if target.trim().to_ascii_uppercase().starts_with("SYSLOG") => {
+            log::configure("STDERR", level).map_err(|source| ServerError::Io {
+                what: "cannot open log target",
+                path: PathBuf::from("STDERR"),
+                source,
+            })?;
+            log_at!(SERVER_LOG, Level::ERROR, "{error}");
+            Ok(())
+        }
+        result => result.map_err(|source| ServerError::Io {
+            what: "cannot open log target",
+            path: PathBuf::from(target),
+            source,
+        }),
+    }
 }
 
 /// Refuses to start next to a live server; removes a dead server's socket with `-x`.
