@@ -9,6 +9,7 @@ mod conformance;
 mod daemon_actions;
 mod daemon_common;
 mod daemon_control;
+mod daemon_database;
 mod daemon_gaps;
 mod daemon_journal;
 mod daemon_latency;
