@@ -89,6 +89,8 @@ pub struct JailOwner {
     /// The actions' ban epoch at which each active ban was last applied: a repair after a
     /// failed `actioncheck` moves the epoch on, and older bans are rebanned.
     ban_epochs: HashMap<FailId, u64>,
+    /// The epoch every active ban was re-applied at: nothing to look at below it.
+    settled_epoch: u64,
     /// When the last consistency check prompted by an "already banned" address ran.
     last_consistency_check: f64,
 }
@@ -111,6 +113,7 @@ impl JailOwner {
             ignore_entries,
             store,
             ban_epochs: HashMap::new(),
+            settled_epoch: 0,
             last_consistency_check: 0.0,
         })
     }
@@ -393,18 +396,20 @@ impl JailOwner {
         // that stays broken is reported, not retried forever.
         for _ in 0..3 {
             let epoch = self.actions.ban_epoch();
+            if epoch == self.settled_epoch {
+                return;
+            }
             let stale: Vec<(Ban, u64)> = self
                 .ban_epochs
                 .iter()
                 .filter(|(_, applied)| **applied < epoch)
                 .filter_map(|(id, applied)| Some((self.tracker.get_ban(id)?.clone(), *applied)))
                 .collect();
-            if stale.is_empty() {
-                return;
-            }
             for (ban, applied) in stale {
                 self.reban(&ban, applied);
             }
+            // A ban whose reban failed stays behind; the next repair tries it again.
+            self.settled_epoch = epoch;
         }
     }
 
@@ -532,6 +537,7 @@ impl JailOwner {
                     for epoch_of_ban in self.ban_epochs.values_mut() {
                         *epoch_of_ban = epoch;
                     }
+                    self.settled_epoch = epoch;
                 }
                 Err(error) => log_at!(
                     JAIL_LOG,
