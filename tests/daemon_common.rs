@@ -182,6 +182,13 @@ impl ServerProcess {
         ServerProcess::start_with(Command::new(BIN), dir, None)
     }
 
+    /// As [`ServerProcess::start_here`], with extra environment variables.
+    pub fn start_here_with_env(dir: &TestDir, env: &[(&str, &str)]) -> ServerProcess {
+        let mut command = Command::new(BIN);
+        command.envs(env.iter().copied());
+        ServerProcess::start_with(command, dir, None)
+    }
+
     fn start_with(
         mut command: Command,
         dir: &TestDir,

@@ -63,6 +63,9 @@ pub struct CommandAction {
     environment: BTreeMap<String, String>,
     started: BTreeMap<String, u8>,
     executed: BTreeMap<String, BTreeMap<String, String>>,
+    /// How many times a failed `actioncheck` led to a repair attempt (fail2ban's
+    /// `invalidateBanEpoch`): bans made before may be gone from the firewall.
+    repairs: u64,
 }
 
 /// Result of fail2ban's `_invariantCheck`.
@@ -106,6 +109,7 @@ impl CommandAction {
             environment: BTreeMap::new(),
             started: BTreeMap::new(),
             executed: BTreeMap::new(),
+            repairs: 0,
         })
     }
 
@@ -137,6 +141,13 @@ impl CommandAction {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How many repairs (`actionrepair`, or stop and start) were attempted after a failed
+    /// `actioncheck`. Each one may have removed the bans this action had applied, so the
+    /// caller re-applies them with [`CommandAction::reban`].
+    pub fn repairs(&self) -> u64 {
+        self.repairs
     }
 
     /// Runs `actionstart` for every family, unless the action starts on
@@ -285,6 +296,9 @@ impl CommandAction {
         if !may_repair {
             return Invariant::NotRepaired;
         }
+        // Counted before repairing, as fail2ban increments its ban epoch: even a failed
+        // repair may have removed bans (a stop that ran before the start failed).
+        self.repairs += 1;
         if !self.repair(family, force_start) {
             return Invariant::Broken;
         }

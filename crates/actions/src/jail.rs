@@ -25,9 +25,19 @@ pub struct ActionFailure {
 /// The actions of one jail. Every operation runs on each action in order;
 /// one action failing does not stop the others (as fail2ban), and the
 /// failures are returned together.
+///
+/// The jail keeps fail2ban's *ban epoch*: it grows by one each time an action
+/// is repaired after a failed `actioncheck`, and that action remembers the
+/// epoch of its last repair. A ban applied at an older epoch may be missing
+/// from the repaired actions; [`JailActions::reban_since`] re-applies it on
+/// exactly those.
 #[derive(Debug)]
 pub struct JailActions {
     actions: Vec<CommandAction>,
+    /// The jail's ban epoch.
+    epoch: u64,
+    /// Per action: the epoch of its last repair, and its repair count then.
+    repaired: Vec<(u64, u64)>,
 }
 
 impl JailActions {
@@ -42,8 +52,19 @@ impl JailActions {
                     Err(ActionError::PythonNotSupported { action: name, file })
                 }
             })
-            .collect::<Result<_, _>>()?;
-        Ok(JailActions { actions })
+            .collect::<Result<Vec<_>, _>>()?;
+        let repaired = vec![(0, 0); actions.len()];
+        Ok(JailActions {
+            actions,
+            epoch: 0,
+            repaired,
+        })
+    }
+
+    /// The jail's ban epoch: how many repairs its actions went through. A ban
+    /// applied now is current until the epoch grows.
+    pub fn ban_epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn actions(&self) -> &[CommandAction] {
@@ -83,12 +104,40 @@ impl JailActions {
     }
 
     pub fn reban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
-        self.each(|action| {
-            if ban.restored && action.skips_restored() {
+        self.reban_since(ban, None)
+    }
+
+    /// fail2ban's `__reBan` after a repair: `actionreban` (or `actionban`) of
+    /// `ban`, applied at ban epoch `epoch`, on each action repaired since;
+    /// `None` rebans on every action.
+    pub fn reban_since(&mut self, ban: &BanInfo, epoch: Option<u64>) -> Vec<ActionFailure> {
+        let repaired = self.repaired.clone();
+        self.each_indexed(|index, action| {
+            let stale = match (epoch, repaired.get(index)) {
+                (None, _) => true,
+                (Some(epoch), Some((repaired_at, _))) => *repaired_at > epoch,
+                (Some(_), None) => false,
+            };
+            if !stale || (ban.restored && action.skips_restored()) {
                 return Ok(());
             }
             action.reban(ban)
         })
+    }
+
+    /// fail2ban's `consistencyCheck` on every action: `actioncheck` of each
+    /// started family, repairing what fails. Returns whether every action is
+    /// sane now (a repaired one counts as sane; repairs show in
+    /// [`JailActions::ban_epoch`]).
+    pub fn consistency_check(&mut self) -> bool {
+        let mut sane = true;
+        for index in 0..self.actions.len() {
+            if let Some(action) = self.actions.get_mut(index) {
+                sane &= action.consistency_check();
+            }
+            self.note_repairs(index);
+        }
+        sane
     }
 
     pub fn unban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
@@ -131,15 +180,38 @@ impl JailActions {
         &mut self,
         mut operation: impl FnMut(&mut CommandAction) -> Result<(), ActionError>,
     ) -> Vec<ActionFailure> {
+        self.each_indexed(|_, action| operation(action))
+    }
+
+    fn each_indexed(
+        &mut self,
+        mut operation: impl FnMut(usize, &mut CommandAction) -> Result<(), ActionError>,
+    ) -> Vec<ActionFailure> {
         let mut failures = Vec::new();
-        for action in &mut self.actions {
-            if let Err(error) = operation(action) {
+        for index in 0..self.actions.len() {
+            if let Some(action) = self.actions.get_mut(index)
+                && let Err(error) = operation(index, action)
+            {
                 failures.push(ActionFailure {
                     action: action.name().to_owned(),
                     error,
                 });
             }
+            self.note_repairs(index);
         }
         failures
+    }
+
+    /// fail2ban's `invalidateBanEpoch`: an action repaired since last seen
+    /// moves the jail's epoch on and is marked with it.
+    fn note_repairs(&mut self, index: usize) {
+        let (Some(action), Some(seen)) = (self.actions.get(index), self.repaired.get_mut(index))
+        else {
+            return;
+        };
+        if action.repairs() > seen.1 {
+            self.epoch += 1;
+            *seen = (self.epoch, action.repairs());
+        }
     }
 }

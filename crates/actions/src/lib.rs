@@ -12,7 +12,9 @@
 //! Emits: `Result`s with typed [`ActionError`]s (exit status and stderr of a
 //! failed command, timeouts, self-referencing tags, unsupported Python
 //! actions); [`JailActions`] returns one [`ActionFailure`] per failed action
-//! and carries on with the others, as fail2ban does.
+//! and carries on with the others, as fail2ban does. It also keeps fail2ban's
+//! *ban epoch*, which grows when an action is repaired after a failed
+//! `actioncheck`, so the caller knows which bans to re-apply (`reban_since`).
 //!
 //! Substitution happens in two steps, as in fail2ban's `action.py`: static
 //! tags (the action's own properties) recursively, then dynamic tags (the

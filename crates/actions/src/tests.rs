@@ -682,3 +682,81 @@ fn stock_mail_action_uses_mail_on_path() -> TestResult {
     );
     Ok(())
 }
+
+/// An action whose `actionban` and `actioncheck` need `flag`, which
+/// `actionstart` creates and `actionstop` removes; it logs to `log`.
+fn repairable_action(name: &str, log: &Path, flag: &Path) -> CommandActionDef {
+    let (log, flag) = (log.display(), flag.display());
+    def(
+        name,
+        &[
+            (
+                "actionstart",
+                &format!("echo start {name} >> {log}; touch {flag}"),
+            ),
+            (
+                "actionstop",
+                &format!("echo stop {name} >> {log}; rm -f {flag}"),
+            ),
+            ("actioncheck", &format!("test -e {flag}")),
+            (
+                "actionban",
+                &format!("test -e {flag} && echo ban {name} <ip> >> {log}"),
+            ),
+            ("actionreban", &format!("echo reban {name} <ip> >> {log}")),
+        ],
+        &[],
+    )
+}
+
+/// A repair moves the jail's ban epoch on, and a ban applied before it is
+/// rebanned on the repaired action only.
+#[test]
+fn repair_moves_the_ban_epoch_and_rebans_on_the_repaired_action_only() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = dir.path().join("log");
+    let (flag_a, flag_b) = (dir.path().join("a"), dir.path().join("b"));
+    let mut jail = JailActions::new(
+        "sshd",
+        vec![
+            ActionDef::Command(repairable_action("a", &log, &flag_a)),
+            ActionDef::Command(repairable_action("b", &log, &flag_b)),
+        ],
+    )?;
+    assert!(jail.start().is_empty());
+    assert!(jail.ban(&ban_of("192.0.2.1")?).is_empty());
+    assert_eq!(jail.ban_epoch(), 0);
+
+    fs::remove_file(&flag_b)?;
+    assert!(jail.ban(&ban_of("192.0.2.2")?).is_empty());
+    assert_eq!(jail.ban_epoch(), 1, "action b was repaired");
+    assert!(jail.reban_since(&ban_of("192.0.2.1")?, Some(0)).is_empty());
+    assert!(jail.reban_since(&ban_of("192.0.2.2")?, Some(1)).is_empty());
+
+    fs::remove_file(&flag_a)?;
+    assert!(
+        jail.consistency_check(),
+        "action a was broken, and repaired"
+    );
+    assert_eq!(jail.ban_epoch(), 2);
+    assert!(flag_a.exists(), "and restarted");
+    assert!(jail.reban_since(&ban_of("192.0.2.2")?, Some(1)).is_empty());
+    assert_eq!(
+        log_lines(&log),
+        [
+            "start a",
+            "start b",
+            "ban a 192.0.2.1",
+            "ban b 192.0.2.1",
+            "ban a 192.0.2.2",
+            "stop b",
+            "start b",
+            "ban b 192.0.2.2",
+            "reban b 192.0.2.1",
+            "stop a",
+            "start a",
+            "reban a 192.0.2.2",
+        ]
+    );
+    Ok(())
+}

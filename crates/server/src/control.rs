@@ -231,6 +231,7 @@ fn server_value(registry: &Registry, key: &str) -> Reply {
             Some(_) => Reply::Number(registry.settings.dbpurgeage),
             None => Reply::None,
         },
+        "syslogsocket" => Reply::Text(log::syslog_socket()),
         _ => Reply::Text("auto".into()),
     }
 }

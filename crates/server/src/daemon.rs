@@ -46,6 +46,22 @@ pub(crate) struct Settings {
     pub pidfile: PathBuf,
     pub dbfile: Option<String>,
     pub dbpurgeage: i64,
+    /// How often the database is purged while the server runs.
+    pub db_purge_interval: Duration,
+}
+
+/// fail2ban's observer purges the database every hour.
+const DB_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The purge interval: fail2ban's hour, or `FERROBAN_DB_PURGE_INTERVAL` seconds (for
+/// tests, which cannot wait an hour).
+fn db_purge_interval() -> Duration {
+    std::env::var("FERROBAN_DB_PURGE_INTERVAL")
+        .ok()
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| *seconds > 0.0)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .unwrap_or(DB_PURGE_INTERVAL)
 }
 
 /// Runs the server until it is told to stop.
@@ -142,6 +158,7 @@ fn settings(options: &ServerOptions, spec: &ServerSpec) -> Settings {
             .unwrap_or_else(|| PathBuf::from(&spec.pidfile.value)),
         dbfile: (!dbfile.eq_ignore_ascii_case("none") && !dbfile.is_empty()).then_some(dbfile),
         dbpurgeage: spec.dbpurgeage.as_ref().map_or(86_400, |v| v.value.seconds),
+        db_purge_interval: db_purge_interval(),
     }
 }
 
@@ -152,11 +169,25 @@ fn configure_logging(options: &ServerOptions, spec: &ServerSpec) -> Result<(), S
         .logtarget
         .as_deref()
         .unwrap_or(&spec.logtarget.value);
-    log::configure(target, level).map_err(|source| ServerError::Io {
-        what: "cannot open log target",
-        path: PathBuf::from(target),
-        source,
-    })
+    log::set_syslog_socket(&spec.syslogsocket.value);
+    match log::configure(target, level) {
+        // As fail2ban: without its syslog socket the server logs where it did before
+        // (standard error) rather than not starting.
+        Err(error) if target.trim().to_ascii_uppercase().starts_with("SYSLOG") => {
+            log::configure("STDERR", level).map_err(|source| ServerError::Io {
+                what: "cannot open log target",
+                path: PathBuf::from("STDERR"),
+                source,
+            })?;
+            log_at!(SERVER_LOG, Level::ERROR, "{error}");
+            Ok(())
+        }
+        result => result.map_err(|source| ServerError::Io {
+            what: "cannot open log target",
+            path: PathBuf::from(target),
+            source,
+        }),
+    }
 }
 
 /// Refuses to start next to a live server; removes a dead server's socket with `-x`.
@@ -281,8 +312,13 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
     // Requests are read concurrently (at most READERS at a time), executed one by one.
     let (incoming_sender, mut incoming) = tokio::sync::mpsc::channel(READERS);
     let readers = Arc::new(tokio::sync::Semaphore::new(READERS));
+    let purge_every = registry.settings.db_purge_interval;
+    let mut purge_timer =
+        tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
+    purge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = purge_timer.tick() => registry.purge_store(),
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let (sender, readers) = (incoming_sender.clone(), readers.clone());
@@ -444,13 +480,24 @@ impl Registry {
                 ),
             }
         }
-        if let Some(store) = &self.store {
-            let mut store = store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let _ = store.purge(now_seconds());
-        }
+        self.purge_store();
         Ok(())
+    }
+
+    /// Drops bans older than `dbpurgeage` from the database (fail2ban's `db_purge`).
+    fn purge_store(&self) {
+        let Some(store) = &self.store else { return };
+        log_at!(SERVER_LOG, Level::DEBUG, "Purge database event occurred");
+        let mut store = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(error) = store.purge(now_seconds()) {
+            log_at!(
+                SERVER_LOG,
+                Level::ERROR,
+                "cannot purge the database: {error}"
+            );
+        }
     }
 }
 
@@ -602,6 +649,7 @@ mod tests {
             pidfile: PathBuf::from("/run/x.pid"),
             dbfile: Some("/var/lib/ferroban/db.sqlite3".into()),
             dbpurgeage: 86_400,
+            db_purge_interval: DB_PURGE_INTERVAL,
         };
         assert_eq!(
             settings.running_marker(),

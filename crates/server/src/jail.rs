@@ -6,6 +6,7 @@
 //! tracker's next deadline (a ban ending), then expires what is due. Actions run here,
 //! synchronously: a slow action delays this jail only.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
@@ -85,7 +86,18 @@ pub struct JailOwner {
     actions: JailActions,
     ignore_entries: Vec<String>,
     store: Option<SharedStore>,
+    /// The actions' ban epoch at which each active ban was last applied: a repair after a
+    /// failed `actioncheck` moves the epoch on, and older bans are rebanned.
+    ban_epochs: HashMap<FailId, u64>,
+    /// The epoch every active ban was re-applied at: nothing to look at below it.
+    settled_epoch: u64,
+    /// When the last consistency check prompted by an "already banned" address ran.
+    last_consistency_check: f64,
 }
+
+/// fail2ban checks the actions when an address is found again more than this long after
+/// its ban, at most once per this long.
+const CONSISTENCY_CHECK_AFTER: f64 = 3.0;
 
 impl JailOwner {
     /// Builds the jail's state; nothing runs yet.
@@ -100,6 +112,9 @@ impl JailOwner {
             actions,
             ignore_entries,
             store,
+            ban_epochs: HashMap::new(),
+            settled_epoch: 0,
+            last_consistency_check: 0.0,
         })
     }
 
@@ -200,6 +215,9 @@ impl JailOwner {
     }
 
     fn flush(&mut self, unbans: &[Unban]) {
+        for unban in unbans {
+            self.ban_epochs.remove(&unban.ban.id);
+        }
         let infos: Vec<_> = unbans.iter().filter_map(|u| ban_info(&u.ban)).collect();
         if infos.is_empty() {
             return;
@@ -295,12 +313,13 @@ impl JailOwner {
             format_time(failure.time)
         );
         let now = now_seconds();
+        let time = failure.time.min(now);
         let history = StoreHistory {
             store: self.store.as_ref(),
             jail: &name,
         };
         match self.tracker.add_failure(failure, now, &history) {
-            FailureOutcome::Ban(outcome) => self.ban_outcome(outcome),
+            FailureOutcome::Ban(outcome) => self.ban_outcome(outcome, time),
             FailureOutcome::Counted { .. } | FailureOutcome::Ignored(_) => {}
         }
     }
@@ -314,11 +333,12 @@ impl JailOwner {
         };
         let outcome = self.tracker.ban(id, now, &history);
         let banned = matches!(outcome, BanOutcome::Banned(_));
-        self.ban_outcome(outcome);
+        self.ban_outcome(outcome, now);
         banned
     }
 
-    fn ban_outcome(&mut self, outcome: BanOutcome) {
+    /// Acts on a ban decision; `time` is when the failures that led to it happened.
+    fn ban_outcome(&mut self, outcome: BanOutcome, time: i64) {
         let name = self.config.name.clone();
         match outcome {
             BanOutcome::Banned(ban) => {
@@ -326,9 +346,7 @@ impl JailOwner {
                 self.apply_ban(&ban);
                 record_ban(self.store.as_ref(), &name, &ban);
             }
-            BanOutcome::AlreadyBanned { id, .. } => {
-                log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] {id} already banned");
-            }
+            BanOutcome::AlreadyBanned { id, .. } => self.already_banned(&id, time),
             BanOutcome::Expired { id } => {
                 log_at!(
                     ACTIONS_LOG,
@@ -339,8 +357,79 @@ impl JailOwner {
         }
     }
 
+    /// fail2ban's "already banned" branch of `__checkBan`: the later the address shows up
+    /// again after its ban, the louder the log line; more than a few seconds later its ban
+    /// may be missing from the firewall, so the actions are checked (and repaired).
+    fn already_banned(&mut self, id: &FailId, time: i64) {
+        let name = self.config.name.clone();
+        let Some(banned_at) = self.tracker.get_ban(id).map(|ban| ban.time) else {
+            return;
+        };
+        let late = time - banned_at;
+        let level = match late {
+            ..3 => Level::DEBUG,
+            3..60 => Level::NOTICE,
+            _ => Level::WARNING,
+        };
+        log_at!(ACTIONS_LOG, level, "[{name}] {id} already banned");
+        let current = self.ban_epochs.get(id) == Some(&self.actions.ban_epoch());
+        let now = crate::now_float();
+        if current
+            && late as f64 > CONSISTENCY_CHECK_AFTER
+            && now > self.last_consistency_check + CONSISTENCY_CHECK_AFTER
+        {
+            self.last_consistency_check = now;
+            self.actions.consistency_check();
+            self.reban_after_repairs();
+        }
+    }
+
+    /// After an action was repaired (its `actioncheck` failed during an operation), the
+    /// bans it had applied may be gone: each active ban applied before the repair is
+    /// re-applied with `actionreban` on the repaired actions (fail2ban's `__reBan`).
+    ///
+    /// fail2ban 1.0.2 does this lazily, when a banned address is found again; here it is
+    /// done for every ban right after the repair, so the firewall matches the ban list
+    /// without waiting for the address to come back.
+    fn reban_after_repairs(&mut self) {
+        // A reban can itself fail and repair again; a few rounds settle that, an action
+        // that stays broken is reported, not retried forever.
+        for _ in 0..3 {
+            let epoch = self.actions.ban_epoch();
+            if epoch == self.settled_epoch {
+                return;
+            }
+            let stale: Vec<(Ban, u64)> = self
+                .ban_epochs
+                .iter()
+                .filter(|(_, applied)| **applied < epoch)
+                .filter_map(|(id, applied)| Some((self.tracker.get_ban(id)?.clone(), *applied)))
+                .collect();
+            for (ban, applied) in stale {
+                self.reban(&ban, applied);
+            }
+            // A ban whose reban failed stays behind; the next repair tries it again.
+            self.settled_epoch = epoch;
+        }
+    }
+
+    fn reban(&mut self, ban: &Ban, applied_epoch: u64) {
+        let name = self.config.name.clone();
+        let Some(info) = self.action_info(ban) else {
+            self.ban_epochs.remove(&ban.id);
+            return;
+        };
+        log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Reban {}", ban.id);
+        let failures = self.actions.reban_since(&info, Some(applied_epoch));
+        if failures.is_empty() {
+            self.ban_epochs
+                .insert(ban.id.clone(), self.actions.ban_epoch());
+        }
+        report(&name, "reban", failures);
+    }
+
     fn apply_ban(&mut self, ban: &Ban) {
-        let Some(mut info) = ban_info(ban) else {
+        let Some(info) = self.action_info(ban) else {
             log_at!(
                 ACTIONS_LOG,
                 Level::WARNING,
@@ -350,14 +439,23 @@ impl JailOwner {
             );
             return;
         };
-        // Reading the store may wait for a checkpoint being written: only when asked for.
-        if !ban.restored && uses_ip_matches(&self.config) {
-            let jail = self.config.name.clone();
-            info.ip_matches = merged_matches(self.store.as_ref(), ban, None);
-            info.ip_jail_matches = merged_matches(self.store.as_ref(), ban, Some(&jail));
-        }
         let failures = self.actions.ban(&info);
         report(&self.config.name, "ban", failures);
+        self.ban_epochs
+            .insert(ban.id.clone(), self.actions.ban_epoch());
+        self.reban_after_repairs();
+    }
+
+    /// What the actions are told about `ban`; `None` when its id is no address.
+    fn action_info(&self, ban: &Ban) -> Option<ferroban_actions::BanInfo> {
+        let mut info = ban_info(ban)?;
+        // Reading the store may wait for a checkpoint being written: only when asked for.
+        if !ban.restored && uses_ip_matches(&self.config) {
+            let jail = self.config.name.as_str();
+            info.ip_matches = merged_matches(self.store.as_ref(), ban, None);
+            info.ip_jail_matches = merged_matches(self.store.as_ref(), ban, Some(jail));
+        }
+        Some(info)
     }
 
     fn manual_unban(&mut self, ids: &[FailId], report_absent: bool) -> Result<usize, String> {
@@ -394,9 +492,11 @@ impl JailOwner {
         if unban.cause == UnbanCause::Manual {
             forget_ban(self.store.as_ref(), &name, &unban.ban.id);
         }
+        self.ban_epochs.remove(&unban.ban.id);
         if let Some(info) = ban_info(&unban.ban) {
             let failures = self.actions.unban(&info);
             report(&name, "unban", failures);
+            self.reban_after_repairs();
         }
     }
 
@@ -433,6 +533,11 @@ impl JailOwner {
                     for info in &infos {
                         report(&name, "ban", self.actions.ban(info));
                     }
+                    let epoch = self.actions.ban_epoch();
+                    for epoch_of_ban in self.ban_epochs.values_mut() {
+                        *epoch_of_ban = epoch;
+                    }
+                    self.settled_epoch = epoch;
                 }
                 Err(error) => log_at!(
                     JAIL_LOG,
@@ -785,5 +890,120 @@ mod tests {
             record,
             "start\nban 192.0.2.5\nunban 192.0.2.5\nstop\nstart\nban 192.0.2.5\nunban 192.0.2.5\nstop\n"
         );
+    }
+
+    /// A jail whose action needs a flag file that `actionstart` creates and `actionstop`
+    /// removes (as a firewall chain), checked by `actioncheck`; it records what it does.
+    fn repairable(dir: &Path) -> (JailConfig, std::path::PathBuf, std::path::PathBuf) {
+        let record = dir.join("record");
+        let flag = dir.join("flag");
+        let mut config = config(&record);
+        let (log, marker) = (record.display(), flag.display());
+        let ActionDef::Command(action) = &mut config.actions[0] else {
+            unreachable!()
+        };
+        for (key, value) in [
+            (
+                "actionstart",
+                format!("echo start >> {log}; touch {marker}"),
+            ),
+            ("actionstop", format!("echo stop >> {log}; rm -f {marker}")),
+            ("actioncheck", format!("test -e {marker}")),
+            (
+                "actionban",
+                format!("test -e {marker} && echo ban <ip> >> {log}"),
+            ),
+            ("actionreban", format!("echo reban <ip> >> {log}")),
+        ] {
+            action.definition.insert(key.into(), value);
+        }
+        (config, record, flag)
+    }
+
+    /// A ban whose action fails its check is repaired by stop and start; the bans made
+    /// before the repair are applied again with `actionreban`, the new one is not.
+    #[test]
+    fn repair_rebans_the_active_bans() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, record, flag) = repairable(dir.path());
+        let (sender, thread) = start(config, None);
+        for ip in ["192.0.2.1", "192.0.2.2"] {
+            ask(&sender, |reply| JailCmd::BanIp {
+                ids: vec![FailId::parse(ip)],
+                reply,
+            });
+        }
+        std::fs::remove_file(&flag).unwrap();
+        ask(&sender, |reply| JailCmd::BanIp {
+            ids: vec![FailId::parse("192.0.2.3")],
+            reply,
+        });
+        let status = ask(&sender, |reply| JailCmd::Status { reply });
+        assert_eq!(status.banned.len(), 3);
+        let lines = std::fs::read_to_string(&record).unwrap();
+        let mut lines: Vec<&str> = lines.lines().collect();
+        assert_eq!(
+            lines[..6],
+            [
+                "start",
+                "ban 192.0.2.1",
+                "ban 192.0.2.2",
+                "stop",
+                "start",
+                "ban 192.0.2.3"
+            ]
+        );
+        lines[6..].sort_unstable();
+        assert_eq!(lines[6..], ["reban 192.0.2.1", "reban 192.0.2.2"]);
+
+        // The next operation finds nothing to reban again.
+        ask(&sender, |reply| JailCmd::BanIp {
+            ids: vec![FailId::parse("192.0.2.4")],
+            reply,
+        });
+        let after = std::fs::read_to_string(&record).unwrap();
+        assert_eq!(after.lines().count(), 9);
+        assert!(after.ends_with("ban 192.0.2.4\n"));
+        ask(&sender, |reply| JailCmd::Stop { reply });
+        thread.join().unwrap();
+    }
+
+    /// An address found again long after its ban makes the jail check its actions, as
+    /// fail2ban's "already banned" branch does; the broken action is repaired and the ban
+    /// re-applied.
+    #[test]
+    fn address_found_again_late_checks_actions_and_rebans() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, record, flag) = repairable(dir.path());
+        let store: SharedStore = Arc::new(Mutex::new(Store::open(":memory:").unwrap()));
+        let earlier = Ban {
+            id: FailId::parse("192.0.2.5"),
+            time: now_seconds() - 30,
+            ban_time: BanTime::Seconds(600),
+            ban_count: 1,
+            failures: 2,
+            matches: Vec::new(),
+            data: BTreeMap::new(),
+            restored: false,
+        };
+        record_ban(Some(&store), "test", &earlier);
+        let (sender, thread) = start(config, Some(store));
+        // Found again: the action is checked, found sane, nothing is rebanned.
+        sender.send(failure("192.0.2.5")).unwrap();
+        sender.send(failure("192.0.2.5")).unwrap();
+        ask(&sender, |reply| JailCmd::Status { reply });
+        std::fs::remove_file(&flag).unwrap();
+        // Within 3 s of the last check no new check runs; wait that out.
+        std::thread::sleep(Duration::from_millis(3100));
+        sender.send(failure("192.0.2.5")).unwrap();
+        sender.send(failure("192.0.2.5")).unwrap();
+        ask(&sender, |reply| JailCmd::Status { reply });
+        assert!(flag.exists(), "the action was restarted");
+        assert_eq!(
+            std::fs::read_to_string(&record).unwrap(),
+            "start\nban 192.0.2.5\nstop\nstart\nreban 192.0.2.5\n"
+        );
+        ask(&sender, |reply| JailCmd::Stop { reply });
+        thread.join().unwrap();
     }
 }

@@ -5,7 +5,8 @@
 //! - a source thread per jail ([`source`]) follows its logs (inotify, or the journal),
 //!   runs the filter and sends failures to the jail;
 //! - an owner thread per jail ([`jail`]) holds the jail's tracker and actions, decides and
-//!   applies bans, and ends them on time (one deadline set per jail);
+//!   applies bans, and ends them on time (one deadline set per jail); after an action is
+//!   repaired (its `actioncheck` failed) it re-applies the jail's bans with `actionreban`;
 //! - the store records bans and log positions, so a restart restores bans with their
 //!   remaining time and reads no line twice.
 //!

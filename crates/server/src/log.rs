@@ -78,15 +78,32 @@ enum Sink {
     Stdout,
     Stderr,
     File(File),
-    Syslog(Option<UnixDatagram>),
+    Syslog(Syslog),
     Journal(Option<UnixDatagram>),
 }
+
+/// `logtarget = SYSLOG`: datagrams to the `syslogsocket`, as Python's `SysLogHandler`
+/// sends them for fail2ban.
+#[derive(Debug)]
+struct Syslog {
+    path: String,
+    facility: u8,
+    socket: Option<UnixDatagram>,
+}
+
+/// fail2ban's default `syslogsocket`: `auto`, which is `/dev/log` on Linux.
+const AUTO_SYSLOG_SOCKET: &str = "/dev/log";
+
+/// syslog's facility `daemon`, fail2ban's default.
+const FACILITY_DAEMON: u8 = 3;
 
 #[derive(Debug)]
 struct Logger {
     level: Level,
     target: String,
     sink: Sink,
+    /// `syslogsocket`: `auto` or a path; `auto` becomes the path once SYSLOG is the target.
+    syslog_socket: String,
 }
 
 static LOGGER: OnceLock<Mutex<Logger>> = OnceLock::new();
@@ -97,6 +114,7 @@ fn logger() -> &'static Mutex<Logger> {
             level: Level::INFO,
             target: "STDERR".to_string(),
             sink: Sink::Stderr,
+            syslog_socket: "auto".to_string(),
         })
     })
 }
@@ -104,12 +122,24 @@ fn logger() -> &'static Mutex<Logger> {
 /// Sets `logtarget` and `loglevel`. A file target is opened for appending (created if
 /// missing); on failure the previous target stays and the error is returned.
 pub fn configure(target: &str, level: Level) -> std::io::Result<()> {
-    let sink = open_sink(target)?;
     let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
+    let sink = open_sink(target, &mut guard.syslog_socket)?;
     guard.level = level;
     guard.target = target.to_string();
     guard.sink = sink;
     Ok(())
+}
+
+/// Sets `syslogsocket` (`auto` or a socket's path), used from the next [`configure`] on.
+pub fn set_syslog_socket(socket: &str) {
+    let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
+    guard.syslog_socket = socket.trim().to_string();
+}
+
+/// The `syslogsocket` in use (`auto` until SYSLOG is the target, as fail2ban answers).
+pub fn syslog_socket() -> String {
+    let guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
+    guard.syslog_socket.clone()
 }
 
 /// The current `logtarget` and `loglevel`.
@@ -118,11 +148,17 @@ pub fn current() -> (String, Level) {
     (guard.target.clone(), guard.level)
 }
 
-fn open_sink(target: &str) -> std::io::Result<Sink> {
-    Ok(match target.to_ascii_uppercase().as_str() {
-        "STDOUT" => Sink::Stdout,
+fn open_sink(target: &str, syslog_socket: &mut String) -> std::io::Result<Sink> {
+    let (name, options) = split_options(target);
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "STDOUT" | "SYSOUT" => Sink::Stdout,
         "STDERR" => Sink::Stderr,
-        "SYSLOG" => Sink::Syslog(connect_datagram("/dev/log")),
+        "SYSLOG" => {
+            if syslog_socket.as_str() == "auto" {
+                *syslog_socket = AUTO_SYSLOG_SOCKET.to_string();
+            }
+            Sink::Syslog(open_syslog(syslog_socket, &options)?)
+        }
         "SYSTEMD-JOURNAL" => Sink::Journal(connect_datagram("/run/systemd/journal/socket")),
         _ => {
             if let Some(dir) = std::path::Path::new(target).parent() {
@@ -131,6 +167,104 @@ fn open_sink(target: &str) -> std::io::Result<Sink> {
             Sink::File(OpenOptions::new().create(true).append(true).open(target)?)
         }
     })
+}
+
+/// fail2ban's `extractOptions`: `SYSLOG[facility=AUTH]` → (`SYSLOG`, `facility=AUTH`).
+/// A target without `[...]` (a file path) is returned whole.
+fn split_options(target: &str) -> (&str, Vec<(String, String)>) {
+    let trimmed = target.trim();
+    let Some((name, rest)) = trimmed.split_once('[') else {
+        return (trimmed, Vec::new());
+    };
+    let Some(inner) = rest.strip_suffix(']') else {
+        return (trimmed, Vec::new());
+    };
+    let options = inner
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| {
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            (key.trim().to_ascii_lowercase(), value.to_string())
+        })
+        .collect();
+    (name.trim(), options)
+}
+
+/// As fail2ban, a `syslogsocket` that is not a socket is an error; the previous target
+/// stays. An unknown facility falls back to `daemon` (fail2ban logs that too).
+fn open_syslog(path: &str, options: &[(String, String)]) -> std::io::Result<Syslog> {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::metadata(path).is_ok_and(|meta| meta.file_type().is_socket());
+    if !is_socket {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("Syslog socket file: {path} does not exists or is not a socket"),
+        ));
+    }
+    let facility = options
+        .iter()
+        .find(|(key, _)| key == "facility")
+        .map_or(Some(FACILITY_DAEMON), |(_, name)| facility_number(name))
+        .unwrap_or(FACILITY_DAEMON);
+    Ok(Syslog {
+        path: path.to_string(),
+        facility,
+        socket: connect_datagram(path),
+    })
+}
+
+/// Python's `SysLogHandler` facility names.
+fn facility_number(name: &str) -> Option<u8> {
+    const NAMES: [&str; 16] = [
+        "KERN",
+        "USER",
+        "MAIL",
+        "DAEMON",
+        "AUTH",
+        "SYSLOG",
+        "LPR",
+        "NEWS",
+        "UUCP",
+        "CRON",
+        "AUTHPRIV",
+        "FTP",
+        "NTP",
+        "SECURITY",
+        "CONSOLE",
+        "SOLARIS-CRON",
+    ];
+    let upper = name.trim().to_ascii_uppercase();
+    if let Some(local) = upper.strip_prefix("LOCAL") {
+        return local.parse::<u8>().ok().filter(|n| *n < 8).map(|n| 16 + n);
+    }
+    NAMES
+        .iter()
+        .position(|known| *known == upper)
+        .and_then(|index| u8::try_from(index).ok())
+}
+
+impl Syslog {
+    /// Sends one record; a syslog daemon that restarted is connected to again once.
+    fn send(&mut self, record: &[u8]) -> std::io::Result<()> {
+        if let Some(socket) = &self.socket
+            && socket.send(record).is_ok()
+        {
+            return Ok(());
+        }
+        self.socket = connect_datagram(&self.path);
+        match &self.socket {
+            Some(socket) => socket.send(record).map(drop),
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected)),
+        }
+    }
+}
+
+/// What Python's `SysLogHandler` sends for fail2ban: `<priority>`, the record formatted as
+/// `%(name)s[%(process)d]: %(levelname)s %(message)s` (fail2ban drops the padding for
+/// syslog, and the time: syslog adds its own), and a NUL.
+fn syslog_record(facility: u8, name: &str, pid: u32, level: Level, message: &str) -> Vec<u8> {
+    let priority = u32::from(facility) * 8 + u32::from(level.syslog_severity());
+    format!("<{priority}>{name}[{pid}]: {} {message}\0", level.name()).into_bytes()
 }
 
 fn connect_datagram(path: &str) -> Option<UnixDatagram> {
@@ -165,16 +299,15 @@ pub fn log(name: &str, level: Level, message: &str) {
             std::io::stderr().write_all(line(name, pid, &level_name, message).as_bytes())
         }
         Sink::File(file) => file.write_all(line(name, pid, &level_name, message).as_bytes()),
-        Sink::Syslog(Some(socket)) => {
-            let priority = 3 * 8 + level.syslog_severity(); // facility daemon
-            let text = format!("<{priority}>{name}[{pid}]: {level_name} {message}");
-            socket.send(text.as_bytes()).map(drop)
+        Sink::Syslog(syslog) => {
+            let record = syslog_record(syslog.facility, name, pid, level, message);
+            syslog.send(&record)
         }
         Sink::Journal(Some(socket)) => {
             let text = journal_record(name, pid, level, message);
             socket.send(text.as_bytes()).map(drop)
         }
-        Sink::Syslog(None) | Sink::Journal(None) => {
+        Sink::Journal(None) => {
             std::io::stderr().write_all(line(name, pid, &level_name, message).as_bytes())
         }
     };
@@ -224,6 +357,50 @@ mod tests {
         assert_eq!(Level::parse("10"), Some(Level::DEBUG));
         assert_eq!(Level::parse("loud"), None);
         assert_eq!(Level::NOTICE.name(), "NOTICE");
+    }
+
+    #[test]
+    fn syslog_record_is_what_python_syslog_handler_sends() {
+        let record = syslog_record(
+            3,
+            "ferroban.actions",
+            42,
+            Level::NOTICE,
+            "[sshd] Ban 1.2.3.4",
+        );
+        assert_eq!(
+            record,
+            b"<29>ferroban.actions[42]: NOTICE [sshd] Ban 1.2.3.4\0"
+        );
+        let record = syslog_record(4, "ferroban.filter", 7, Level::INFO, "x");
+        assert_eq!(record, b"<38>ferroban.filter[7]: INFO x\0");
+    }
+
+    #[test]
+    fn target_options_and_facilities() {
+        let (name, options) = split_options("SYSLOG[facility=local3, padding=0]");
+        assert_eq!(name, "SYSLOG");
+        assert_eq!(
+            options,
+            [
+                ("facility".to_string(), "local3".to_string()),
+                ("padding".to_string(), "0".to_string())
+            ]
+        );
+        assert_eq!(split_options("/var/log/x.log").0, "/var/log/x.log");
+        assert_eq!(facility_number("local3"), Some(19));
+        assert_eq!(facility_number("AUTH"), Some(4));
+        assert_eq!(facility_number("daemon"), Some(3));
+        assert_eq!(facility_number("nowhere"), None);
+    }
+
+    #[test]
+    fn syslog_socket_must_be_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-socket");
+        std::fs::write(&path, "").unwrap();
+        let error = open_syslog(path.to_str().unwrap(), &[]).unwrap_err();
+        assert!(error.to_string().contains("is not a socket"), "{error}");
     }
 
     #[test]
