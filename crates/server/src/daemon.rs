@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::jail::{JailCmd, JailOwner, StartMode};
 use crate::log::{self, Level};
-use crate::setup::JailConfig;
+use crate::setup::{JailConfig, keep_matches_where_read};
 use crate::source::SourceHandle;
 use crate::store::SharedStore;
 use crate::{JAIL_LOG, ServerError, ServerOptions, log_at, now_seconds};
@@ -361,7 +361,7 @@ impl Registry {
             log_at!(SERVER_LOG, Level::ERROR, "{error}");
         }
         let errors = errors.0.iter().map(ToString::to_string).collect();
-        let configs = specs
+        let mut configs: Vec<JailConfig> = specs
             .iter()
             .map(|spec| {
                 let (config, warnings) = JailConfig::from_spec(spec);
@@ -371,6 +371,7 @@ impl Registry {
                 config
             })
             .collect();
+        keep_matches_where_read(&mut configs);
         (configs, errors)
     }
 

@@ -768,6 +768,7 @@ mod tests {
             logencoding: None,
             logtimezone: None,
             usedns: "no".into(),
+            keep_matches: true,
         }
     }
 

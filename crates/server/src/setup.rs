@@ -65,6 +65,12 @@ pub struct JailConfig {
     pub logtimezone: Option<String>,
     /// `usedns`: `yes`, `warn`, `no` or `raw`.
     pub usedns: String,
+    /// Whether failures carry their matched lines to the jail. Only actions read them
+    /// (`<matches>`, and `<ipmatches>`/`<ipjailmatches>` from the database), and a jail
+    /// keeps an entry for every address that failed within `findtime`: without such an
+    /// action, keeping the lines would be memory spent on nothing. See
+    /// [`keep_matches_where_read`].
+    pub keep_matches: bool,
 }
 
 impl JailConfig {
@@ -121,13 +127,40 @@ impl JailConfig {
             logencoding: spec.logencoding.as_ref().map(|v| v.value.clone()),
             logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
             usedns,
+            keep_matches: true,
         };
         (config, warnings)
+    }
+
+    /// True when one of the jail's actions may read matched lines: any of its texts names
+    /// `matches` (`<matches>`, `<ipmatches>`, `<ipjailmatches>`, directly or through an
+    /// `[Init]` value). A Python action cannot be looked into, so it counts as reading them.
+    fn reads_matches(&self) -> bool {
+        self.actions.iter().any(|action| match action {
+            ActionDef::Command(def) => def
+                .definition
+                .values()
+                .chain(def.init.values())
+                .chain(def.family_init.values().flat_map(BTreeMap::values))
+                .chain(def.options.values())
+                .any(|text| text.contains("matches")),
+            ActionDef::Python { .. } => true,
+        }) || !self.unsupported_actions.is_empty()
     }
 
     /// `findtime` in seconds.
     pub fn find_time(&self) -> i64 {
         self.policy.find_time
+    }
+}
+
+/// Sets [`JailConfig::keep_matches`] for a set of jails: all of them keep matched lines
+/// when any action of any jail reads them, since `<ipmatches>` reads the lines other jails
+/// stored with their bans.
+pub fn keep_matches_where_read(configs: &mut [JailConfig]) {
+    let keep = configs.iter().any(JailConfig::reads_matches);
+    for config in configs {
+        config.keep_matches = keep;
     }
 }
 
@@ -261,6 +294,30 @@ mod tests {
         "action.d/note.conf",
         "[Definition]\nactionban = echo <name> <ip>\n[Init]\nname = default\n",
     );
+
+    #[test]
+    fn matched_lines_are_kept_only_when_an_action_reads_them() {
+        let jail_with = |action: &str| {
+            jail(&[
+                FILTER,
+                ("action.d/a.conf", action),
+                (
+                    "jail.conf",
+                    "[j]\nenabled = true\nfilter = e2e\nlogpath = /x\naction = a\n",
+                ),
+            ])
+            .0
+        };
+        let mut plain = vec![jail_with("[Definition]\nactionban = echo <ip>\n")];
+        keep_matches_where_read(&mut plain);
+        assert!(!plain[0].keep_matches);
+        // Through an [Init] value, and `<ipmatches>` in another jail: both jails keep them.
+        let reader =
+            jail_with("[Definition]\nactionban = echo <lines>\n[Init]\nlines = <ipmatches>\n");
+        let mut both = vec![plain.remove(0), reader];
+        keep_matches_where_read(&mut both);
+        assert!(both.iter().all(|config| config.keep_matches));
+    }
 
     #[test]
     fn times_counts_and_increment() {

@@ -71,6 +71,8 @@ struct LineFilter {
     jail: String,
     filter: Filter,
     usedns: String,
+    /// See [`JailConfig::keep_matches`].
+    keep_matches: bool,
     time: TimeContext,
     sender: SyncSender<JailCmd>,
 }
@@ -91,6 +93,7 @@ impl LineFilter {
             jail: config.name.clone(),
             filter,
             usedns: config.usedns.clone(),
+            keep_matches: config.keep_matches,
             time,
             sender,
         }))
@@ -135,7 +138,11 @@ impl LineFilter {
                 id,
                 time,
                 attempts: 0,
-                matches: found.matches.clone(),
+                matches: if self.keep_matches {
+                    found.matches.clone()
+                } else {
+                    Vec::new()
+                },
                 data: found.groups.clone(),
             };
             // Blocks while the jail's queue is full: the rest of the burst waits in the

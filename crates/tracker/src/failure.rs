@@ -73,7 +73,54 @@ pub struct FailureWindow {
     /// The last `maxmatches` matched lines.
     pub matches: Vec<String>,
     /// Captured tags of the failure that opened the window.
-    pub data: BTreeMap<String, String>,
+    data: PackedData,
+}
+
+/// A failure's captured tags, packed into one allocation while the window waits.
+///
+/// A jail holds a window for every address that failed within `findtime` (with a long
+/// `findtime`, tens of thousands), and a `BTreeMap` of a few short strings costs some
+/// 800 bytes: a node sized for eleven entries plus an allocation per string. Packed, the
+/// same tags take their text and a few bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PackedData {
+    /// The keys and values one after another; `lengths` marks where each ends.
+    text: Box<str>,
+    /// Byte length of each key and value, in order.
+    lengths: Box<[u32]>,
+}
+
+impl PackedData {
+    fn pack(data: &BTreeMap<String, String>) -> Self {
+        let mut text = String::new();
+        let mut lengths = Vec::with_capacity(data.len() * 2);
+        for (key, value) in data {
+            for part in [key, value] {
+                text.push_str(part);
+                lengths.push(u32::try_from(part.len()).unwrap_or(u32::MAX));
+            }
+        }
+        PackedData {
+            text: text.into_boxed_str(),
+            lengths: lengths.into_boxed_slice(),
+        }
+    }
+
+    fn unpack(&self) -> BTreeMap<String, String> {
+        let mut parts = Vec::with_capacity(self.lengths.len());
+        let mut start = 0;
+        for &length in self.lengths.iter() {
+            let end = start + length as usize;
+            parts.push(self.text.get(start..end).unwrap_or_default().to_owned());
+            start = end;
+        }
+        let mut parts = parts.into_iter();
+        let mut data = BTreeMap::new();
+        while let (Some(key), Some(value)) = (parts.next(), parts.next()) {
+            data.insert(key, value);
+        }
+        data
+    }
 }
 
 impl FailureWindow {
@@ -87,7 +134,7 @@ impl FailureWindow {
             first_time: failure.time,
             last_time: failure.time,
             matches: failure.matches,
-            data: failure.data,
+            data: PackedData::pack(&failure.data),
         };
         window.bound_matches(max_matches);
         window
@@ -135,6 +182,11 @@ impl FailureWindow {
     fn bound_matches(&mut self, max_matches: usize) {
         let excess = self.matches.len().saturating_sub(max_matches);
         self.matches.drain(..excess);
+    }
+
+    /// Captured tags of the failure that opened the window.
+    pub fn data(&self) -> BTreeMap<String, String> {
+        self.data.unpack()
     }
 
     /// When the window is stale: fail2ban's `cleanup` drops an entry once
@@ -258,6 +310,21 @@ mod tests {
     }
 
     #[test]
+    fn packed_data_gives_back_what_was_packed() {
+        let data: BTreeMap<String, String> = [
+            ("user", "a\0b"),
+            ("empty", ""),
+            ("", "x"),
+            ("ip4", "192.0.2.1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(PackedData::pack(&data).unpack(), data);
+        assert!(PackedData::pack(&BTreeMap::new()).unpack().is_empty());
+    }
+
+    #[test]
     fn data_of_the_first_failure_is_kept() {
         let mut first = failure(1);
         first.data.insert("user".into(), "alice".into());
@@ -265,6 +332,6 @@ mod tests {
         second.data.insert("user".into(), "bob".into());
         let mut window = FailureWindow::open(first, 1, 5);
         window.add(second, 1, 600, 5);
-        assert_eq!(window.data.get("user").map(String::as_str), Some("alice"));
+        assert_eq!(window.data().get("user").map(String::as_str), Some("alice"));
     }
 }

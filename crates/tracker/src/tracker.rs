@@ -467,8 +467,8 @@ impl Tracker {
             ban_time: None,
             ban_count: 0,
             failures: window.failures,
+            data: window.data(),
             matches: window.matches,
-            data: window.data,
             restored: false,
         };
         FailureOutcome::Ban(self.decide(candidate, now, history))
