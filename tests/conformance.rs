@@ -471,3 +471,62 @@ mod adapter {
             .collect()
     }
 }
+
+/// The daemon's shortcuts (a line that can only end a multi-line id without a failure is
+/// not resolved into groups) change no result: every stock filter's sample log, read as a
+/// daemon reads it, gives the same results line by line with the shortcuts on and off.
+#[test]
+fn daemon_shortcuts_change_no_result() {
+    use ferroban_date::TimeContext;
+    use ferroban_filter::{Filter, FilterOptions};
+
+    let Some(dir) = support::fail2ban_dir() else {
+        return;
+    };
+    let logs = support::fail2ban_python(&dir).join("tests/files/logs");
+    let stock = dir.join("etc/fail2ban");
+    let (mut compared, mut with_shortcuts) = (0_usize, Vec::new());
+    for (config_dir, name) in sample_filters(&stock, &stock) {
+        let Ok(bytes) = fs::read(logs.join(&name)) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let modes: &[&[(String, String)]] = &[&[], &[("mode".into(), "aggressive".into())]];
+        for extra in modes {
+            let Ok(spec) = ferroban_config::load_filter(&config_dir, &name, extra) else {
+                continue;
+            };
+            // A mode some filter does not define does not compile: nothing to compare.
+            let Ok(mut fast) = Filter::new(&spec.definition()) else {
+                continue;
+            };
+            fast.set_options(FilterOptions {
+                check_find_time: false,
+                ..FilterOptions::daemon(600.0)
+            });
+            let mut plain = fast.clone();
+            plain.set_shortcuts(false);
+            if fast.shortcut_regexes() > 0 && extra.is_empty() {
+                with_shortcuts.push(name.clone());
+            }
+            let context = TimeContext::from_tz_env(TEST_NOW as f64, Some(TEST_TZ));
+            for (number, line) in text.lines().enumerate() {
+                if line.starts_with('#') {
+                    continue;
+                }
+                let got = fast.process_line(line, &context);
+                let want = plain.process_line(line, &context);
+                assert_eq!(got, want, "{name} {extra:?} line {}: {line}", number + 1);
+                compared += 1;
+            }
+        }
+    }
+    eprintln!(
+        "daemon shortcuts: {compared} sample lines compared; filters with shortcut regexes: {with_shortcuts:?}"
+    );
+    assert!(
+        with_shortcuts.iter().any(|name| name == "sshd"),
+        "sshd's no-failure regexes should take the shortcut: {with_shortcuts:?}"
+    );
+    assert!(compared > 1000, "too few lines compared: {compared}");
+}

@@ -144,6 +144,9 @@ pub struct CompiledRegex {
     names: Vec<Option<String>>,
     /// Spans of the last successful search, by group index.
     spans: Vec<Option<(usize, usize)>>,
+    /// Named groups that take part, with some text, in every match (linear regexes only;
+    /// see [`always_nonempty_groups`]).
+    always_nonempty: Vec<String>,
 }
 
 impl CompiledRegex {
@@ -216,6 +219,10 @@ impl CompiledRegex {
             }
         };
         let spans = vec![None; names_len(&names)];
+        let always_nonempty = match engine {
+            Engine::Linear => always_nonempty_groups(&pattern),
+            Engine::Backtracking(_) => Vec::new(),
+        };
         Ok(CompiledRegex {
             program,
             engine,
@@ -223,6 +230,7 @@ impl CompiledRegex {
             anywhere,
             names,
             spans,
+            always_nonempty,
         })
     }
 
@@ -240,6 +248,12 @@ impl CompiledRegex {
     /// Group names, by group index.
     pub fn group_names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().filter_map(|name| name.as_deref())
+    }
+
+    /// True when the named group takes part with a non-empty text in every match: its value
+    /// is known from the fact of a match alone, without resolving groups.
+    pub fn always_has_text(&self, name: &str) -> bool {
+        self.always_nonempty.iter().any(|n| n == name)
     }
 
     pub fn has_group(&self, name: &str) -> bool {
@@ -306,6 +320,40 @@ impl CompiledRegex {
             .zip(self.spans.iter())
             .filter_map(|(name, span)| name.as_deref().map(|name| (name, *span)))
     }
+}
+
+/// Named groups of a (translated, linear) pattern that take part in every match with a
+/// non-empty text: reached from the top through concatenations and repetitions that run at
+/// least once, never through an alternation branch or an optional part, and unable to
+/// match the empty string. An unparsable pattern has none.
+fn always_nonempty_groups(pattern: &str) -> Vec<String> {
+    use regex_syntax::hir::{Hir, HirKind};
+
+    fn walk(hir: &Hir, names: &mut Vec<String>) {
+        match hir.kind() {
+            HirKind::Capture(capture) => {
+                let nonempty = capture
+                    .sub
+                    .properties()
+                    .minimum_len()
+                    .is_some_and(|len| len > 0);
+                if let (Some(name), true) = (&capture.name, nonempty) {
+                    names.push(name.to_string());
+                }
+                walk(&capture.sub, names);
+            }
+            HirKind::Concat(parts) => parts.iter().for_each(|part| walk(part, names)),
+            HirKind::Repetition(repetition) if repetition.min > 0 => walk(&repetition.sub, names),
+            // Alternation branches, optional repetitions, literals, classes, assertions.
+            _ => {}
+        }
+    }
+
+    let mut names = Vec::new();
+    if let Ok(hir) = regex_syntax::Parser::new().parse(pattern) {
+        walk(&hir, &mut names);
+    }
+    names
 }
 
 fn names_len(names: &[Option<String>]) -> usize {
@@ -482,6 +530,29 @@ mod tests {
         let mut regex = CompiledRegex::new(r"^(?:(?!x)a+)+b$", false).unwrap();
         let line = "a".repeat(5000);
         assert!(!regex.search(&line));
+    }
+
+    #[test]
+    fn groups_in_every_match_are_found() {
+        let regex = CompiledRegex::new(
+            r"^(?P<a>x)(?:(?P<b>y)|z)(?P<c>w)?(?P<d>v*)(?:(?P<e>u))+(?P<f>(?P<g>t)?s)$",
+            false,
+        )
+        .unwrap();
+        for (name, always) in [
+            ("a", true),
+            ("b", false), // one branch of an alternation
+            ("c", false), // optional
+            ("d", false), // may be empty
+            ("e", true),  // repeated at least once
+            ("f", true),
+            ("g", false),
+        ] {
+            assert_eq!(regex.always_has_text(name), always, "{name}");
+        }
+        // A backtracking regex is not analysed.
+        let fancy = CompiledRegex::new(r"^(?P<a>x)(?=y)", false).unwrap();
+        assert!(!fancy.always_has_text("a"));
     }
 
     #[test]

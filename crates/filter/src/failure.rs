@@ -129,6 +129,19 @@ impl MlfidCache {
         None
     }
 
+    /// True when `key` has an entry that has not expired; an expired one is dropped, as
+    /// [`Self::get`] drops it.
+    pub fn is_live(&mut self, key: &str, now: f64) -> bool {
+        match self.entries.get(key) {
+            None => false,
+            Some(entry) if entry.expiry > now => true,
+            Some(_) => {
+                self.unset(key);
+                false
+            }
+        }
+    }
+
     pub fn set(&mut self, key: &str, value: FailData, now: f64) {
         if self.entries.len() >= MLFID_MAX_COUNT {
             // Evict from the front until a still-valid entry is dropped with room left.

@@ -151,6 +151,12 @@ pub struct Filter {
     /// turn on `(?s)`, where `.+$` would take the final newline too.
     prefregex_probe: Option<CompiledRegex>,
     failregex: Vec<CompiledRegex>,
+    /// By failregex: a match always means a forgotten no-failure line (see
+    /// [`forgets_without_failure`]), so in a daemon its groups matter only when the
+    /// multi-line id has a cached entry.
+    forgets: Vec<bool>,
+    /// Whether the daemon's shortcuts (`forgets`) are taken; off only to compare results.
+    pub(crate) shortcuts: bool,
     ignoreregex: Vec<CompiledRegex>,
     info: RegexInfos,
     /// Prefilter over all failregexes (relaxed forms for the backtracking ones).
@@ -255,6 +261,18 @@ fn date_detector(definition: &FilterDefinition) -> Result<DateDetector, FilterEr
     Ok(dates)
 }
 
+/// True when every match of `failregex` is a line that ends a multi-line id without a
+/// failure: `F-MLFFORGET` and `F-NOFAIL` (or `F-MLFGAINED`) take part with text in every
+/// match, and the id comes from the prefregex alone. When the id has no live entry in the
+/// multi-line cache, such a line changes nothing and yields nothing in a daemon (fail2ban's
+/// `findFailure`: nothing cached, nothing to forget, no failure), whatever its other groups.
+fn forgets_without_failure(prefregex: Option<&CompiledRegex>, failregex: &CompiledRegex) -> bool {
+    prefregex.is_some_and(|p| p.has_group("mlfid"))
+        && !failregex.has_group("mlfid")
+        && failregex.always_has_text("mlfforget")
+        && (failregex.always_has_text("nofail") || failregex.always_has_text("mlfgained"))
+}
+
 /// A prefilter over the given superset forms (None without any).
 fn build_set<'r>(patterns: impl ExactSizeIterator<Item = &'r str>) -> Option<Prefilter> {
     Prefilter::new(patterns.map(str::to_string).collect())
@@ -331,8 +349,14 @@ impl Filter {
         } else {
             None
         };
+        let forgets = failregex
+            .iter()
+            .map(|regex| forgets_without_failure(prefregex.as_ref(), regex))
+            .collect();
         Ok(Filter {
             failregex_set: build_set(failregex.iter().map(|r| r.relaxed.as_str())),
+            forgets,
+            shortcuts: true,
             ignoreregex_set: build_set(ignoreregex.iter().map(|r| r.relaxed.as_str())),
             anywhere_set,
             prefregex,
@@ -353,6 +377,17 @@ impl Filter {
             content_scratch: String::new(),
             hits,
         })
+    }
+
+    /// How many failregexes a daemon may skip the groups of (see `forgets_without_failure`).
+    pub fn shortcut_regexes(&self) -> usize {
+        self.forgets.iter().filter(|f| **f).count()
+    }
+
+    /// Turns the daemon's shortcuts off or on (on by default). They skip work whose result
+    /// is known, so results are the same either way: off is for checking exactly that.
+    pub fn set_shortcuts(&mut self, on: bool) {
+        self.shortcuts = on;
     }
 
     /// Sets daemon or fail2ban-regex behaviour (default: daemon, findtime 600).

@@ -108,7 +108,12 @@ impl Filter {
             self.run_failregexes(search, buf, PreGroups::Absent, no_date, now, result);
             return;
         };
-        if check_all {
+        // One-line buffers that need no line bookkeeping (every line in fail2ban-regex, a
+        // daemon jail with maxlines = 1) find the content with the probe, a DFA scan; the
+        // prefregex's captures are wanted only when a failregex matches the content.
+        let probe_fits =
+            self.prefregex_probe.is_some() && (check_all || self.maxlines == 1) && is_one_line(buf);
+        if check_all || probe_fits {
             // Counting needs only whether the prefregex matches (a DFA scan); its captures
             // are wanted only when some failregex can match the content at all.
             let content_start = match &self.prefregex_probe {
@@ -265,6 +270,11 @@ impl Filter {
             };
             position += 1;
             next_from = index + 1;
+            if self.shortcuts
+                && self.forgotten_without_failure(index, search, buf, &mut pre_groups, now)
+            {
+                return;
+            }
             let step =
                 self.try_failregex(index, search, buf, &mut pre_groups, no_date, now, result);
             if let Step::Stop = step {
@@ -318,6 +328,16 @@ impl Filter {
             .iter()
             .map(|i| search.org[*i].full())
             .collect();
+        self.resolve_pre_groups(pre_groups);
+        let pre = match pre_groups {
+            PreGroups::Ready(groups) => Some(&*groups),
+            _ => None,
+        };
+        self.record_failure(index, fail, pre, matched, search.date, now, result)
+    }
+
+    /// Reads the prefregex's groups if that was put off.
+    fn resolve_pre_groups(&mut self, pre_groups: &mut PreGroups<'_>) {
         if let (PreGroups::Unsearched(original), Some(prefregex)) = (
             &*pre_groups,
             self.prefregex_probe.as_mut().or(self.prefregex.as_mut()),
@@ -337,11 +357,37 @@ impl Filter {
         if let (PreGroups::Lazy(original), Some(prefregex)) = (&*pre_groups, &self.prefregex) {
             *pre_groups = PreGroups::Ready(prefregex_groups(prefregex, original));
         }
-        let pre = match pre_groups {
-            PreGroups::Ready(groups) => Some(&*groups),
-            _ => None,
+    }
+
+    /// A daemon's shortcut for a line that ends a multi-line id without a failure (see
+    /// `forgets_without_failure`): true when failregex `index` matches `buf` and the id has
+    /// no live entry in the multi-line cache. Such a line yields nothing and changes
+    /// nothing, so the failregex's groups are never resolved (on an sshd log, most matched
+    /// lines are these: `Accepted`, `Received disconnect`, `Connection closed`).
+    fn forgotten_without_failure(
+        &mut self,
+        index: usize,
+        search: &Search<'_, '_>,
+        buf: &str,
+        pre_groups: &mut PreGroups<'_>,
+        now: f64,
+    ) -> bool {
+        let applies = self.forgets.get(index).copied().unwrap_or(false)
+            && !self.options.check_all_regex
+            && self.maxlines == 1
+            && self.ignoreregex.is_empty()
+            && search.date.is_some();
+        if !applies || !self.failregex[index].is_match(buf) {
+            return false;
+        }
+        self.resolve_pre_groups(pre_groups);
+        let PreGroups::Ready(pre) = pre_groups else {
+            return false;
         };
-        self.record_failure(index, fail, pre, matched, search.date, now, result)
+        match pre.get("mlfid") {
+            Some(mlfid) => !self.mlfid.is_live(mlfid, now),
+            None => false,
+        }
     }
 
     /// Merges groups, handles the multi-line id, works out the failure id and records it.
