@@ -147,6 +147,9 @@ pub struct CompiledRegex {
     /// Named groups that take part, with some text, in every match (linear regexes only;
     /// see [`always_nonempty_groups`]).
     always_nonempty: Vec<String>,
+    /// The named group every match starts with, when the pattern is `^(?P<name>...)...`
+    /// (linear regexes only): its text is then a prefix of the haystack.
+    leading_group: Option<String>,
 }
 
 impl CompiledRegex {
@@ -219,9 +222,9 @@ impl CompiledRegex {
             }
         };
         let spans = vec![None; names_len(&names)];
-        let always_nonempty = match engine {
-            Engine::Linear => always_nonempty_groups(&pattern),
-            Engine::Backtracking(_) => Vec::new(),
+        let (always_nonempty, leading_group) = match engine {
+            Engine::Linear => syntax_facts(&pattern),
+            Engine::Backtracking(_) => (Vec::new(), None),
         };
         Ok(CompiledRegex {
             program,
@@ -231,6 +234,7 @@ impl CompiledRegex {
             names,
             spans,
             always_nonempty,
+            leading_group,
         })
     }
 
@@ -254,6 +258,12 @@ impl CompiledRegex {
     /// is known from the fact of a match alone, without resolving groups.
     pub fn always_has_text(&self, name: &str) -> bool {
         self.always_nonempty.iter().any(|n| n == name)
+    }
+
+    /// True when every match starts at the start of the haystack with the named group, so
+    /// its text is a prefix of the haystack.
+    pub fn group_is_prefix(&self, name: &str) -> bool {
+        self.leading_group.as_deref() == Some(name)
     }
 
     pub fn has_group(&self, name: &str) -> bool {
@@ -322,12 +332,16 @@ impl CompiledRegex {
     }
 }
 
-/// Named groups of a (translated, linear) pattern that take part in every match with a
-/// non-empty text: reached from the top through concatenations and repetitions that run at
-/// least once, never through an alternation branch or an optional part, and unable to
-/// match the empty string. An unparsable pattern has none.
-fn always_nonempty_groups(pattern: &str) -> Vec<String> {
-    use regex_syntax::hir::{Hir, HirKind};
+/// What the syntax of a (translated, linear) pattern tells about its groups:
+/// - the named groups that take part in every match with a non-empty text: reached from the
+///   top through concatenations and repetitions that run at least once, never through an
+///   alternation branch or an optional part, and unable to match the empty string;
+/// - the named group a match starts with, when the pattern is `^(?P<name>...)...` with a
+///   start-of-text anchor.
+///
+/// An unparsable pattern has neither.
+fn syntax_facts(pattern: &str) -> (Vec<String>, Option<String>) {
+    use regex_syntax::hir::{Hir, HirKind, Look};
 
     fn walk(hir: &Hir, names: &mut Vec<String>) {
         match hir.kind() {
@@ -349,11 +363,22 @@ fn always_nonempty_groups(pattern: &str) -> Vec<String> {
         }
     }
 
+    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
+        return (Vec::new(), None);
+    };
     let mut names = Vec::new();
-    if let Ok(hir) = regex_syntax::Parser::new().parse(pattern) {
-        walk(&hir, &mut names);
-    }
-    names
+    walk(&hir, &mut names);
+    let leading = match hir.kind() {
+        HirKind::Concat(parts) => match (parts.first().map(Hir::kind), parts.get(1).map(Hir::kind))
+        {
+            (Some(HirKind::Look(Look::Start)), Some(HirKind::Capture(capture))) => {
+                capture.name.as_deref().map(str::to_string)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    (names, leading)
 }
 
 fn names_len(names: &[Option<String>]) -> usize {
@@ -550,6 +575,10 @@ mod tests {
         ] {
             assert_eq!(regex.always_has_text(name), always, "{name}");
         }
+        assert!(regex.group_is_prefix("a"));
+        assert!(!regex.group_is_prefix("e"));
+        let unanchored = CompiledRegex::new(r"(?P<a>x)y", false).unwrap();
+        assert!(!unanchored.group_is_prefix("a"));
         // A backtracking regex is not analysed.
         let fancy = CompiledRegex::new(r"^(?P<a>x)(?=y)", false).unwrap();
         assert!(!fancy.always_has_text("a"));

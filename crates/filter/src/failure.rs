@@ -107,6 +107,8 @@ pub(crate) struct MlfidCache {
     entries: HashMap<String, MlfidEntry>,
     order: VecDeque<(u64, String)>,
     next_seq: u64,
+    /// How many keys there are of each length, for [`Self::may_hold_prefix_of`].
+    key_lengths: BTreeMap<usize, usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +169,7 @@ impl MlfidCache {
             seq,
         };
         self.entries.insert(key.to_string(), entry);
+        *self.key_lengths.entry(key.len()).or_default() += 1;
     }
 
     /// `popitem(last=False)`: removes the oldest live entry, returning its key and expiry.
@@ -174,14 +177,38 @@ impl MlfidCache {
         while let Some((seq, key)) = self.order.pop_front() {
             if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
                 let entry = self.entries.remove(&key)?;
+                self.forget_length(key.len());
                 return Some((key, entry.expiry));
             }
         }
         None
     }
 
+    fn forget_length(&mut self, length: usize) {
+        if let Some(count) = self.key_lengths.get_mut(&length) {
+            *count -= 1;
+            if *count == 0 {
+                self.key_lengths.remove(&length);
+            }
+        }
+    }
+
+    /// False when no key (live or expired) is a prefix of `text`: then the multi-line id
+    /// of a line, when it is a prefix of the line, has no entry. A few hash lookups, one per
+    /// distinct key length, instead of finding the id with the capture engine.
+    pub fn may_hold_prefix_of(&self, text: &str) -> bool {
+        self.key_lengths.keys().any(|&length| {
+            text.get(..length)
+                .is_some_and(|prefix| self.entries.contains_key(prefix))
+        })
+    }
+
     pub fn unset(&mut self, key: &str) {
-        if self.entries.remove(key).is_some() && self.order.len() > 2 * self.entries.len() + 64 {
+        let removed = self.entries.remove(key).is_some();
+        if removed {
+            self.forget_length(key.len());
+        }
+        if removed && self.order.len() > 2 * self.entries.len() + 64 {
             // Drop stale queue entries so the queue stays proportional to the map.
             let entries = &self.entries;
             self.order

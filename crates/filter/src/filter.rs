@@ -155,6 +155,8 @@ pub struct Filter {
     /// [`forgets_without_failure`]), so in a daemon its groups matter only when the
     /// multi-line id has a cached entry.
     forgets: Vec<bool>,
+    /// The prefregex's `F-MLFID` is a prefix of every line it matches.
+    mlfid_is_prefix: bool,
     /// Whether the daemon's shortcuts (`forgets`) are taken; off only to compare results.
     pub(crate) shortcuts: bool,
     ignoreregex: Vec<CompiledRegex>,
@@ -356,6 +358,9 @@ impl Filter {
         Ok(Filter {
             failregex_set: build_set(failregex.iter().map(|r| r.relaxed.as_str())),
             forgets,
+            mlfid_is_prefix: prefregex
+                .as_ref()
+                .is_some_and(|p| p.group_is_prefix("mlfid")),
             shortcuts: true,
             ignoreregex_set: build_set(ignoreregex.iter().map(|r| r.relaxed.as_str())),
             anywhere_set,

@@ -867,3 +867,38 @@ fn a_clone_of_a_fresh_filter_starts_fresh_and_runs_on_its_own() {
     assert_eq!(failed.serial, 0);
     assert_eq!(template.failregex_hits(), &[0, 0, 0, 0, 0]);
 }
+
+#[test]
+fn forgetting_lines_give_the_same_results_with_and_without_shortcuts() {
+    let mut filter = build(FilterDefinition {
+        prefregex: Some(r"^<F-MLFID>\[\d+\]: </F-MLFID><F-CONTENT>.+</F-CONTENT>$".into()),
+        failregex: vec![
+            r"^Connection from <HOST>$".into(),
+            r"^Failed password for <F-USER>\S+</F-USER>$".into(),
+            r"^<F-NOFAIL><F-MLFFORGET>Closed</F-MLFFORGET></F-NOFAIL> by <HOST>$".into(),
+            r"^(?:<F-NOFAIL>Gone</F-NOFAIL>)? <F-MLFFORGET>x</F-MLFFORGET> <HOST>$".into(),
+        ],
+        maxlines: 1,
+        ..FilterDefinition::default()
+    });
+    filter.set_options(FilterOptions::daemon(600.0));
+    assert!(filter.mlfid_is_prefix);
+    // The optional F-NOFAIL of the last regex rules it out.
+    assert_eq!(filter.forgets, vec![false, false, true, false]);
+    let mut plain = filter.clone();
+    plain.set_shortcuts(false);
+    let lines = [
+        "[7]: Connection from 192.0.2.7",
+        "[70]: Closed by 192.0.2.70", // no entry for [70]; [7] is no prefix of it
+        "[7]: Failed password for bob",
+        "[8]: Closed by 192.0.2.8",
+        "[7]: Closed by 192.0.2.7", // a live entry: resolved as usual
+        "[7]: Failed password for bob",
+        "[9]: Gone x 192.0.2.9",
+    ];
+    for line in lines {
+        let fast = filter.process_line_with_time(line, NOW);
+        assert_eq!(fast, plain.process_line_with_time(line, NOW), "{line}");
+    }
+    assert_eq!(filter.mlfid.len(), plain.mlfid.len());
+}

@@ -380,6 +380,13 @@ impl Filter {
         if !applies || !self.failregex[index].is_match(buf) {
             return false;
         }
+        if let (true, PreGroups::Unsearched(original) | PreGroups::Lazy(original)) =
+            (self.mlfid_is_prefix, &*pre_groups)
+            && !self.mlfid.may_hold_prefix_of(original)
+        {
+            // The id is a prefix of the line and no cached id is: nothing to look up.
+            return true;
+        }
         self.resolve_pre_groups(pre_groups);
         let PreGroups::Ready(pre) = pre_groups else {
             return false;
