@@ -100,19 +100,21 @@ impl Filter {
             return;
         }
         let check_all = self.options.check_all_regex;
-        // fail2ban-regex counts prefregex matches, so there the shortcut comes after counting.
-        if !check_all && !self.anywhere_may_match(buf) {
+        // One-line buffers that need no line bookkeeping (every line in fail2ban-regex, a
+        // daemon jail with maxlines = 1) find the content with the probe, a DFA scan; the
+        // prefregex's captures are wanted only when a failregex matches the content.
+        let probe_fits =
+            self.prefregex_probe.is_some() && (check_all || self.maxlines == 1) && is_one_line(buf);
+        // Otherwise a daemon asks the anchor-free set first (fail2ban-regex counts prefregex
+        // matches, so there the shortcut comes after counting). With the probe, the set over
+        // the content answers the same question after a scan of the prefix only.
+        if !check_all && !probe_fits && !self.anywhere_may_match(buf) {
             return;
         }
         let Some(prefregex) = self.prefregex.as_ref() else {
             self.run_failregexes(search, buf, PreGroups::Absent, no_date, now, result);
             return;
         };
-        // One-line buffers that need no line bookkeeping (every line in fail2ban-regex, a
-        // daemon jail with maxlines = 1) find the content with the probe, a DFA scan; the
-        // prefregex's captures are wanted only when a failregex matches the content.
-        let probe_fits =
-            self.prefregex_probe.is_some() && (check_all || self.maxlines == 1) && is_one_line(buf);
         if check_all || probe_fits {
             // Counting needs only whether the prefregex matches (a DFA scan); its captures
             // are wanted only when some failregex can match the content at all.
