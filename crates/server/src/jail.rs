@@ -673,15 +673,27 @@ fn ignore_source(reason: &ferroban_tracker::IgnoreReason) -> &'static str {
     }
 }
 
-/// A failure's time as fail2ban's "Found" line shows it.
+/// A failure's time as fail2ban's "Found" line shows it. Failures come in bursts with the
+/// same second, so the last text is kept per thread.
 fn format_time(time: i64) -> String {
-    jiff::Timestamp::from_second(time)
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|_| time.to_string())
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != time {
+            let text = jiff::Timestamp::from_second(time)
+                .map(|t| {
+                    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                        .strftime("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|_| time.to_string());
+            *last = (time, text);
+        }
+        last.1.clone()
+    })
 }
 
 /// How many messages wait for a jail's thread at most. Bounded, so that a burst of

@@ -82,6 +82,27 @@ enum Sink {
     Journal(Option<UnixDatagram>),
 }
 
+/// The form a sink's records take.
+#[derive(Debug, Clone, Copy)]
+enum SinkKind {
+    /// fail2ban's text lines (standard output or error, a file).
+    Lines,
+    /// A syslog datagram with this facility.
+    Syslog(u8),
+    /// journald's native protocol.
+    Journal,
+}
+
+impl Sink {
+    fn kind(&self) -> SinkKind {
+        match self {
+            Sink::Stdout | Sink::Stderr | Sink::File(_) | Sink::Journal(None) => SinkKind::Lines,
+            Sink::Syslog(syslog) => SinkKind::Syslog(syslog.facility),
+            Sink::Journal(Some(_)) => SinkKind::Journal,
+        }
+    }
+}
+
 /// `logtarget = SYSLOG`: datagrams to the `syslogsocket`, as Python's `SysLogHandler`
 /// sends them for fail2ban.
 #[derive(Debug)]
@@ -284,39 +305,60 @@ pub fn enabled(level: Level) -> bool {
 
 /// Writes one line from logger `name` (`ferroban.filter`, `ferroban.actions`, ...).
 pub fn log(name: &str, level: Level, message: &str) {
-    let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
-    if level < guard.level {
+    let (threshold, kind) = {
+        let guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
+        (guard.level, guard.sink.kind())
+    };
+    if level < threshold {
         return;
     }
+    // The record is formatted before the lock is taken again: jails log from their own
+    // threads, and only the write needs to be one at a time.
     let pid = std::process::id();
-    let level_name = level.name();
-    // A write error has nowhere to be reported; the daemon must go on.
+    let record = match kind {
+        SinkKind::Lines => line(name, pid, &level.name(), message).into_bytes(),
+        SinkKind::Syslog(facility) => syslog_record(facility, name, pid, level, message),
+        SinkKind::Journal => journal_record(name, pid, level, message).into_bytes(),
+    };
+    let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
+    // A write error has nowhere to be reported; the daemon must go on. A target changed
+    // between the two locks gets the record in the form formatted for the old one, at worst.
     let _ = match &mut guard.sink {
-        Sink::Stdout => {
-            std::io::stdout().write_all(line(name, pid, &level_name, message).as_bytes())
-        }
-        Sink::Stderr => {
-            std::io::stderr().write_all(line(name, pid, &level_name, message).as_bytes())
-        }
-        Sink::File(file) => file.write_all(line(name, pid, &level_name, message).as_bytes()),
-        Sink::Syslog(syslog) => {
-            let record = syslog_record(syslog.facility, name, pid, level, message);
-            syslog.send(&record)
-        }
-        Sink::Journal(Some(socket)) => {
-            let text = journal_record(name, pid, level, message);
-            socket.send(text.as_bytes()).map(drop)
-        }
-        Sink::Journal(None) => {
-            std::io::stderr().write_all(line(name, pid, &level_name, message).as_bytes())
-        }
+        Sink::Stdout => std::io::stdout().write_all(&record),
+        Sink::Stderr | Sink::Journal(None) => std::io::stderr().write_all(&record),
+        Sink::File(file) => file.write_all(&record),
+        Sink::Syslog(syslog) => syslog.send(&record),
+        Sink::Journal(Some(socket)) => socket.send(&record).map(drop),
     };
 }
 
 /// fail2ban's `%(asctime)s %(name)-24s[%(process)d]: %(levelname)-7s %(message)s`.
 fn line(name: &str, pid: u32, level_name: &str, message: &str) -> String {
-    let time = jiff::ZonedDateTime::now().strftime("%Y-%m-%d %H:%M:%S,%3f");
+    let time = asctime();
     format!("{time} {name:<24}[{pid}]: {level_name:<7} {message}\n")
+}
+
+/// The local time as `%Y-%m-%d %H:%M:%S,%3f`. The date and time to the second are kept
+/// per thread and formatted again only when the second changes: a burst of log lines
+/// (a `Found` per failure) costs a clock read each, not a time-zone conversion.
+fn asctime() -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = jiff::Timestamp::now();
+    let (second, millis) = (now.as_second(), now.subsec_millisecond());
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != second {
+            let text = now
+                .to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string();
+            *last = (second, text);
+        }
+        format!("{},{millis:03}", last.1)
+    })
 }
 
 /// journald's native protocol; a message with a new line uses the binary length form.
@@ -357,6 +399,31 @@ mod tests {
         assert_eq!(Level::parse("10"), Some(Level::DEBUG));
         assert_eq!(Level::parse("loud"), None);
         assert_eq!(Level::NOTICE.name(), "NOTICE");
+    }
+
+    #[test]
+    fn lines_have_fail2ban_layout() {
+        let first = line("ferroban.jail", 7, "INFO", "[sshd] Found 192.0.2.1");
+        let second = line("ferroban.jail", 7, "NOTICE", "[sshd] Ban 192.0.2.1");
+        let time_layout = |text: &str| {
+            text.char_indices().all(|(at, c)| match at {
+                4 | 7 => c == '-',
+                10 => c == ' ',
+                13 | 16 => c == ':',
+                19 => c == ',',
+                _ => c.is_ascii_digit(),
+            })
+        };
+        assert!(time_layout(&first[..23]), "{first:?}");
+        assert_eq!(
+            &first[23..],
+            " ferroban.jail           [7]: INFO    [sshd] Found 192.0.2.1\n"
+        );
+        assert!(time_layout(&second[..23]), "{second:?}");
+        assert_eq!(
+            &second[23..],
+            " ferroban.jail           [7]: NOTICE  [sshd] Ban 192.0.2.1\n"
+        );
     }
 
     #[test]
