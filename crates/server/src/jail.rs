@@ -699,8 +699,9 @@ fn format_time(time: i64) -> String {
 /// How many messages wait for a jail's thread at most. Bounded, so that a burst of
 /// failures found faster than the jail handles them (a slow ban action) waits in the log
 /// file, where the source stops reading, rather than in memory: unbounded, reading a 1M-line
-/// log queued all its failures here, some 40 MB.
-const QUEUE: usize = 1024;
+/// log queued all its failures here, some 40 MB. The queue's slots are allocated with the
+/// jail, so it is kept short: 256 failures are a few milliseconds of a jail's work.
+const QUEUE: usize = 256;
 
 /// Sends `command` to a jail's thread from async code, without blocking the runtime while
 /// the jail's queue is full. False when the thread is gone.

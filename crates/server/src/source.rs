@@ -133,17 +133,27 @@ impl LineFilter {
         let time = found
             .time
             .map_or(self.time.now as i64, |t| t.round() as i64);
-        for id in self.resolve(id, found.id_kind) {
+        let ids = self.resolve(id, found.id_kind);
+        let mut matches = if self.keep_matches {
+            found.matches
+        } else {
+            Vec::new()
+        };
+        let mut data = found.groups;
+        let last = ids.len().saturating_sub(1);
+        for (index, id) in ids.into_iter().enumerate() {
+            // Usually one id: the last one takes the lines and groups, the others copies.
+            let (matches, data) = if index == last {
+                (std::mem::take(&mut matches), std::mem::take(&mut data))
+            } else {
+                (matches.clone(), data.clone())
+            };
             let failure = Failure {
                 id,
                 time,
                 attempts: 0,
-                matches: if self.keep_matches {
-                    found.matches.clone()
-                } else {
-                    Vec::new()
-                },
-                data: found.groups.clone(),
+                matches,
+                data,
             };
             // Blocks while the jail's queue is full: the rest of the burst waits in the
             // file. The jail thread being gone means the jail is stopping.

@@ -166,7 +166,7 @@ impl Decoder {
     }
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Follows one log path. Not thread-safe by design: one owner polls it.
 #[derive(Debug)]
