@@ -34,6 +34,9 @@ const FILTER_LOG: &str = "ferroban.filter";
 pub enum JailCmd {
     /// A failure found by the jail's log source.
     Failure(Failure),
+    /// Failures found by the jail's log source, in the order of their lines: a burst of
+    /// failures costs the jail one wake-up, not one each.
+    Failures(Vec<Failure>),
     /// `set JAIL banip`: replies with how many ids were newly banned.
     BanIp {
         ids: Vec<FailId>,
@@ -238,6 +241,9 @@ impl JailOwner {
     fn handle(&mut self, command: JailCmd) {
         match command {
             JailCmd::Failure(failure) => self.failure(failure),
+            JailCmd::Failures(failures) => crate::log::hold(|| {
+                failures.into_iter().for_each(|f| self.failure(f));
+            }),
             JailCmd::BanIp { ids, reply } => {
                 let count = ids
                     .into_iter()
@@ -700,8 +706,12 @@ fn format_time(time: i64) -> String {
 /// failures found faster than the jail handles them (a slow ban action) waits in the log
 /// file, where the source stops reading, rather than in memory: unbounded, reading a 1M-line
 /// log queued all its failures here, some 40 MB. The queue's slots are allocated with the
-/// jail, so it is kept short: 256 failures are a few milliseconds of a jail's work.
-const QUEUE: usize = 256;
+/// jail, so it is kept short: a source sends up to [`FAILURE_BATCH`] failures a message, so
+/// at most 1,024 failures wait, a few milliseconds of a jail's work.
+const QUEUE: usize = 32;
+
+/// Most failures a log source sends in one [`JailCmd::Failures`].
+pub(crate) const FAILURE_BATCH: usize = 32;
 
 /// Sends `command` to a jail's thread from async code, without blocking the runtime while
 /// the jail's queue is full. False when the thread is gone.

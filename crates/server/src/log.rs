@@ -5,9 +5,11 @@
 //! `HEAVYDEBUG`) and the targets (`SYSLOG`, `SYSTEMD-JOURNAL`) are fail2ban's, and users'
 //! tools (the recidive filter, logwatch) parse these lines, so we want full control.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// A log level, with fail2ban's numbers.
@@ -129,6 +131,14 @@ struct Logger {
 
 static LOGGER: OnceLock<Mutex<Logger>> = OnceLock::new();
 
+/// The logger's level, also outside its lock: every log call asks it first.
+static LEVEL: AtomicU8 = AtomicU8::new(Level::INFO.0);
+
+thread_local! {
+    /// Records this thread holds back inside [`hold`].
+    static HELD: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
 fn logger() -> &'static Mutex<Logger> {
     LOGGER.get_or_init(|| {
         Mutex::new(Logger {
@@ -146,6 +156,7 @@ pub fn configure(target: &str, level: Level) -> std::io::Result<()> {
     let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
     let sink = open_sink(target, &mut guard.syslog_socket)?;
     guard.level = level;
+    LEVEL.store(level.0, Ordering::Relaxed);
     guard.target = target.to_string();
     guard.sink = sink;
     Ok(())
@@ -296,33 +307,78 @@ fn connect_datagram(path: &str) -> Option<UnixDatagram> {
 
 /// Whether a message at `level` would be written.
 pub fn enabled(level: Level) -> bool {
-    level
-        >= logger()
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .level
+    level.0 >= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Runs `work` with this thread's text log lines held back and written together at its end:
+/// a jail handling a batch of failures logs a `Found` line for each, and one write for the
+/// batch costs far less than one each. Records for syslog or journald go out at once.
+pub fn hold<T>(work: impl FnOnce() -> T) -> T {
+    let outer = HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        let outer = held.is_some();
+        if !outer {
+            *held = Some(Vec::new());
+        }
+        outer
+    });
+    let result = work();
+    if !outer {
+        let lines = HELD
+            .with(|held| held.borrow_mut().take())
+            .unwrap_or_default();
+        if !lines.is_empty() {
+            let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
+            write_lines(&mut guard.sink, &lines);
+        }
+    }
+    result
+}
+
+/// Writes text lines to a text sink (to standard error if the target changed meanwhile to
+/// one that takes records). A write error has nowhere to be reported; the daemon goes on.
+fn write_lines(sink: &mut Sink, lines: &[u8]) {
+    let _ = match sink {
+        Sink::Stdout => std::io::stdout().write_all(lines),
+        Sink::File(file) => file.write_all(lines),
+        Sink::Stderr | Sink::Journal(_) | Sink::Syslog(_) => std::io::stderr().write_all(lines),
+    };
 }
 
 /// Writes one line from logger `name` (`ferroban.filter`, `ferroban.actions`, ...).
 pub fn log(name: &str, level: Level, message: &str) {
-    let (threshold, kind) = {
-        let guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
-        (guard.level, guard.sink.kind())
-    };
-    if level < threshold {
+    if !enabled(level) {
         return;
     }
+    let kind = logger()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .sink
+        .kind();
     // The record is formatted before the lock is taken again: jails log from their own
     // threads, and only the write needs to be one at a time.
     let pid = std::process::id();
     let record = match kind {
-        SinkKind::Lines => line(name, pid, &level.name(), message).into_bytes(),
+        SinkKind::Lines => {
+            let line = line(name, pid, &level.name(), message);
+            let kept = HELD.with(|held| match held.borrow_mut().as_mut() {
+                Some(buffer) => {
+                    buffer.extend_from_slice(line.as_bytes());
+                    true
+                }
+                None => false,
+            });
+            if kept {
+                return;
+            }
+            line.into_bytes()
+        }
         SinkKind::Syslog(facility) => syslog_record(facility, name, pid, level, message),
         SinkKind::Journal => journal_record(name, pid, level, message).into_bytes(),
     };
     let mut guard = logger().lock().unwrap_or_else(PoisonError::into_inner);
-    // A write error has nowhere to be reported; the daemon must go on. A target changed
-    // between the two locks gets the record in the form formatted for the old one, at worst.
+    // A target changed between the two locks gets the record in the form formatted for the
+    // old one, at worst.
     let _ = match &mut guard.sink {
         Sink::Stdout => std::io::stdout().write_all(&record),
         Sink::Stderr | Sink::Journal(None) => std::io::stderr().write_all(&record),
@@ -399,6 +455,31 @@ mod tests {
         assert_eq!(Level::parse("10"), Some(Level::DEBUG));
         assert_eq!(Level::parse("loud"), None);
         assert_eq!(Level::NOTICE.name(), "NOTICE");
+    }
+
+    #[test]
+    fn held_lines_are_written_together_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.log");
+        configure(path.to_str().unwrap(), Level::INFO).unwrap();
+        let read = || std::fs::read_to_string(&path).unwrap();
+        let during = hold(|| {
+            log("ferroban.filter", Level::INFO, "[j] Found 192.0.2.1");
+            hold(|| log("ferroban.actions", Level::NOTICE, "[j] Ban 192.0.2.1"));
+            log("ferroban.filter", Level::DEBUG, "below the level");
+            read()
+        });
+        // Other tests of this process may log meanwhile: look at this test's lines only.
+        assert!(
+            !during.contains("[j] "),
+            "nothing of it is written while held: {during}"
+        );
+        let after = read();
+        let lines: Vec<&str> = after.lines().filter(|l| l.contains("[j] ")).collect();
+        assert_eq!(lines.len(), 2, "{after}");
+        assert!(lines[0].ends_with("INFO    [j] Found 192.0.2.1"), "{after}");
+        assert!(lines[1].ends_with("NOTICE  [j] Ban 192.0.2.1"), "{after}");
+        configure("STDERR", Level::INFO).unwrap();
     }
 
     #[test]

@@ -24,7 +24,7 @@ use ferroban_source::{
 use ferroban_store::LogPosition;
 use ferroban_tracker::{FailId, Failure};
 
-use crate::jail::JailCmd;
+use crate::jail::{FAILURE_BATCH, JailCmd};
 use crate::log::Level;
 use crate::log_at;
 use crate::now_float;
@@ -75,6 +75,8 @@ struct LineFilter {
     keep_matches: bool,
     time: TimeContext,
     sender: SyncSender<JailCmd>,
+    /// Failures found since the last [`LineFilter::flush`].
+    pending: Vec<Failure>,
 }
 
 impl LineFilter {
@@ -96,6 +98,7 @@ impl LineFilter {
             keep_matches: config.keep_matches,
             time,
             sender,
+            pending: Vec::new(),
         }))
     }
 
@@ -123,7 +126,17 @@ impl LineFilter {
         }
     }
 
-    fn send(&self, found: FilterFailure) {
+    /// Hands the failures found so far to the jail. Blocks while the jail's queue is full:
+    /// the rest of a burst waits in the file. The jail thread being gone means the jail is
+    /// stopping.
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            let _ = self.sender.send(JailCmd::Failures(batch));
+        }
+    }
+
+    fn send(&mut self, found: FilterFailure) {
         if found.nofail {
             return;
         }
@@ -155,9 +168,10 @@ impl LineFilter {
                 matches,
                 data,
             };
-            // Blocks while the jail's queue is full: the rest of the burst waits in the
-            // file. The jail thread being gone means the jail is stopping.
-            let _ = self.sender.send(JailCmd::Failure(failure));
+            self.pending.push(failure);
+            if self.pending.len() >= FAILURE_BATCH {
+                self.flush();
+            }
         }
     }
 
@@ -310,6 +324,9 @@ impl FileLoop {
             let outcome = self
                 .source
                 .poll_lines(&mut |line| filter.line(line.text, line.in_operation));
+            // Before the positions are saved: a failure is with the jail before its line
+            // counts as read.
+            self.filter.flush();
             for error in outcome.errors {
                 let text = error.to_string();
                 if reported.insert(text.clone()) {
@@ -404,6 +421,7 @@ impl JournalLoop {
                     self.filter.time.now = now_float();
                     self.filter
                         .journal_line(&entry.line, time, entry.in_operation);
+                    self.filter.flush();
                     unsaved = true;
                     // A steady stream never goes idle: save its cursor once a second.
                     if last_save.elapsed() >= Duration::from_secs(1) {
