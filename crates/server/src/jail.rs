@@ -143,7 +143,7 @@ impl JailOwner {
         }
     }
 
-    fn time_to_next_deadline(&self) -> Duration {
+    fn time_to_next_deadline(&mut self) -> Duration {
         const IDLE: Duration = Duration::from_secs(3600);
         let Some(deadline) = self.tracker.next_deadline() else {
             return IDLE;

@@ -318,7 +318,7 @@ pub fn hold<T>(work: impl FnOnce() -> T) -> T {
         let mut held = held.borrow_mut();
         let outer = held.is_some();
         if !outer {
-            *held = Some(Vec::new());
+            *held = Some(Vec::with_capacity(8192));
         }
         outer
     });
@@ -360,10 +360,14 @@ pub fn log(name: &str, level: Level, message: &str) {
     let pid = std::process::id();
     let record = match kind {
         SinkKind::Lines => {
-            let line = line(name, pid, &level.name(), message);
             let kept = HELD.with(|held| match held.borrow_mut().as_mut() {
                 Some(buffer) => {
-                    buffer.extend_from_slice(line.as_bytes());
+                    let time = asctime();
+                    let level_name = level.name();
+                    let _ = writeln!(
+                        buffer,
+                        "{time} {name:<24}[{pid}]: {level_name:<7} {message}"
+                    );
                     true
                 }
                 None => false,
@@ -371,7 +375,7 @@ pub fn log(name: &str, level: Level, message: &str) {
             if kept {
                 return;
             }
-            line.into_bytes()
+            line(name, pid, &level.name(), message).into_bytes()
         }
         SinkKind::Syslog(facility) => syslog_record(facility, name, pid, level, message),
         SinkKind::Journal => journal_record(name, pid, level, message).into_bytes(),

@@ -294,8 +294,27 @@ impl Tracker {
 
     /// The earliest moment something is due: a ban ending or a failure window going stale.
     /// The owner sleeps until then and calls [`Tracker::expire`].
-    pub fn next_deadline(&self) -> Option<Timestamp> {
+    pub fn next_deadline(&mut self) -> Option<Timestamp> {
+        self.settle_first_deadline();
         self.deadlines.first().map(|(time, _)| *time)
+    }
+
+    /// Files early entries of failure windows (see `count`) again at their windows' real
+    /// deadlines, and drops those of windows gone, until the first entry is a real one.
+    fn settle_first_deadline(&mut self) {
+        let find_time = self.policy.find_time;
+        while let Some((time, Deadline::FailureWindow(id))) = self.deadlines.first() {
+            let real = self.failures.get(id).map(|w| w.deadline(find_time));
+            if real == Some(*time) {
+                return;
+            }
+            let Some((_, deadline)) = self.deadlines.pop_first() else {
+                return;
+            };
+            if let (Some(real), Deadline::FailureWindow(id)) = (real, deadline) {
+                self.deadlines.insert((real, Deadline::FailureWindow(id)));
+            }
+        }
     }
 
     /// Ends every ban whose end is at or before `now` and drops every failure window whose
@@ -318,7 +337,19 @@ impl Tracker {
                     cause: UnbanCause::Expired,
                 })),
                 Deadline::FailureWindow(id) => {
-                    self.failures.remove(&id);
+                    // Entries are not moved when a window's deadline moves later (see
+                    // `count`): a window found here with a later deadline gets an entry
+                    // for it, one whose deadline has come is dropped.
+                    let find_time = self.policy.find_time;
+                    match self.failures.get(&id).map(|w| w.deadline(find_time)) {
+                        Some(later) if later > now => {
+                            self.deadlines.insert((later, Deadline::FailureWindow(id)));
+                        }
+                        Some(_) => {
+                            self.failures.remove(&id);
+                        }
+                        None => {}
+                    }
                 }
             }
         }
@@ -393,20 +424,22 @@ impl Tracker {
         let max_matches = self.policy.max_matches;
         let window = match self.failures.remove(&id) {
             Some(mut window) => {
-                self.deadlines.remove(&(
-                    window.deadline(find_time),
-                    Deadline::FailureWindow(id.clone()),
-                ));
+                // A window's deadline only moves later, and its entry in `deadlines` stays
+                // where it was: `expire` finds the window alive then and files it again.
+                // Moving the entry on every failure cost two searches of the set.
                 window.add(failure, count, find_time, max_matches);
                 window
             }
-            None => FailureWindow::open(failure, count, max_matches),
+            None => {
+                let window = FailureWindow::open(failure, count, max_matches);
+                self.deadlines.insert((
+                    window.deadline(find_time),
+                    Deadline::FailureWindow(id.clone()),
+                ));
+                window
+            }
         };
         let retry = window.retry;
-        self.deadlines.insert((
-            window.deadline(find_time),
-            Deadline::FailureWindow(id.clone()),
-        ));
         self.failures.insert(id, window);
         retry
     }
