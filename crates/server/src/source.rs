@@ -22,7 +22,7 @@ use ferroban_source::{
     JournalStart, LogPathSpec, Watcher, WatcherWaker,
 };
 use ferroban_store::LogPosition;
-use ferroban_tracker::{FailId, Failure};
+use ferroban_tracker::{FailId, Failure, FailureData};
 
 use crate::jail::{FAILURE_BATCH, JailCmd};
 use crate::log::Level;
@@ -152,7 +152,9 @@ impl LineFilter {
         } else {
             Vec::new()
         };
-        let mut data = found.groups;
+        // Packed here, where the groups were allocated: the jail's thread frees one
+        // allocation per failure.
+        let mut data = FailureData::from(&found.groups);
         let last = ids.len().saturating_sub(1);
         for (index, id) in ids.into_iter().enumerate() {
             // Usually one id: the last one takes the lines and groups, the others copies.

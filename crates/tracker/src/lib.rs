@@ -35,7 +35,7 @@ pub use ban::{
     Ban, BanListEntry, BanOutcome, FailureOutcome, JailStatus, RestoreOutcome, StoredBan, Unban,
     UnbanCause,
 };
-pub use failure::{Failure, FailureWindow, failure_time};
+pub use failure::{Failure, FailureData, FailureWindow, failure_time};
 pub use id::FailId;
 pub use ignore::{IgnoreList, IgnoreReason};
 pub use policy::{
