@@ -472,9 +472,10 @@ mod adapter {
     }
 }
 
-/// The daemon's shortcuts (a line that can only end a multi-line id without a failure is
-/// not resolved into groups) change no result: every stock filter's sample log, read as a
-/// daemon reads it, gives the same results line by line with the shortcuts on and off.
+/// The shortcuts (a line that can only end a multi-line id without a failure is not
+/// resolved into groups) change no result: every stock filter's sample log, read as a
+/// daemon reads it, gives the same results line by line with the shortcuts on and off, and
+/// read as fail2ban-regex counts it, the same outcomes and counts.
 #[test]
 fn daemon_shortcuts_change_no_result() {
     use ferroban_date::TimeContext;
@@ -509,16 +510,37 @@ fn daemon_shortcuts_change_no_result() {
             if fast.shortcut_regexes() > 0 && extra.is_empty() {
                 with_shortcuts.push(name.clone());
             }
+            // fail2ban-regex's counting: the same outcome, regexes and counts per line.
+            let mut tool = fast.clone();
+            tool.set_options(FilterOptions {
+                failure_details: false,
+                ..FilterOptions::regex_tool()
+            });
+            let mut tool_plain = tool.clone();
+            tool_plain.set_shortcuts(false);
+            let counted = |result: &ferroban_filter::LineResult| {
+                let regexes: Vec<(usize, bool)> = result
+                    .failures
+                    .iter()
+                    .map(|f| (f.failregex, f.nofail))
+                    .collect();
+                (result.outcome(), regexes)
+            };
             let context = TimeContext::from_tz_env(TEST_NOW as f64, Some(TEST_TZ));
             for (number, line) in text.lines().enumerate() {
                 if line.starts_with('#') {
                     continue;
                 }
+                let place = format!("{name} {extra:?} line {}: {line}", number + 1);
                 let got = fast.process_line(line, &context);
                 let want = plain.process_line(line, &context);
-                assert_eq!(got, want, "{name} {extra:?} line {}: {line}", number + 1);
+                assert_eq!(got, want, "daemon, {place}");
+                let got = tool.process_line(line, &context);
+                let want = tool_plain.process_line(line, &context);
+                assert_eq!(counted(&got), counted(&want), "regex tool, {place}");
                 compared += 1;
             }
+            assert_eq!(tool.failregex_hits(), tool_plain.failregex_hits(), "{name}");
         }
     }
     eprintln!(

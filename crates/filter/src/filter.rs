@@ -42,6 +42,10 @@ pub struct FilterOptions {
     pub find_time: f64,
     /// Report host names as raw ids (fail2ban-regex `--raw`; also `usedns = raw`).
     pub raw_host: bool,
+    /// Whether a reported failure needs its id, groups and lines. fail2ban-regex's counts
+    /// need only which failregex matched and whether the line is a no-failure one: off,
+    /// a line that can only end a multi-line id is counted without resolving its groups.
+    pub failure_details: bool,
 }
 
 impl FilterOptions {
@@ -54,6 +58,7 @@ impl FilterOptions {
             ignore_pending: true,
             find_time,
             raw_host: false,
+            failure_details: true,
         }
     }
 
@@ -66,6 +71,7 @@ impl FilterOptions {
             ignore_pending: false,
             find_time: 600.0,
             raw_host: false,
+            failure_details: true,
         }
     }
 }

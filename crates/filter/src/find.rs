@@ -275,7 +275,14 @@ impl Filter {
             if self.shortcuts
                 && self.forgotten_without_failure(index, search, buf, &mut pre_groups, now)
             {
-                return;
+                if !self.options.check_all_regex {
+                    return;
+                }
+                // fail2ban-regex goes on to the other failregexes and counts this one's
+                // no-failure match (all its counts need).
+                self.hits.failregex[index] += 1;
+                result.failures.push(counted_no_failure(index, search.date));
+                continue;
             }
             let step =
                 self.try_failregex(index, search, buf, &mut pre_groups, no_date, now, result);
@@ -375,7 +382,7 @@ impl Filter {
         now: f64,
     ) -> bool {
         let applies = self.forgets.get(index).copied().unwrap_or(false)
-            && !self.options.check_all_regex
+            && (!self.options.check_all_regex || !self.options.failure_details)
             && self.maxlines == 1
             && self.ignoreregex.is_empty()
             && search.date.is_some();
@@ -625,6 +632,24 @@ struct Identity {
     host: Option<String>,
     ip: Option<String>,
     cidr: Option<u32>,
+}
+
+/// A no-failure match counted by fail2ban-regex without its details (see
+/// `FilterOptions::failure_details`).
+fn counted_no_failure(index: usize, date: Option<f64>) -> Failure {
+    Failure {
+        failregex: index,
+        id: None,
+        host: None,
+        id_kind: IdKind::Raw,
+        ip: None,
+        cidr: None,
+        time: date,
+        groups: BTreeMap::new(),
+        users: Vec::new(),
+        matches: Vec::new(),
+        nofail: true,
+    }
 }
 
 fn build_failure(index: usize, identity: Identity, fail: FailData, date: Option<f64>) -> Failure {
