@@ -55,7 +55,7 @@ fn every_stock_filter_compiles_and_engines_are_counted() {
                 for info in infos {
                     let engine = match info.engine {
                         Engine::Linear => "regex (linear)".to_string(),
-                        Engine::Backtracking(why) => format!("fancy-regex ({why:?})"),
+                        Engine::Backtracking(why) => format!("backtracking ({why:?})"),
                     };
                     *engines.entry(engine).or_default() += 1;
                 }

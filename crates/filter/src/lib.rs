@@ -9,8 +9,9 @@
 //! groups, matched lines), which ignoreregexes hit, and the date match.
 //!
 //! Owns: fail2ban's regex tags (`<HOST>`, `<F-USER>…`, `<SKIPLINES>`, …), the translation of
-//! Python `re` syntax to Rust engines (the linear-time `regex` crate whenever possible,
-//! fancy-regex with a backtrack limit for look-around, back-references and conditionals),
+//! Python `re` syntax to the engines (the linear-time `regex` crate whenever possible, PCRE2's
+//! JIT with its match limit for look-around, back-references and conditionals, fancy-regex
+//! for a pattern PCRE2 would refuse),
 //! cutting the date out of the line, multi-line buffering and the `F-MLFID` cache, with the
 //! semantics of fail2ban 1.0.2 `server/filter.py` and `server/failregex.py`.
 //!
