@@ -163,6 +163,8 @@ pub struct Filter {
     forgets: Vec<bool>,
     /// The prefregex's `F-MLFID` is a prefix of every line it matches.
     mlfid_is_prefix: bool,
+    /// The prefregex has named groups besides `content` (whose values a failure takes).
+    prefregex_has_groups: bool,
     /// Whether the daemon's shortcuts (`forgets`) are taken; off only to compare results.
     pub(crate) shortcuts: bool,
     ignoreregex: Vec<CompiledRegex>,
@@ -367,6 +369,9 @@ impl Filter {
             mlfid_is_prefix: prefregex
                 .as_ref()
                 .is_some_and(|p| p.group_is_prefix("mlfid")),
+            prefregex_has_groups: prefregex
+                .as_ref()
+                .is_some_and(|p| p.group_names().any(|name| name != "content")),
             shortcuts: true,
             ignoreregex_set: build_set(ignoreregex.iter().map(|r| r.relaxed.as_str())),
             anywhere_set,

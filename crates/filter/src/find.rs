@@ -347,6 +347,11 @@ impl Filter {
 
     /// Reads the prefregex's groups if that was put off.
     fn resolve_pre_groups(&mut self, pre_groups: &mut PreGroups<'_>) {
+        if matches!(pre_groups, PreGroups::Unsearched(_)) && !self.prefregex_has_groups {
+            // Nothing but the content, which fail2ban drops: no captures to run.
+            *pre_groups = PreGroups::Ready(FailData::default());
+            return;
+        }
         if let (PreGroups::Unsearched(original), Some(prefregex)) = (
             &*pre_groups,
             self.prefregex_probe.as_mut().or(self.prefregex.as_mut()),
