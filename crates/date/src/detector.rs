@@ -383,7 +383,7 @@ impl DateDetector {
     /// Looks for a date in `line` (fail2ban's `matchTime` then `getTime`), updating hit counts
     /// and template order. The span is that of the regex's group 1, which fail2ban cuts out.
     pub fn find_date(&mut self, line: &str, ctx: &TimeContext) -> Option<DateFound> {
-        let winner = self.match_line(line)?;
+        let winner = self.match_line(line, ctx.now)?;
         let slot = &self.slots[winner];
         let Some((start, end)) = slot.template.group(1, &slot.state) else {
             return Some(DateFound {
@@ -463,7 +463,7 @@ impl DateDetector {
     }
 
     /// fail2ban's `matchTime`: the index of the winning slot, whose state holds the match.
-    fn match_line(&mut self, line: &str) -> Option<usize> {
+    fn match_line(&mut self, line: &str, now: f64) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
@@ -479,7 +479,7 @@ impl DateDetector {
             }
             (None, None) => return None,
         };
-        Some(self.record_win(line, winner))
+        Some(self.record_win(line, winner, now))
     }
 
     /// First try the template that won last time: anchored ones on the whole line, others
@@ -589,11 +589,15 @@ impl DateDetector {
     }
 
     /// Hit counting, remembered boundaries and reordering after a win; the winner's new index.
-    fn record_win(&mut self, line: &str, winner: Candidate) -> usize {
+    /// `now` stands for fail2ban's `time.time()` in `lastUsed`: the caller's "now" (the
+    /// daemon's clock, read per batch of lines; fail2ban-regex's start or `--now`), which
+    /// spares a clock read per line. Only a template unused for five minutes is treated
+    /// differently, and a fixed "now" in a run shorter than that changes nothing.
+    fn record_win(&mut self, line: &str, winner: Candidate, now: f64) -> usize {
         let index = winner.slot;
         let slot = &mut self.slots[index];
         slot.hits += 1;
-        slot.last_used = wall_clock();
+        slot.last_used = now;
         slot.distance = winner.distance;
         if self.first_unused == index {
             self.first_unused += 1;
@@ -692,12 +696,6 @@ fn replace_date_placeholder(pattern: &str, replacement: &str) -> String {
     }
     out.push_str(&pattern[last..]);
     out
-}
-
-fn wall_clock() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Character index of a byte offset (fail2ban's positions are in characters).

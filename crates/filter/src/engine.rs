@@ -503,6 +503,15 @@ impl Prefilter {
         }
     }
 
+    /// True when [`Self::matches`] on `haystack` answers from a built set (rather than
+    /// naming every pattern): then a linear regex named there does match.
+    pub(crate) fn answers_exactly(&self, haystack: &str) -> bool {
+        match self.ascii(haystack) {
+            Some(_) => true,
+            None => self.unicode().is_some(),
+        }
+    }
+
     /// Indices of the patterns that match (all of them when the set could not be built).
     pub(crate) fn matches(&self, haystack: &str) -> Vec<usize> {
         match self.ascii(haystack) {

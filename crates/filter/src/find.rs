@@ -112,7 +112,7 @@ impl Filter {
             return;
         }
         let Some(prefregex) = self.prefregex.as_ref() else {
-            self.run_failregexes(search, buf, PreGroups::Absent, no_date, now, result);
+            self.run_failregexes(search, buf, PreGroups::Absent, None, no_date, now, result);
             return;
         };
         if check_all || probe_fits {
@@ -137,18 +137,19 @@ impl Filter {
             if let Some(start) = content_start {
                 // The content is known: run the failregexes on it, and the prefregex's
                 // captures only for a line that a failregex matched.
-                if self
+                // One scan of the content tells which failregexes match (most lines: none).
+                let first = self
                     .failregex_set
                     .as_ref()
-                    .is_some_and(|set| !set.may_match(&buf[start..]))
-                {
+                    .map(|set| set.matches(&buf[start..]));
+                if first.as_ref().is_some_and(Vec::is_empty) {
                     return;
                 }
                 let mut content = std::mem::take(&mut self.content_scratch);
                 content.clear();
                 content.push_str(&buf[start..]);
                 let pre = PreGroups::Unsearched(buf.as_str());
-                self.run_failregexes(search, &mut content, pre, no_date, now, result);
+                self.run_failregexes(search, &mut content, pre, first, no_date, now, result);
                 self.content_scratch = content;
                 return;
             }
@@ -192,12 +193,12 @@ impl Filter {
                     search.current = Some(vec![BufferLine::Content(text)]);
                 }
                 let pre = PreGroups::Lazy(buf.as_str());
-                self.run_failregexes(search, &mut content, pre, no_date, now, result);
+                self.run_failregexes(search, &mut content, pre, None, no_date, now, result);
                 self.content_scratch = content;
             }
             None => {
                 let pre = PreGroups::Ready(prefregex_groups(prefregex, buf));
-                self.run_failregexes(search, buf, pre, no_date, now, result);
+                self.run_failregexes(search, buf, pre, None, no_date, now, result);
             }
         }
     }
@@ -210,10 +211,9 @@ impl Filter {
     }
 
     /// Indices of failregexes worth running on `buf`, in order (allocates only on a hit).
-    /// `known_hit`: the caller already saw the set match `buf`, so the quick check is skipped.
-    fn candidates(&self, buf: &str, from: usize, known_hit: bool) -> Vec<usize> {
+    fn candidates(&self, buf: &str, from: usize) -> Vec<usize> {
         match &self.failregex_set {
-            Some(set) if !known_hit && !set.may_match(buf) => Vec::new(),
+            Some(set) if !set.may_match(buf) => Vec::new(),
             Some(set) => set
                 .matches(buf)
                 .into_iter()
@@ -246,25 +246,30 @@ impl Filter {
         search.buf_valid = true;
     }
 
+    /// Tries the failregexes on `buf` in order; `first`: the set's answer for `buf` when
+    /// the caller already asked it.
+    #[allow(clippy::too_many_arguments)]
     fn run_failregexes(
         &mut self,
         search: &mut Search<'_, '_>,
         buf: &mut String,
         mut pre_groups: PreGroups<'_>,
+        first: Option<Vec<usize>>,
         no_date: bool,
         now: f64,
         result: &mut LineResult,
     ) {
-        // The probe path asked the set about this very buffer just before.
-        let known_hit = matches!(pre_groups, PreGroups::Unsearched(_));
-        let mut candidates = self.candidates(buf, 0, known_hit);
+        let mut candidates = match first {
+            Some(candidates) => candidates,
+            None => self.candidates(buf, 0),
+        };
         let mut position = 0;
         let mut next_from = 0;
         loop {
             if !search.buf_valid {
                 // The buffer changed: ask the prefilter again for the regexes still to try.
                 self.rebuild_buffer(search, buf);
-                candidates = self.candidates(buf, next_from, false);
+                candidates = self.candidates(buf, next_from);
                 position = 0;
             }
             let Some(&index) = candidates.get(position) else {
@@ -391,7 +396,15 @@ impl Filter {
             && self.maxlines == 1
             && self.ignoreregex.is_empty()
             && search.date.is_some();
-        if !applies || !self.failregex[index].is_match(buf) {
+        if !applies {
+            return false;
+        }
+        // A forgetting regex is linear, so its set (its exact pattern) already answered.
+        let proven = self
+            .failregex_set
+            .as_ref()
+            .is_some_and(|set| set.answers_exactly(buf));
+        if !proven && !self.failregex[index].is_match(buf) {
             return false;
         }
         if let (true, PreGroups::Unsearched(original) | PreGroups::Lazy(original)) =
