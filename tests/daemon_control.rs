@@ -353,3 +353,39 @@ fn bantime_increment_grows_with_recorded_bans() {
         assert!(over, "ban ended on time");
     }
 }
+
+/// The server's log is what fail2ban's stock `recidive` jail reads: its `Ban` lines carry
+/// fail2ban's logger names, so the stock filter, unchanged, finds the banned address.
+#[test]
+fn server_log_feeds_the_stock_recidive_filter() {
+    let Some(f2b) = crate::support::fail2ban_dir() else {
+        return;
+    };
+    let dir = TestDir::new();
+    config(&dir);
+    write_jails(&dir, &["alpha"]);
+    let server = ServerProcess::start_here(&dir);
+    let (ok, reply) = server.client(&["set", "alpha", "banip", "192.0.2.77"]);
+    assert!(ok, "{reply}");
+    assert!(
+        wait_until(Duration::from_secs(5), || dir
+            .log_text()
+            .contains("[alpha] Ban 192.0.2.77")),
+        "no Ban line:\n{}",
+        dir.log_text()
+    );
+    let output = Command::new(BIN)
+        .args(["regex", "-c"])
+        .arg(f2b.join("etc/fail2ban"))
+        .arg(dir.server_log())
+        .args(["recidive", "--print-all-matched"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report.contains("1 matched") && report.contains("[alpha] Ban 192.0.2.77"),
+        "the stock recidive filter should match the Ban line:\n{report}\nlog:\n{}",
+        dir.log_text()
+    );
+}

@@ -86,9 +86,9 @@ fn syslog_target_sends_fail2ban_records_to_the_syslogsocket() {
     assert!(banned, "no Ban record; received:\n{records:#?}");
 
     // NOTICE is syslog's `notice` (5), INFO `info` (6); facility daemon (3).
-    let ban = format!("<29>ferroban.actions[{pid}]: NOTICE [alpha] Ban 192.0.2.10\0");
+    let ban = format!("<29>fail2ban.actions[{pid}]: NOTICE [alpha] Ban 192.0.2.10\0");
     assert!(records.contains(&ban), "{ban:?} in {records:#?}");
-    let found_prefix = format!("<30>ferroban.filter[{pid}]: INFO [alpha] Found 192.0.2.10 - ");
+    let found_prefix = format!("<30>fail2ban.filter[{pid}]: INFO [alpha] Found 192.0.2.10 - ");
     let found: Vec<&String> = records
         .iter()
         .filter(|r| r.starts_with(&found_prefix))

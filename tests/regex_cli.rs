@@ -251,7 +251,7 @@ fn default_filters_catch_realistic_failures_and_nothing_else() {
             "recidive",
             &[
                 (
-                    "2025-11-20 10:00:00,123 ferroban.actions        [412]: NOTICE  [sshd] Ban 192.0.2.20",
+                    "2025-11-20 10:00:00,123 fail2ban.actions        [412]: NOTICE  [sshd] Ban 192.0.2.20",
                     Some(("192.0.2.20", None)),
                 ),
                 (
@@ -259,11 +259,11 @@ fn default_filters_catch_realistic_failures_and_nothing_else() {
                     Some(("192.0.2.21", None)),
                 ),
                 (
-                    "2025-11-20 10:00:02,123 ferroban.actions        [412]: NOTICE  [recidive] Ban 192.0.2.22",
+                    "2025-11-20 10:00:02,123 fail2ban.actions        [412]: NOTICE  [recidive] Ban 192.0.2.22",
                     None,
                 ),
                 (
-                    "2025-11-20 10:00:03,123 ferroban.actions        [412]: NOTICE  [sshd] Unban 192.0.2.20",
+                    "2025-11-20 10:00:03,123 fail2ban.actions        [412]: NOTICE  [sshd] Unban 192.0.2.20",
                     None,
                 ),
             ],

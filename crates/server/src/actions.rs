@@ -11,7 +11,7 @@ use ferroban_tracker::{Ban, FailId};
 use crate::log::Level;
 use crate::log_at;
 
-pub const ACTIONS_LOG: &str = "ferroban.actions";
+pub const ACTIONS_LOG: &str = "fail2ban.actions";
 
 /// What the actions are told about a ban; `None` for an id that is no address (a raw
 /// `<F-ID>`), which no firewall action can block.

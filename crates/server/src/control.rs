@@ -98,7 +98,7 @@ fn ids(words: &[String]) -> Vec<FailId> {
 }
 
 async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) {
-    log_at!("ferroban.server", Level::DEBUG, "command {command:?}");
+    log_at!("fail2ban.server", Level::DEBUG, "command {command:?}");
     let ok = |reply| (Response::Ok(reply), Flow::Continue);
     match command {
         Command::Ping => ok(Reply::Text("pong".into())),

@@ -21,7 +21,7 @@ use crate::source::SourceHandle;
 use crate::store::SharedStore;
 use crate::{JAIL_LOG, ServerError, ServerOptions, log_at, now_seconds};
 
-const SERVER_LOG: &str = "ferroban.server";
+const SERVER_LOG: &str = "fail2ban.server";
 
 /// A jail that runs: its settings, its owner thread and its source thread.
 pub(crate) struct RunningJail {

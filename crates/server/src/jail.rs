@@ -27,7 +27,7 @@ use crate::setup::JailConfig;
 use crate::store::{SharedStore, StoreHistory, forget_ban, record_ban, stored_bans};
 use crate::{JAIL_LOG, now_seconds};
 
-const FILTER_LOG: &str = "ferroban.filter";
+const FILTER_LOG: &str = "fail2ban.filter";
 
 /// A message to a jail's owner thread.
 #[derive(Debug)]

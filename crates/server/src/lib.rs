@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use daemon::run;
 
 /// The logger name of jail life-cycle messages.
-pub(crate) const JAIL_LOG: &str = "ferroban.jail";
+pub(crate) const JAIL_LOG: &str = "fail2ban.jail";
 
 /// How to run the server; `None` fields come from `fail2ban.conf`/`.local`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -345,7 +345,8 @@ fn write_lines(sink: &mut Sink, lines: &[u8]) {
     };
 }
 
-/// Writes one line from logger `name` (`ferroban.filter`, `ferroban.actions`, ...).
+/// Writes one line from logger `name` (`fail2ban.filter`, `fail2ban.actions`, ...: fail2ban's
+/// names, which its stock `recidive` filter and log tools look for).
 pub fn log(name: &str, level: Level, message: &str) {
     if !enabled(level) {
         return;

@@ -31,7 +31,7 @@ use crate::now_float;
 use crate::setup::{Backend, JailConfig};
 use crate::store::{SharedStore, load_checkpoints, save_checkpoints};
 
-const FILTER_LOG: &str = "ferroban.filter";
+const FILTER_LOG: &str = "fail2ban.filter";
 /// The pseudo path under which a journal jail's cursor is saved.
 const JOURNAL_POSITION: &str = "<journal>";
 /// How long a journal source waits before looking at its stop flag again.

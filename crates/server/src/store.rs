@@ -12,7 +12,7 @@ use ferroban_tracker::{Ban, BanHistory, BanTime, FailId, PreviousBan, StoredBan,
 use crate::log::Level;
 use crate::log_at;
 
-const DB_LOG: &str = "ferroban.database";
+const DB_LOG: &str = "fail2ban.database";
 
 /// The store, shared by every jail.
 pub type SharedStore = Arc<Mutex<Store>>;
