@@ -6,7 +6,7 @@ use crate::fastpath::{self, SyslogMatcher};
 use crate::pyregex::{self, BOUNDARY};
 use crate::strptime::{self, Conversion, Field, FieldValues, TimeCache};
 use regex::{CaptureLocations, Regex};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 pub(crate) const LINE_BEGIN: u8 = 8;
 pub(crate) const LINE_END: u8 = 4;
@@ -56,7 +56,11 @@ enum Matcher {
 
 #[derive(Debug)]
 struct Compiled {
-    regex: Regex,
+    /// The translated regex, compiled on first use: a detector holds some forty default
+    /// templates and a log needs one or two of them (the syslog one mostly answers with
+    /// its fast matcher). Its syntax is checked when the template is built.
+    source: String,
+    regex: OnceLock<Option<Regex>>,
     /// A hand-written matcher with the same result as `regex`, when the template is the
     /// syslog one it models (see `fastpath`).
     fast: Option<SyslogMatcher>,
@@ -85,15 +89,21 @@ impl MatchState {
     }
 }
 
+impl Compiled {
+    /// The regex; None only if it exceeds the engine's limits (then nothing matches).
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+    }
+}
+
 impl Template {
-    /// A fresh match state for this template.
+    /// A fresh match state for this template (capture slots come with the first search
+    /// that needs the regex).
     pub(crate) fn new_state(&self) -> MatchState {
-        let locations = match &self.matcher {
-            Matcher::Regex(compiled) => Some(compiled.regex.capture_locations()),
-            Matcher::EpochSearch(_) => None,
-        };
         MatchState {
-            locations,
+            locations: None,
             fast: None,
             epoch: (0, 0),
         }
@@ -113,41 +123,43 @@ impl Template {
         }
         let haystack = &line[..endpos];
         state.fast = None;
-        match (&self.matcher, state.locations.as_mut()) {
-            (Matcher::Regex(compiled), Some(locations)) => {
+        match &self.matcher {
+            Matcher::Regex(compiled) => {
                 if let Some(answer) = compiled.fast.as_ref().and_then(|m| m.search(haystack, pos)) {
                     state.fast = answer;
                     return answer.and_then(|spans| spans[0]);
                 }
-                compiled
-                    .regex
+                let regex = compiled.regex()?;
+                let locations = state
+                    .locations
+                    .get_or_insert_with(|| regex.capture_locations());
+                regex
                     .captures_read_at(locations, haystack, pos)
                     .map(|m| (m.start(), m.end()))
             }
-            (Matcher::EpochSearch(digits), _) => {
+            Matcher::EpochSearch(digits) => {
                 let span = search_epoch(digits, haystack, pos)?;
                 state.epoch = span;
                 Some(span)
             }
-            _ => None,
         }
     }
 
     /// Span of Python group `group` (1-based) of the last match.
     pub(crate) fn group(&self, group: usize, state: &MatchState) -> Option<(usize, usize)> {
-        match (&self.matcher, state.locations.as_ref()) {
-            (Matcher::Regex(compiled), Some(locations)) => {
+        match &self.matcher {
+            Matcher::Regex(compiled) => {
                 if group == 0 || group > compiled.groups {
                     return None;
                 }
                 if let Some(spans) = &state.fast {
                     return spans.get(group).copied().flatten();
                 }
+                let locations = state.locations.as_ref()?;
                 (0..compiled.variants)
                     .find_map(|variant| locations.get(1 + variant * compiled.groups + group - 1))
             }
-            (Matcher::EpochSearch(_), _) => (group == 1).then_some(state.epoch),
-            _ => None,
+            Matcher::EpochSearch(_) => (group == 1).then_some(state.epoch),
         }
     }
 
@@ -441,7 +453,8 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
         let rust = format!(r"^(?:\W{{0,2}})?({digits}){BOUNDARY}");
         let regex = Regex::new(&rust).map_err(|e| e.to_string())?;
         let compiled = Compiled {
-            regex,
+            source: rust,
+            regex: OnceLock::from(Some(regex)),
             fast: None,
             groups: 1,
             variants: 1,
@@ -479,7 +492,11 @@ fn build(
     value: Value,
 ) -> BuildResult {
     let translated = pyregex::translate(&python_regex)?;
-    let regex = Regex::new(&translated.regex).map_err(|e| e.to_string())?;
+    // The syntax is checked now (a bad `datepattern` is a configuration error); the
+    // automaton is built on first use.
+    regex_syntax::Parser::new()
+        .parse(&translated.regex)
+        .map_err(|e| e.to_string())?;
     let fields = translated
         .group_names
         .iter()
@@ -497,7 +514,8 @@ fn build(
                 .all(|(name, expected)| name.as_deref() == Some(expected))
     });
     let compiled = Compiled {
-        regex,
+        source: translated.regex.clone(),
+        regex: OnceLock::new(),
         fast,
         groups: translated.group_names.len(),
         variants: translated.variants,
