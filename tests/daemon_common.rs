@@ -127,6 +127,17 @@ impl TestDir {
 }
 
 /// Appends one line to a log with one `write()`, returning when it was written.
+/// What most daemon tests start from: the server's settings (`write_server_local`) and the
+/// `e2e` filter, which finds `auth failed from <HOST>`.
+pub fn e2e_base(dir: &TestDir) {
+    std::fs::create_dir_all(dir.conf()).unwrap();
+    dir.write_server_local();
+    dir.write_conf(
+        "filter.d/e2e.conf",
+        "[Definition]\nfailregex = auth failed from <HOST>$\n",
+    );
+}
+
 pub fn append_line(path: &Path, line: &str) -> SystemTime {
     let mut file = fs::OpenOptions::new()
         .create(true)

@@ -23,12 +23,7 @@ fn write_jails(dir: &TestDir, names: &[&str]) {
 }
 
 fn config(dir: &TestDir) {
-    std::fs::create_dir_all(dir.conf()).unwrap();
-    dir.write_server_local();
-    dir.write_conf(
-        "filter.d/e2e.conf",
-        "[Definition]\nfailregex = auth failed from <HOST>$\n",
-    );
+    crate::daemon_common::e2e_base(dir);
     let record = dir.path("record");
     dir.write_conf(
         "action.d/record.conf",

@@ -42,12 +42,7 @@ fn sqlite3_or_skip() -> bool {
 
 /// A configuration with a `record` action and the given jails (`[name]` + options).
 fn config(dir: &TestDir, jails: &str) {
-    std::fs::create_dir_all(dir.conf()).unwrap();
-    dir.write_server_local();
-    dir.write_conf(
-        "filter.d/e2e.conf",
-        "[Definition]\nfailregex = auth failed from <HOST>$\n",
-    );
+    crate::daemon_common::e2e_base(dir);
     dir.write_conf(
         "action.d/record.conf",
         &format!(

@@ -15,12 +15,7 @@ use crate::daemon_common::{BIN, ServerProcess, TestDir, append_line, syslog_now,
 /// A configuration whose `e2e` filter finds `auth failed from <HOST>` and whose `record`
 /// action appends what it does to `record`.
 fn base(dir: &TestDir) {
-    std::fs::create_dir_all(dir.conf()).unwrap();
-    dir.write_server_local();
-    dir.write_conf(
-        "filter.d/e2e.conf",
-        "[Definition]\nfailregex = auth failed from <HOST>$\n",
-    );
+    crate::daemon_common::e2e_base(dir);
     dir.write_conf(
         "action.d/record.conf",
         &format!(

@@ -11,12 +11,7 @@ const BANS: usize = 40;
 #[test]
 fn every_decided_ban_starts_its_command_and_the_latency_is_reported() {
     let dir = TestDir::new();
-    std::fs::create_dir_all(dir.conf()).unwrap();
-    dir.write_server_local();
-    dir.write_conf(
-        "filter.d/e2e.conf",
-        "[Definition]\nfailregex = auth failed from <HOST>$\n",
-    );
+    crate::daemon_common::e2e_base(&dir);
     let record = dir.path("started");
     // The first thing the ban command does is take the time.
     dir.write_conf(

@@ -15,12 +15,7 @@ const LATER: &str = "203.0.113.9";
 
 /// An iptables action that also records each operation in `record`.
 fn config(dir: &TestDir) {
-    std::fs::create_dir_all(dir.conf()).unwrap();
-    dir.write_server_local();
-    dir.write_conf(
-        "filter.d/e2e.conf",
-        "[Definition]\nfailregex = auth failed from <HOST>$\n",
-    );
+    crate::daemon_common::e2e_base(dir);
     dir.write_conf(
         "action.d/chain.conf",
         &format!(

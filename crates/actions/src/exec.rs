@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -208,20 +208,14 @@ fn read_until<A: Read + AsFd, B: Read + AsFd>(
     }
 }
 
-/// Polls the child until it exits (`Some`) or the deadline passes (`None`).
+/// Polls the child until it exits (`Some`) or the deadline passes (`None`), its pipes
+/// already taken.
 fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
+    let (mut stdout, mut stderr) = (
+        Pipe::<ChildStdout>::new(None),
+        Pipe::<ChildStderr>::new(None),
+    );
+    wait_reading(child, &mut stdout, &mut stderr, deadline)
 }
 /// SIGTERM to the process group, SIGKILL after a grace period, then reap.
 fn terminate_group(child: &mut Child) {
