@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use thin_vec::ThinVec;
+
 use crate::{FailId, Timestamp};
 
 /// One failure found in a log line (or reported with `set <jail> attempt`).
@@ -70,8 +72,9 @@ pub struct FailureWindow {
     pub first_time: Timestamp,
     /// The latest failure; the window is dropped `find_time` after it.
     pub last_time: Timestamp,
-    /// The last `maxmatches` matched lines.
-    pub matches: Vec<String>,
+    /// The last `maxmatches` matched lines. A jail holds tens of thousands of windows,
+    /// most without lines: a thin vector is one word and no allocation when empty.
+    pub matches: ThinVec<String>,
     /// Captured tags of the failure that opened the window.
     data: FailureData,
 }
@@ -82,18 +85,19 @@ pub struct FailureWindow {
 /// `findtime`, tens of thousands), and a `BTreeMap` of a few short strings costs some
 /// 800 bytes and an allocation per string; a failure that joins an open window is dropped
 /// by the jail's thread, which frees what the source's thread allocated. Packed, the same
-/// tags take their text and a few bytes, in one allocation.
+/// tags take their text and a few bytes, in one allocation behind a one-word pointer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FailureData {
     /// Each key and value as its byte length in decimal, `:`, then its text.
-    packed: Box<str>,
+    packed: ThinVec<u8>,
 }
 
 impl FailureData {
     /// The tags as a map.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         let mut parts = Vec::new();
-        let mut rest = &*self.packed;
+        // Packed from `String`s by `From` below: always UTF-8.
+        let mut rest = std::str::from_utf8(&self.packed).unwrap_or_default();
         while let Some((length, tail)) = rest.split_once(':') {
             let Some(part) = length.parse::<usize>().ok().and_then(|n| tail.get(..n)) else {
                 break;
@@ -125,7 +129,7 @@ impl From<&BTreeMap<String, String>> for FailureData {
             }
         }
         FailureData {
-            packed: packed.into_boxed_str(),
+            packed: ThinVec::from(packed.as_bytes()),
         }
     }
 }
@@ -146,7 +150,7 @@ impl FailureWindow {
             failures: failure.attempts.max(1),
             first_time: failure.time,
             last_time: failure.time,
-            matches: failure.matches,
+            matches: ThinVec::from(failure.matches),
             data: failure.data,
         };
         window.bound_matches(max_matches);
@@ -194,7 +198,9 @@ impl FailureWindow {
     /// Keeps the last `max_matches` lines; none when `max_matches` is 0.
     fn bound_matches(&mut self, max_matches: usize) {
         let excess = self.matches.len().saturating_sub(max_matches);
-        self.matches.drain(..excess);
+        if excess > 0 {
+            self.matches.drain(..excess);
+        }
     }
 
     /// Captured tags of the failure that opened the window.
@@ -320,6 +326,13 @@ mod tests {
         assert_eq!(window.matches, ["c", "d"]);
         window.add(with_matches(3, &["e"]), 1, 600, 0);
         assert!(window.matches.is_empty());
+    }
+
+    #[test]
+    fn a_window_and_its_key_stay_small() {
+        // A jail with a long findtime holds a window for every address seen failing.
+        assert!(size_of::<FailId>() <= 24);
+        assert!(size_of::<FailureWindow>() <= 40);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub enum FailId {
     /// A subnet, host bits cleared.
     Net(IpNet),
     /// A failure id that is not an address, kept verbatim.
-    Raw(String),
+    Raw(Box<str>),
 }
 
 impl FailId {
@@ -36,11 +36,11 @@ impl FailId {
         match unbracketed.split_once('/') {
             None => match unbracketed.parse::<IpAddr>() {
                 Ok(ip) => FailId::from(ip),
-                Err(_) => FailId::Raw(text.to_owned()),
+                Err(_) => FailId::Raw(text.into()),
             },
             Some((addr, prefix)) => match parse_net(addr, prefix) {
                 Some(net) => FailId::from(net),
-                None => FailId::Raw(text.to_owned()),
+                None => FailId::Raw(text.into()),
             },
         }
     }

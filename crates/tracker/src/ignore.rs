@@ -68,9 +68,9 @@ impl IgnoreList {
             FailId::Net(net) if !self.networks.contains(&net) => self.networks.push(net),
             FailId::Net(_) => {}
             FailId::Raw(name) if name.is_empty() => {}
-            FailId::Raw(name) if self.hosts.iter().any(|host| host.name == name) => {}
+            FailId::Raw(name) if self.hosts.iter().any(|host| *host.name == *name) => {}
             FailId::Raw(name) => self.hosts.push(IgnoreHost {
-                name,
+                name: name.into(),
                 addresses: Vec::new(),
             }),
         }

@@ -3,8 +3,9 @@
 //! synchronous state machine.
 //!
 //! Owns: per-id failure windows ([`FailureWindow`]), current bans ([`Ban`]), the status
-//! counters, the ignore list ([`IgnoreList`]) and one ordered set of deadlines
-//! (`BTreeSet<(time, key)>`, as mini-redis keeps expirations) for ban ends and stale windows.
+//! counters, the ignore list ([`IgnoreList`]), one ordered set of ban ends
+//! (`BTreeSet<(time, key)>`, as mini-redis keeps expirations), and for stale failure
+//! windows the moment of the next scan (fail2ban's `cleanup`).
 //!
 //! Receives: [`Failure`]s from the filter (addresses already resolved, or raw `<F-ID>`s:
 //! see [`FailId`]), control commands (`banip`, `unbanip`, `unban --all`, `attempt`),

@@ -20,15 +20,6 @@ pub enum TrackerError {
     NotBanned(FailId),
 }
 
-/// What a deadline in the ordered set stands for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Deadline {
-    /// A ban's end.
-    Unban(FailId),
-    /// A failure window going stale.
-    FailureWindow(FailId),
-}
-
 /// A ban and the bookkeeping fail2ban keeps on its ticket.
 #[derive(Debug, Clone)]
 struct BanEntry {
@@ -89,7 +80,15 @@ pub struct Tracker {
     ignore: IgnoreList,
     failures: HashMap<FailId, FailureWindow>,
     bans: HashMap<FailId, BanEntry>,
-    deadlines: BTreeSet<(Timestamp, Deadline)>,
+    /// Ban ends, earliest first.
+    ban_ends: BTreeSet<(Timestamp, FailId)>,
+    /// No failure window goes stale before this (`None`: no window open).
+    ///
+    /// Windows have no ordered entries of their own: with a long `findtime` a jail holds
+    /// tens of thousands, and an entry each doubled their memory. fail2ban's `cleanup`
+    /// scans all of them instead; here a scan runs when this moment comes and finds the
+    /// next one, so stale windows still go at their second.
+    window_sweep: Option<Timestamp>,
     total_failed: u64,
     total_banned: u64,
     next_sequence: u64,
@@ -116,7 +115,8 @@ impl Tracker {
             ignore,
             failures: HashMap::new(),
             bans: HashMap::new(),
-            deadlines: BTreeSet::new(),
+            ban_ends: BTreeSet::new(),
+            window_sweep: None,
             total_failed: 0,
             total_banned: 0,
             next_sequence: 0,
@@ -283,8 +283,7 @@ impl Tracker {
     pub fn unban_all(&mut self) -> Vec<Unban> {
         let mut entries: Vec<BanEntry> = self.bans.drain().map(|(_, entry)| entry).collect();
         entries.sort_by_key(|entry| entry.sequence);
-        self.deadlines
-            .retain(|(_, deadline)| !matches!(deadline, Deadline::Unban(_)));
+        self.ban_ends.clear();
         let unban = |entry: BanEntry| Unban {
             ban: entry.ban,
             cause: UnbanCause::Flush,
@@ -293,27 +292,13 @@ impl Tracker {
     }
 
     /// The earliest moment something is due: a ban ending or a failure window going stale.
-    /// The owner sleeps until then and calls [`Tracker::expire`].
-    pub fn next_deadline(&mut self) -> Option<Timestamp> {
-        self.settle_first_deadline();
-        self.deadlines.first().map(|(time, _)| *time)
-    }
-
-    /// Files early entries of failure windows (see `count`) again at their windows' real
-    /// deadlines, and drops those of windows gone, until the first entry is a real one.
-    fn settle_first_deadline(&mut self) {
-        let find_time = self.policy.find_time;
-        while let Some((time, Deadline::FailureWindow(id))) = self.deadlines.first() {
-            let real = self.failures.get(id).map(|w| w.deadline(find_time));
-            if real == Some(*time) {
-                return;
-            }
-            let Some((_, deadline)) = self.deadlines.pop_first() else {
-                return;
-            };
-            if let (Some(real), Deadline::FailureWindow(id)) = (real, deadline) {
-                self.deadlines.insert((real, Deadline::FailureWindow(id)));
-            }
+    /// The owner sleeps until then and calls [`Tracker::expire`]. For windows it may be
+    /// early (a window that opened then was extended): that call finds nothing to drop.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let ban_end = self.ban_ends.first().map(|(time, _)| *time);
+        match (ban_end, self.window_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -324,34 +309,23 @@ impl Tracker {
     /// on whole seconds the same instant is `now >= end`, so a ban lasts exactly its ban time.
     pub fn expire(&mut self, now: Timestamp) -> Vec<Unban> {
         let mut unbans = Vec::new();
-        while let Some((time, _)) = self.deadlines.first() {
+        while let Some((time, _)) = self.ban_ends.first() {
             if *time > now {
                 break;
             }
-            let Some((_, deadline)) = self.deadlines.pop_first() else {
+            let Some((_, id)) = self.ban_ends.pop_first() else {
                 break;
             };
-            match deadline {
-                Deadline::Unban(id) => unbans.extend(self.bans.remove(&id).map(|entry| Unban {
-                    ban: entry.ban,
-                    cause: UnbanCause::Expired,
-                })),
-                Deadline::FailureWindow(id) => {
-                    // Entries are not moved when a window's deadline moves later (see
-                    // `count`): a window found here with a later deadline gets an entry
-                    // for it, one whose deadline has come is dropped.
-                    let find_time = self.policy.find_time;
-                    match self.failures.get(&id).map(|w| w.deadline(find_time)) {
-                        Some(later) if later > now => {
-                            self.deadlines.insert((later, Deadline::FailureWindow(id)));
-                        }
-                        Some(_) => {
-                            self.failures.remove(&id);
-                        }
-                        None => {}
-                    }
-                }
-            }
+            unbans.extend(self.bans.remove(&id).map(|entry| Unban {
+                ban: entry.ban,
+                cause: UnbanCause::Expired,
+            }));
+        }
+        if self.window_sweep.is_some_and(|sweep| sweep <= now) {
+            let find_time = self.policy.find_time;
+            self.failures
+                .retain(|_, window| window.deadline(find_time) > now);
+            self.window_sweep = self.earliest_window_deadline();
         }
         unbans
     }
@@ -424,18 +398,14 @@ impl Tracker {
         let max_matches = self.policy.max_matches;
         let window = match self.failures.remove(&id) {
             Some(mut window) => {
-                // A window's deadline only moves later, and its entry in `deadlines` stays
-                // where it was: `expire` finds the window alive then and files it again.
-                // Moving the entry on every failure cost two searches of the set.
+                // A window's deadline only moves later: `window_sweep` stays a bound.
                 window.add(failure, count, find_time, max_matches);
                 window
             }
             None => {
                 let window = FailureWindow::open(failure, count, max_matches);
-                self.deadlines.insert((
-                    window.deadline(find_time),
-                    Deadline::FailureWindow(id.clone()),
-                ));
+                let deadline = window.deadline(find_time);
+                self.window_sweep = Some(self.window_sweep.map_or(deadline, |t| t.min(deadline)));
                 window
             }
         };
@@ -467,17 +437,10 @@ impl Tracker {
         }
         let find_time = self.policy.find_time;
         let window = self.failures.get_mut(id)?;
-        let old_deadline = window.deadline(find_time);
+        // Moves the window's deadline later at most: `window_sweep` stays a bound.
         window.boost(time, weight - 1, find_time);
-        let (retry, new_deadline) = (window.retry, window.deadline(find_time));
         self.total_failed += 1;
-        if old_deadline != new_deadline {
-            self.deadlines
-                .remove(&(old_deadline, Deadline::FailureWindow(id.clone())));
-            self.deadlines
-                .insert((new_deadline, Deadline::FailureWindow(id.clone())));
-        }
-        Some(retry)
+        Some(window.retry)
     }
 
     /// fail2ban's `toBan` then `__checkBan`: the window becomes a ban decision.
@@ -501,7 +464,7 @@ impl Tracker {
             ban_count: 0,
             failures: window.failures,
             data: window.data(),
-            matches: window.matches,
+            matches: window.matches.into(),
             restored: false,
         };
         FailureOutcome::Ban(self.decide(candidate, now, history))
@@ -583,11 +546,10 @@ impl Tracker {
         entry.explicit_ban_time = true;
         let end = entry.ban.end();
         if let Some(old_end) = old_end {
-            self.deadlines
-                .remove(&(old_end, Deadline::Unban(id.clone())));
+            self.ban_ends.remove(&(old_end, id.clone()));
         }
         if let Some(end) = end {
-            self.deadlines.insert((end, Deadline::Unban(id.clone())));
+            self.ban_ends.insert((end, id.clone()));
         }
         BanOutcome::AlreadyBanned {
             id,
@@ -638,8 +600,7 @@ impl Tracker {
 
     fn insert_ban(&mut self, entry: BanEntry) {
         if let Some(end) = entry.ban.end() {
-            self.deadlines
-                .insert((end, Deadline::Unban(entry.ban.id.clone())));
+            self.ban_ends.insert((end, entry.ban.id.clone()));
         }
         self.bans.insert(entry.ban.id.clone(), entry);
     }
@@ -647,7 +608,7 @@ impl Tracker {
     fn remove_entry(&mut self, id: &FailId) -> Option<BanEntry> {
         let entry = self.bans.remove(id)?;
         if let Some(end) = entry.ban.end() {
-            self.deadlines.remove(&(end, Deadline::Unban(id.clone())));
+            self.ban_ends.remove(&(end, id.clone()));
         }
         Some(entry)
     }
@@ -661,26 +622,28 @@ impl Tracker {
     }
 
     fn take_window(&mut self, id: &FailId) -> Option<FailureWindow> {
-        let window = self.failures.remove(id)?;
-        let deadline = window.deadline(self.policy.find_time);
-        self.deadlines
-            .remove(&(deadline, Deadline::FailureWindow(id.clone())));
-        Some(window)
+        let window = self.failures.remove(id);
+        if self.failures.is_empty() {
+            self.window_sweep = None;
+        }
+        window
+    }
+
+    fn earliest_window_deadline(&self) -> Option<Timestamp> {
+        let find_time = self.policy.find_time;
+        self.failures
+            .values()
+            .map(|window| window.deadline(find_time))
+            .min()
     }
 
     fn rebuild_deadlines(&mut self) {
-        let find_time = self.policy.find_time;
-        let windows = self.failures.iter().map(|(id, window)| {
-            (
-                window.deadline(find_time),
-                Deadline::FailureWindow(id.clone()),
-            )
-        });
+        self.window_sweep = self.earliest_window_deadline();
         let bans = self.bans.iter().filter_map(|(id, entry)| {
             let end = entry.ban.end()?;
-            Some((end, Deadline::Unban(id.clone())))
+            Some((end, id.clone()))
         });
-        self.deadlines = windows.chain(bans).collect();
+        self.ban_ends = bans.collect();
     }
 }
 
