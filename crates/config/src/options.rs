@@ -16,13 +16,17 @@ static OPTION_EXTRACT_CRE: LazyLock<regex::Regex> = LazyLock::new(|| {
     )
 });
 
-/// One definition of a list like `a[x=1] b[y="p q"]` (the look-ahead needs fancy-regex).
+/// One definition of a list like `a[x=1] b[y="p q"]`. The look-ahead needs a backtracking
+/// engine: PCRE2, in Unicode mode like Python's `re` on text.
 #[allow(clippy::expect_used)]
-static OPTION_SPLIT_CRE: LazyLock<fancy_regex::Regex> = LazyLock::new(|| {
-    fancy_regex::Regex::new(
-        r#"(?s)(?:[^\[\s]+(?:\s*\[\s*(?:[\w\-_\.]+=(?:"[^"]*"|'[^']*'|[^,\]]*)\s*(?:,|\]\s*\[)?\s*)*\])?\s*|\S+)(?=\n\s*|\s+|$)"#,
-    )
-    .expect("constant pattern compiles")
+static OPTION_SPLIT_CRE: LazyLock<pcre2::bytes::Regex> = LazyLock::new(|| {
+    pcre2::bytes::RegexBuilder::new()
+        .utf(true)
+        .ucp(true)
+        .build(
+            r#"(?s)(?:[^\[\s]+(?:\s*\[\s*(?:[\w\-_\.]+=(?:"[^"]*"|'[^']*'|[^,\]]*)\s*(?:,|\]\s*\[)?\s*)*\])?\s*|\S+)(?=\n\s*|\s+|$)"#,
+        )
+        .expect("constant pattern compiles")
 });
 
 /// Compiles one of the constant patterns above; they are covered by the tests below, so a
@@ -91,10 +95,12 @@ fn prefix(text: &str) -> &str {
 /// Splits a list of definitions (`action` value) on whitespace and new lines, keeping
 /// `[...]` option lists together; like fail2ban's `splitWithOptions`. Items are not trimmed.
 pub fn split_with_options(text: &str) -> Vec<String> {
+    // A search that fails (PCRE2's match limit) ends the list.
     OPTION_SPLIT_CRE
-        .find_iter(text)
-        .filter_map(Result::ok)
-        .map(|m| m.as_str().to_string())
+        .find_iter(text.as_bytes())
+        .map_while(Result::ok)
+        .filter_map(|m| text.get(m.start()..m.end()))
+        .map(str::to_string)
         .collect()
 }
 

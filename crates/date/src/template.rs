@@ -50,8 +50,35 @@ pub(crate) struct Template {
 enum Matcher {
     Regex(Compiled),
     /// fail2ban's unanchored `Epoch`: its look-behinds (`^\[`, `\baudit\(`) are searched by
-    /// hand; this regex checks the digits at a candidate position.
-    EpochSearch(Regex),
+    /// hand; this regex (compiled on first use) checks the digits at a candidate position.
+    EpochSearch(LazyRegex),
+}
+
+/// A regex whose syntax is checked when the template is built and whose automaton is built
+/// on first use.
+#[derive(Debug)]
+struct LazyRegex {
+    source: String,
+    regex: OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn new(source: String) -> Result<Self, String> {
+        regex_syntax::Parser::new()
+            .parse(&source)
+            .map_err(|e| e.to_string())?;
+        Ok(LazyRegex {
+            source,
+            regex: OnceLock::new(),
+        })
+    }
+
+    /// None only if it exceeds the engine's limits (then nothing matches).
+    fn get(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+    }
 }
 
 #[derive(Debug)]
@@ -138,7 +165,7 @@ impl Template {
                     .map(|m| (m.start(), m.end()))
             }
             Matcher::EpochSearch(digits) => {
-                let span = search_epoch(digits, haystack, pos)?;
+                let span = search_epoch(digits.get()?, haystack, pos)?;
                 state.epoch = span;
                 Some(span)
             }
@@ -451,10 +478,10 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
             r"^(?:\W{{0,2}})?((?P<square>(?<=^\[))?{epoch_re})(?(square)(?=\]))(?=\b|\W|$)"
         );
         let rust = format!(r"^(?:\W{{0,2}})?({digits}){BOUNDARY}");
-        let regex = Regex::new(&rust).map_err(|e| e.to_string())?;
+        let checked = LazyRegex::new(rust)?;
         let compiled = Compiled {
-            source: rust,
-            regex: OnceLock::from(Some(regex)),
+            source: checked.source,
+            regex: OnceLock::new(),
             fast: None,
             groups: 1,
             variants: 1,
@@ -472,7 +499,7 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
     }
     let python = r"((?:^|(?P<square>(?<=^\[))|(?P<selinux>(?<=\baudit\()))%s)(?:(?(selinux)(?=:\d+\)))|(?(square)(?=\])))(?=\b|\W|$)"
         .replace("%s", epoch_re);
-    let regex = Regex::new(&format!("^(?:{digits}){BOUNDARY}")).map_err(|e| e.to_string())?;
+    let regex = LazyRegex::new(format!("^(?:{digits}){BOUNDARY}"))?;
     Ok(Template {
         name: base.to_string(),
         pattern: None,
@@ -593,12 +620,14 @@ fn take_global_flags(regex: &mut String) -> Option<String> {
     Some(flags)
 }
 
+// These read the text of a date regex. Inline flags are ASCII letters, so `\w` is ASCII
+// here: Unicode's word class would make each of them a 60 KiB program, kept for good.
 static NO_WORD_BOUND_BEGIN: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^\(*(?:\(\?\w+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)").ok());
+    LazyLock::new(|| Regex::new(r"^\(*(?:\(\?(?-u:\w)+\))?(?:\^|\(*\*\*|\((?:\?:)?\^)").ok());
 static LEADING_MARKER: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^\(*(?:\(\?\w+\))?\(*\*\*").ok());
+    LazyLock::new(|| Regex::new(r"^\(*(?:\(\?(?-u:\w)+\))?\(*\*\*").ok());
 static GROUP_WRAP: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^((?:\(\?\w+\))?\^?(?:\(\?\w+\))?)(.*?)(\$?)$").ok());
+    LazyLock::new(|| Regex::new(r"^((?:\(\?(?-u:\w)+\))?\^?(?:\(\?(?-u:\w)+\))?)(.*?)(\$?)$").ok());
 
 fn no_word_bound_begin(regex: &str) -> bool {
     NO_WORD_BOUND_BEGIN

@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use crate::translate::{FancyFeature, TranslateError, translate};
+use crate::translate::{BacktrackFeature, TranslateError, translate};
 
 /// Compiled program size allowed per regex. fail2ban's prefix-line expansions make large
 /// automata; the 10 MiB default refuses a few of them.
@@ -20,18 +20,14 @@ const SIZE_LIMIT: usize = 64 << 20;
 /// Lazy-DFA cache per regex. At the 2 MiB default the long `<HOST>` alternations thrash the
 /// cache and throughput collapses (measured: ~25k lines/s instead of ~2M with a RegexSet).
 pub(crate) const DFA_SIZE_LIMIT: usize = 16 << 20;
-/// Backtracking steps allowed per search in fancy-regex, so one hostile line cannot stall a
-/// jail; a search that hits it counts as no match.
-const BACKTRACK_LIMIT: usize = 1_000_000;
 
 /// Which engine runs a regex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     /// The linear-time `regex` crate.
     Linear,
-    /// A backtracking engine (PCRE2's JIT, fancy-regex for what PCRE2 refuses), with the
-    /// construct that required it.
-    Backtracking(FancyFeature),
+    /// The backtracking engine (PCRE2's JIT), with the construct that required it.
+    Backtracking(BacktrackFeature),
 }
 
 /// Why a regex could not be built.
@@ -46,13 +42,13 @@ pub struct CompileFailure {
 enum Program {
     Linear(Box<Linear>),
     Pcre(Box<Pcre>),
-    Fancy(Box<fancy_regex::Regex>),
 }
 
-/// A backtracking regex run by PCRE2's JIT compiler: some ten times faster than
-/// fancy-regex's interpreter on fail2ban's conditional failregexes (sshd's `Failed ...`,
-/// 0.9 µs against 8.4 µs a match). PCRE2 stops a search at its match limit (ten million
-/// steps), which counts as no match, so a hostile line cannot stall a jail.
+/// A backtracking regex run by PCRE2's JIT compiler: some ten times faster than the
+/// fancy-regex interpreter ferroban used first, on fail2ban's conditional failregexes
+/// (sshd's `Failed ...`, 0.9 µs against 8.4 µs a match), and it reads every construct of
+/// Python's `re` that the linear engine cannot. PCRE2 stops a search at its match limit (ten million steps),
+/// which counts as no match, so a hostile line cannot stall a jail.
 #[derive(Debug, Clone)]
 struct Pcre {
     regex: pcre2::bytes::Regex,
@@ -75,11 +71,17 @@ fn pcre_regex(pattern: &str) -> Result<pcre2::bytes::Regex, pcre2::Error> {
 }
 
 /// A linear regex: the ASCII program when it can be built, the Unicode one on demand.
+///
+/// Both are compiled on first use. A filter's prefilter set decides which of its regexes a
+/// line needs, and most regexes of most jails are never needed: sshd's filter has two
+/// dozen, a quiet jail's log may match none. Compiled, each takes some 6 KiB, which for
+/// ten jails was a third of the daemon's heap at rest.
 #[derive(Debug, Clone)]
 struct Linear {
-    /// The translated pattern, for compiling the Unicode program later.
+    /// The translated pattern, for compiling the programs.
     pattern: String,
-    ascii: Option<regex::bytes::Regex>,
+    /// The ASCII program; `None` when the pattern needs Unicode mode.
+    ascii: OnceLock<Option<regex::bytes::Regex>>,
     ascii_locations: Option<regex::bytes::CaptureLocations>,
     /// The Unicode program; `Err` only if it exceeds the size limit while the ASCII program
     /// did not (then non-ASCII haystacks count as no match).
@@ -88,6 +90,12 @@ struct Linear {
 }
 
 impl Linear {
+    fn ascii(&self) -> Option<&regex::bytes::Regex> {
+        self.ascii
+            .get_or_init(|| ascii_regex(&self.pattern))
+            .as_ref()
+    }
+
     fn unicode(&self) -> Option<&regex::Regex> {
         self.unicode
             .get_or_init(|| unicode_regex(&self.pattern))
@@ -96,7 +104,7 @@ impl Linear {
     }
 
     fn is_match(&self, haystack: &str) -> bool {
-        match &self.ascii {
+        match self.ascii() {
             Some(ascii) if haystack.is_ascii() => ascii.is_match(haystack.as_bytes()),
             _ => self.unicode().is_some_and(|r| r.is_match(haystack)),
         }
@@ -104,7 +112,10 @@ impl Linear {
 
     /// Searches and writes the groups' spans into `spans` on a match.
     fn search(&mut self, haystack: &str, spans: &mut [Option<(usize, usize)>]) -> bool {
-        if let (Some(ascii), true) = (&self.ascii, haystack.is_ascii()) {
+        if let (Some(ascii), true) = (
+            self.ascii.get_or_init(|| ascii_regex(&self.pattern)),
+            haystack.is_ascii(),
+        ) {
             let locations = self
                 .ascii_locations
                 .get_or_insert_with(|| ascii.capture_locations());
@@ -203,10 +214,12 @@ impl CompiledRegex {
         // quantifiers send a regex to the backtracking engine (with a step limit).
         let anywhere = translated.anywhere;
         let engine = translated
-            .fancy
+            .backtracking
             .map_or(Engine::Linear, Engine::Backtracking);
-        let (program, names): (Program, Vec<Option<String>>) = match translated.fancy {
+        let (program, names): (Program, Vec<Option<String>>) = match translated.backtracking {
             None => {
+                // Compiled here to report errors and read the group names, then dropped
+                // until first use (see `Linear`).
                 let ascii = ascii_regex(&pattern);
                 let unicode = OnceLock::new();
                 let names: Vec<Option<String>> = match &ascii {
@@ -225,6 +238,10 @@ impl CompiledRegex {
                         names
                     }
                 };
+                let ascii = match ascii {
+                    Some(_) => OnceLock::new(),
+                    None => OnceLock::from(None),
+                };
                 let linear = Linear {
                     pattern: pattern.clone(),
                     ascii,
@@ -234,24 +251,11 @@ impl CompiledRegex {
                 };
                 (Program::Linear(Box::new(linear)), names)
             }
-            Some(_) if let Ok(regex) = pcre_regex(&pattern) => {
+            Some(_) => {
+                let regex = pcre_regex(&pattern).map_err(|e| failure(e.to_string()))?;
                 let names = regex.capture_names().to_vec();
                 let locations = regex.capture_locations();
                 (Program::Pcre(Box::new(Pcre { regex, locations })), names)
-            }
-            // A pattern PCRE2 refuses goes to fancy-regex, with its backtrack limit.
-            Some(_) => {
-                let regex = fancy_regex::RegexBuilder::new(&pattern)
-                    .backtrack_limit(BACKTRACK_LIMIT)
-                    .delegate_size_limit(SIZE_LIMIT)
-                    .delegate_dfa_size_limit(DFA_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| failure(e.to_string()))?;
-                let names = regex
-                    .capture_names()
-                    .map(|name| name.map(str::to_string))
-                    .collect();
-                (Program::Fancy(Box::new(regex)), names)
             }
         };
         let spans = vec![None; names_len(&names)];
@@ -311,7 +315,6 @@ impl CompiledRegex {
             Program::Linear(linear) => linear.is_match(haystack),
             // A backtrack-limit error counts as no match, as in `search`.
             Program::Pcre(pcre) => pcre.regex.is_match(haystack.as_bytes()).unwrap_or(false),
-            Program::Fancy(regex) => regex.is_match(haystack).unwrap_or(false),
         }
     }
 
@@ -319,7 +322,7 @@ impl CompiledRegex {
     /// last [`Self::search`] are left as they were).
     pub fn find_end(&self, haystack: &str) -> Option<usize> {
         match &self.program {
-            Program::Linear(linear) => match &linear.ascii {
+            Program::Linear(linear) => match linear.ascii() {
                 Some(ascii) if haystack.is_ascii() => {
                     ascii.find(haystack.as_bytes()).map(|m| m.end())
                 }
@@ -331,7 +334,6 @@ impl CompiledRegex {
                 .ok()
                 .flatten()
                 .map(|m| m.end()),
-            Program::Fancy(regex) => regex.find(haystack).ok().flatten().map(|m| m.end()),
         }
     }
 
@@ -340,7 +342,7 @@ impl CompiledRegex {
         match &mut self.program {
             Program::Linear(linear) => linear.search(haystack, &mut self.spans),
             Program::Pcre(pcre) => {
-                // A match-limit or JIT-stack error counts as no match, as in fancy-regex.
+                // A match-limit or JIT-stack error counts as no match: the line is missed.
                 let Ok(Some(_)) = pcre
                     .regex
                     .captures_read(&mut pcre.locations, haystack.as_bytes())
@@ -349,16 +351,6 @@ impl CompiledRegex {
                 };
                 for (index, span) in self.spans.iter_mut().enumerate() {
                     *span = pcre.locations.get(index);
-                }
-                true
-            }
-            Program::Fancy(regex) => {
-                // A backtrack-limit error counts as no match: the line is treated as missed.
-                let Ok(Some(captures)) = regex.captures(haystack) else {
-                    return false;
-                };
-                for (index, span) in self.spans.iter_mut().enumerate() {
-                    *span = captures.get(index).map(|m| (m.start(), m.end()));
                 }
                 true
             }
@@ -590,7 +582,7 @@ mod tests {
         let mut regex = CompiledRegex::new(r"^(?!evil)(?P<w>\w+)$", false).unwrap();
         assert!(matches!(
             regex.engine(),
-            Engine::Backtracking(FancyFeature::LookAround)
+            Engine::Backtracking(BacktrackFeature::LookAround)
         ));
         assert!(regex.search("good\n"));
         assert_eq!(regex.group("w"), Some((0, 4)));
@@ -598,7 +590,7 @@ mod tests {
     }
 
     #[test]
-    fn python_conditional_works_in_fancy_regex() {
+    fn python_conditional_works_in_the_backtracking_engine() {
         let mut regex = CompiledRegex::new(r"^(?P<q>')?(?P<v>\w+)(?(q)'|)$", false).unwrap();
         assert!(regex.search("'abc'\n"));
         assert!(regex.search("abc\n"));
@@ -642,8 +634,8 @@ mod tests {
         let unanchored = CompiledRegex::new(r"(?P<a>x)y", false).unwrap();
         assert!(!unanchored.group_is_prefix("a"));
         // A backtracking regex is not analysed.
-        let fancy = CompiledRegex::new(r"^(?P<a>x)(?=y)", false).unwrap();
-        assert!(!fancy.always_has_text("a"));
+        let backtracking = CompiledRegex::new(r"^(?P<a>x)(?=y)", false).unwrap();
+        assert!(!backtracking.always_has_text("a"));
     }
 
     #[test]

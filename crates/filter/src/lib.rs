@@ -10,8 +10,7 @@
 //!
 //! Owns: fail2ban's regex tags (`<HOST>`, `<F-USER>…`, `<SKIPLINES>`, …), the translation of
 //! Python `re` syntax to the engines (the linear-time `regex` crate whenever possible, PCRE2's
-//! JIT with its match limit for look-around, back-references and conditionals, fancy-regex
-//! for a pattern PCRE2 would refuse),
+//! JIT with its match limit for look-around, back-references and conditionals),
 //! cutting the date out of the line, multi-line buffering and the `F-MLFID` cache, with the
 //! semantics of fail2ban 1.0.2 `server/filter.py` and `server/failregex.py`.
 //!
@@ -36,7 +35,7 @@ pub use failure::{Failure, IdKind};
 pub use filter::{
     Filter, FilterDefinition, FilterOptions, LineResult, Outcome, RegexInfo, RegexKind,
 };
-pub use translate::FancyFeature;
+pub use translate::BacktrackFeature;
 
 /// Why a filter could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +71,6 @@ pub fn expand_tags(regex: &str, use_dns_no: bool) -> String {
 pub fn engine_for(expanded: &str) -> Result<Engine, String> {
     let translated = translate::translate(expanded, false).map_err(|e| e.to_string())?;
     Ok(translated
-        .fancy
+        .backtracking
         .map_or(Engine::Linear, Engine::Backtracking))
 }

@@ -1,7 +1,7 @@
 //! Python `re` syntax → Rust regex syntax.
 //!
 //! fail2ban's regexes are written for Python's `re` module. This module parses that dialect
-//! and writes the same expression in a syntax that both the `regex` crate and `fancy-regex`
+//! and writes the same expression in a syntax that both the `regex` crate and PCRE2
 //! read, noting whether a construct only the backtracking engine has (look-around,
 //! back-references, conditionals, atomic groups, possessive quantifiers) is used. Along the
 //! way it also writes a *relaxed* form: the expression with those constructs replaced by
@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-/// A construct that only the backtracking engine (fancy-regex) implements.
+/// A construct that only the backtracking engine (PCRE2) implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FancyFeature {
+pub enum BacktrackFeature {
     LookAround,
     BackReference,
     Conditional,
@@ -20,14 +20,14 @@ pub enum FancyFeature {
     PossessiveQuantifier,
 }
 
-impl FancyFeature {
+impl BacktrackFeature {
     pub fn describe(self) -> &'static str {
         match self {
-            FancyFeature::LookAround => "look-around assertion",
-            FancyFeature::BackReference => "back-reference",
-            FancyFeature::Conditional => "conditional group",
-            FancyFeature::AtomicGroup => "atomic group",
-            FancyFeature::PossessiveQuantifier => "possessive quantifier",
+            BacktrackFeature::LookAround => "look-around assertion",
+            BacktrackFeature::BackReference => "back-reference",
+            BacktrackFeature::Conditional => "conditional group",
+            BacktrackFeature::AtomicGroup => "atomic group",
+            BacktrackFeature::PossessiveQuantifier => "possessive quantifier",
         }
     }
 }
@@ -35,10 +35,10 @@ impl FancyFeature {
 /// Result of translating one Python pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Translated {
-    /// The pattern in Rust syntax (valid for fancy-regex; valid for `regex` when `fancy` is None).
+    /// The pattern in Rust syntax (valid for PCRE2; valid for `regex` when `backtracking` is None).
     pub pattern: String,
     /// The first construct found that needs the backtracking engine.
-    pub fancy: Option<FancyFeature>,
+    pub backtracking: Option<BacktrackFeature>,
     /// A `regex`-crate pattern matching a superset of what `pattern` matches.
     pub relaxed: String,
     /// `relaxed` without anchors and word-boundary assertions: it matches, anywhere in a
@@ -87,7 +87,7 @@ struct Translator<'p> {
     out: String,
     relaxed: String,
     anywhere: String,
-    fancy: Option<FancyFeature>,
+    backtracking: Option<BacktrackFeature>,
     groups: Vec<GroupKind>,
     /// Depth of nested look-arounds; relaxed output is suppressed while > 0.
     suppressed: usize,
@@ -106,7 +106,7 @@ impl<'p> Translator<'p> {
             out: String::with_capacity(pattern.len() + 16),
             relaxed: String::with_capacity(pattern.len() + 16),
             anywhere: String::with_capacity(pattern.len() + 16),
-            fancy: None,
+            backtracking: None,
             groups: Vec::new(),
             suppressed: 0,
             global_flags: String::new(),
@@ -121,14 +121,14 @@ impl<'p> Translator<'p> {
         } else {
             format!("(?{})", self.global_flags)
         };
-        let relaxed = if self.fancy.is_some() {
+        let relaxed = if self.backtracking.is_some() {
             format!("{prefix}{}", self.relaxed)
         } else {
             format!("{prefix}{}", self.out)
         };
         Translated {
             pattern: format!("{prefix}{}", self.out),
-            fancy: self.fancy,
+            backtracking: self.backtracking,
             relaxed,
             anywhere: format!("{prefix}{}", self.anywhere),
         }
@@ -163,9 +163,9 @@ impl<'p> Translator<'p> {
         self.index += count;
     }
 
-    fn need_fancy(&mut self, feature: FancyFeature) {
-        if self.fancy.is_none() {
-            self.fancy = Some(feature);
+    fn need_backtracking(&mut self, feature: BacktrackFeature) {
+        if self.backtracking.is_none() {
+            self.backtracking = Some(feature);
         }
     }
 
@@ -296,7 +296,7 @@ impl<'p> Translator<'p> {
             }
             Some('+') => {
                 self.advance(1);
-                self.need_fancy(FancyFeature::PossessiveQuantifier);
+                self.need_backtracking(BacktrackFeature::PossessiveQuantifier);
                 let exact = format!("{text}+");
                 self.emit_split(&exact, text);
             }
@@ -391,7 +391,7 @@ impl<'p> Translator<'p> {
             digits.push(d);
             self.advance(1);
         }
-        self.need_fancy(FancyFeature::BackReference);
+        self.need_backtracking(BacktrackFeature::BackReference);
         let exact = format!("\\{digits}");
         self.emit_split(&exact, "(?s:.*?)");
         Ok(())
@@ -547,7 +547,7 @@ impl<'p> Translator<'p> {
         }
         if self.rest_starts_with("(?P=") {
             let name = self.group_name(4, ')')?;
-            self.need_fancy(FancyFeature::BackReference);
+            self.need_backtracking(BacktrackFeature::BackReference);
             let exact = format!("\\k<{name}>");
             self.emit_split(&exact, "(?s:.*?)");
             return Ok(());
@@ -563,11 +563,11 @@ impl<'p> Translator<'p> {
         }
         for (prefix, kind) in [
             ("(?:", None),
-            ("(?=", Some(FancyFeature::LookAround)),
-            ("(?!", Some(FancyFeature::LookAround)),
-            ("(?<=", Some(FancyFeature::LookAround)),
-            ("(?<!", Some(FancyFeature::LookAround)),
-            ("(?>", Some(FancyFeature::AtomicGroup)),
+            ("(?=", Some(BacktrackFeature::LookAround)),
+            ("(?!", Some(BacktrackFeature::LookAround)),
+            ("(?<=", Some(BacktrackFeature::LookAround)),
+            ("(?<!", Some(BacktrackFeature::LookAround)),
+            ("(?>", Some(BacktrackFeature::AtomicGroup)),
         ] {
             if self.rest_starts_with(prefix) {
                 self.advance(prefix.chars().count());
@@ -581,32 +581,32 @@ impl<'p> Translator<'p> {
         self.flag_group()
     }
 
-    fn special_group(&mut self, prefix: &str, kind: Option<FancyFeature>) {
+    fn special_group(&mut self, prefix: &str, kind: Option<BacktrackFeature>) {
         match kind {
             None => {
                 self.groups.push(GroupKind::Plain);
                 self.emit(prefix);
             }
-            Some(FancyFeature::LookAround) => {
-                self.need_fancy(FancyFeature::LookAround);
+            Some(BacktrackFeature::LookAround) => {
+                self.need_backtracking(BacktrackFeature::LookAround);
                 // The relaxed form drops the assertion: always true, so a superset.
                 self.emit_split(prefix, "(?:)");
                 self.groups.push(GroupKind::LookAround);
                 self.suppressed += 1;
             }
             Some(feature) => {
-                self.need_fancy(feature);
+                self.need_backtracking(feature);
                 self.emit_split(prefix, "(?:");
                 self.groups.push(GroupKind::Plain);
             }
         }
     }
 
-    /// Python `(?(name)yes|no)` → fancy-regex `(?(<name>)yes|no)` (fancy-regex reads
-    /// `(?(name)` as a test for the literal text "name").
+    /// Python `(?(name)yes|no)` → `(?(<name>)yes|no)`, the spelling PCRE2 and other Rust
+    /// engines agree on (fancy-regex reads `(?(name)` as a test for the literal text "name").
     fn conditional(&mut self) -> Result<(), TranslateError> {
         let name = self.group_name(3, ')')?;
-        self.need_fancy(FancyFeature::Conditional);
+        self.need_backtracking(BacktrackFeature::Conditional);
         let exact = if name.chars().all(|c| c.is_ascii_digit()) {
             format!("(?({name})")
         } else {
@@ -796,23 +796,23 @@ mod tests {
 
     fn linear(pattern: &str) -> String {
         let translated = translate(pattern).unwrap();
-        assert_eq!(translated.fancy, None, "{pattern}");
+        assert_eq!(translated.backtracking, None, "{pattern}");
         translated.pattern
     }
 
-    fn fancy(pattern: &str) -> Translated {
+    fn backtracking(pattern: &str) -> Translated {
         let translated = translate(pattern).unwrap();
-        assert!(translated.fancy.is_some(), "{pattern}");
+        assert!(translated.backtracking.is_some(), "{pattern}");
         translated
     }
 
     #[test]
     fn named_groups_and_backrefs() {
         assert_eq!(linear(r"(?P<user>\S+)"), r"(?P<user>\S+)");
-        let t = fancy(r"(?P<q>a)(?P=q)");
+        let t = backtracking(r"(?P<q>a)(?P=q)");
         assert_eq!(t.pattern, r"(?P<q>a)\k<q>");
         assert_eq!(t.relaxed, r"(?P<q>a)(?s:.*?)");
-        assert_eq!(fancy(r"(a)\1").pattern, r"(a)\1");
+        assert_eq!(backtracking(r"(a)\1").pattern, r"(a)\1");
     }
 
     #[test]
@@ -821,7 +821,7 @@ mod tests {
         assert_eq!(linear(r"a{2,}?"), r"a{2,}?");
         assert_eq!(linear(r"a{x}"), r"a\{x\}");
         assert_eq!(linear(r"a{}"), r"a\{\}");
-        let t = fancy(r"a*+b");
+        let t = backtracking(r"a*+b");
         assert_eq!(t.pattern, "a*+b");
         assert_eq!(t.relaxed, "a*b");
     }
@@ -879,22 +879,22 @@ mod tests {
     }
 
     #[test]
-    fn look_around_goes_fancy_with_empty_relaxed_form() {
-        let t = fancy(r"a(?!b(?P<x>c))d");
-        assert_eq!(t.fancy, Some(FancyFeature::LookAround));
+    fn look_around_goes_backtracking_with_empty_relaxed_form() {
+        let t = backtracking(r"a(?!b(?P<x>c))d");
+        assert_eq!(t.backtracking, Some(BacktrackFeature::LookAround));
         assert_eq!(t.pattern, r"a(?!b(?P<x>c))d");
         assert_eq!(t.relaxed, r"a(?:)d");
-        let t = fancy(r"(?<=x)y");
+        let t = backtracking(r"(?<=x)y");
         assert_eq!(t.relaxed, r"(?:)y");
     }
 
     #[test]
-    fn conditional_uses_fancy_syntax() {
-        let t = fancy(r"(?P<c>a)?(?(c)b|d)");
-        assert_eq!(t.fancy, Some(FancyFeature::Conditional));
+    fn conditional_uses_the_named_test_syntax() {
+        let t = backtracking(r"(?P<c>a)?(?(c)b|d)");
+        assert_eq!(t.backtracking, Some(BacktrackFeature::Conditional));
         assert_eq!(t.pattern, r"(?P<c>a)?(?(<c>)b|d)");
         assert_eq!(t.relaxed, r"(?P<c>a)?(?:b|d)");
-        let t = fancy(r"(a)?(?(1)b)");
+        let t = backtracking(r"(a)?(?(1)b)");
         assert_eq!(t.pattern, r"(a)?(?(1)b)");
         assert_eq!(t.relaxed, r"(a)?(?:b|)");
     }
@@ -902,7 +902,7 @@ mod tests {
     #[test]
     fn comments_and_atomic() {
         assert_eq!(linear(r"a(?#note)b"), "ab");
-        let t = fancy(r"(?>a+)b");
+        let t = backtracking(r"(?>a+)b");
         assert_eq!(t.relaxed, "(?:a+)b");
     }
 

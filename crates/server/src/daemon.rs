@@ -308,6 +308,7 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
     registry.start_configured(StartMode {
         after_unclean_stop: unclean,
     });
+    crate::memory::release_free_memory();
     log_at!(SERVER_LOG, Level::INFO, "Server ready");
     // Requests are read concurrently (at most READERS at a time), executed one by one.
     let (incoming_sender, mut incoming) = tokio::sync::mpsc::channel(READERS);
@@ -485,8 +486,10 @@ impl Registry {
         Ok(())
     }
 
-    /// Drops bans older than `dbpurgeage` from the database (fail2ban's `db_purge`).
+    /// Drops bans older than `dbpurgeage` from the database (fail2ban's `db_purge`), then
+    /// gives free memory back (this runs hourly and after each reload).
     fn purge_store(&self) {
+        crate::memory::release_free_memory();
         let Some(store) = &self.store else { return };
         log_at!(SERVER_LOG, Level::DEBUG, "Purge database event occurred");
         let mut store = store

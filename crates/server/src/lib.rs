@@ -30,6 +30,7 @@ mod daemon;
 pub mod formula;
 pub mod jail;
 pub mod log;
+mod memory;
 pub mod setup;
 pub mod source;
 pub mod store;
