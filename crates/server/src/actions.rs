@@ -21,7 +21,7 @@ pub fn ban_info(ban: &Ban) -> Option<BanInfo> {
     info.failures = ban.failures;
     info.ban_count = ban.ban_count;
     info.matches = ban.matches.clone();
-    info.data = ban.data.clone();
+    info.data = ban.data.to_map();
     info.restored = ban.restored;
     Some(info)
 }

@@ -1007,7 +1007,7 @@ mod tests {
             ban_count: 1,
             failures: 2,
             matches: Vec::new(),
-            data: BTreeMap::new(),
+            data: Default::default(),
             restored: false,
         };
         record_ban(Some(&store), "test", &earlier);

@@ -27,7 +27,7 @@ pub fn record_ban(store: Option<&SharedStore>, jail: &str, ban: &Ban) {
     let data = BanData {
         matches: ban.matches.clone(),
         failures: ban.failures,
-        captures: ban.data.clone(),
+        captures: ban.data.to_map(),
     };
     let ip = ban.id.to_string();
     let row = NewBan {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{BanTime, FailId, IgnoreReason, Timestamp};
+use crate::{BanTime, FailId, FailureData, IgnoreReason, Timestamp};
 
 /// A ban, carrying what actions interpolate and what the store records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +19,9 @@ pub struct Ban {
     pub failures: u32,
     /// `<matches>`: the last `maxmatches` matched lines.
     pub matches: Vec<String>,
-    /// Captured tags of the failure that opened the window (`<F-USER>`...).
-    pub data: BTreeMap<String, String>,
+    /// Captured tags of the failure that opened the window (`<F-USER>`...), packed: a
+    /// jail holds thousands of bans.
+    pub data: FailureData,
     /// fail2ban's `restored` flag: the ban was read back from the store (or its failure
     /// predates the stored ban), so it is not written again and `norestored` actions skip it.
     pub restored: bool,

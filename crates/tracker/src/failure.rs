@@ -76,7 +76,7 @@ pub struct FailureWindow {
     /// most without lines: a thin vector is one word and no allocation when empty.
     pub matches: ThinVec<String>,
     /// Captured tags of the failure that opened the window.
-    data: FailureData,
+    pub(crate) data: FailureData,
 }
 
 /// A failure's captured tags, packed into one allocation.

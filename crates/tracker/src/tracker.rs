@@ -2,14 +2,14 @@
 //! `Actions` and the `bantime.increment` half of the observer, without threads or clocks.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::hash::BuildHasher;
 
 use crate::{
-    Ban, BanHistory, BanListEntry, BanOutcome, BanTime, FailId, Failure, FailureOutcome,
-    FailureWindow, IgnoreList, JailPolicy, JailStatus, RestoreOutcome, StoredBan, Timestamp, Unban,
-    UnbanCause,
+    Ban, BanHistory, BanListEntry, BanOutcome, BanTime, FailId, Failure, FailureData,
+    FailureOutcome, FailureWindow, IgnoreList, JailPolicy, JailStatus, RestoreOutcome, StoredBan,
+    Timestamp, Unban, UnbanCause,
 };
 
 /// Errors a caller can act on.
@@ -39,7 +39,7 @@ struct Candidate {
     ban_count: u32,
     failures: u32,
     matches: Vec<String>,
-    data: BTreeMap<String, String>,
+    data: FailureData,
     restored: bool,
 }
 
@@ -217,7 +217,7 @@ impl Tracker {
             ban_count: 0,
             failures: 0,
             matches: Vec::new(),
-            data: BTreeMap::new(),
+            data: FailureData::default(),
             restored: false,
         };
         self.decide(candidate, now, history)
@@ -248,7 +248,7 @@ impl Tracker {
             ban_count: stored.ban_count,
             failures: stored.failures,
             matches: stored.matches,
-            data: stored.data,
+            data: FailureData::from(stored.data),
             restored: true,
         };
         RestoreOutcome::Ban(self.decide(candidate, now, &crate::NoHistory))
@@ -463,7 +463,7 @@ impl Tracker {
             ban_time: None,
             ban_count: 0,
             failures: window.failures,
-            data: window.data(),
+            data: window.data,
             matches: window.matches.into(),
             restored: false,
         };
