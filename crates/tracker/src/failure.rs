@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use thin_vec::ThinVec;
 
-use crate::{FailId, Timestamp};
+use crate::{FailId, FailureData, Timestamp};
 
 /// One failure found in a log line (or reported with `set <jail> attempt`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,67 +77,6 @@ pub struct FailureWindow {
     pub matches: ThinVec<String>,
     /// Captured tags of the failure that opened the window.
     pub(crate) data: FailureData,
-}
-
-/// A failure's captured tags, packed into one allocation.
-///
-/// A jail holds a window for every address that failed within `findtime` (with a long
-/// `findtime`, tens of thousands), and a `BTreeMap` of a few short strings costs some
-/// 800 bytes and an allocation per string; a failure that joins an open window is dropped
-/// by the jail's thread, which frees what the source's thread allocated. Packed, the same
-/// tags take their text and a few bytes, in one allocation behind a one-word pointer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FailureData {
-    /// Each key and value as its byte length in decimal, `:`, then its text.
-    packed: ThinVec<u8>,
-}
-
-impl FailureData {
-    /// The tags as a map.
-    pub fn to_map(&self) -> BTreeMap<String, String> {
-        let mut parts = Vec::new();
-        // Packed from `String`s by `From` below: always UTF-8.
-        let mut rest = std::str::from_utf8(&self.packed).unwrap_or_default();
-        while let Some((length, tail)) = rest.split_once(':') {
-            let Some(part) = length.parse::<usize>().ok().and_then(|n| tail.get(..n)) else {
-                break;
-            };
-            parts.push(part.to_owned());
-            rest = &tail[part.len()..];
-        }
-        let mut parts = parts.into_iter();
-        let mut data = BTreeMap::new();
-        while let (Some(key), Some(value)) = (parts.next(), parts.next()) {
-            data.insert(key, value);
-        }
-        data
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.packed.is_empty()
-    }
-}
-
-impl From<&BTreeMap<String, String>> for FailureData {
-    fn from(data: &BTreeMap<String, String>) -> Self {
-        use std::fmt::Write;
-        let size = data.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
-        let mut packed = String::with_capacity(size);
-        for (key, value) in data {
-            for part in [key, value] {
-                let _ = write!(packed, "{}:{part}", part.len());
-            }
-        }
-        FailureData {
-            packed: ThinVec::from(packed.as_bytes()),
-        }
-    }
-}
-
-impl From<BTreeMap<String, String>> for FailureData {
-    fn from(data: BTreeMap<String, String>) -> Self {
-        FailureData::from(&data)
-    }
 }
 
 impl FailureWindow {
@@ -333,25 +272,6 @@ mod tests {
         // A jail with a long findtime holds a window for every address seen failing.
         assert!(size_of::<FailId>() <= 24);
         assert!(size_of::<FailureWindow>() <= 40);
-    }
-
-    #[test]
-    fn packed_data_gives_back_what_was_packed() {
-        let data: BTreeMap<String, String> = [
-            ("user", "a\0b"),
-            ("empty", ""),
-            ("", "x"),
-            ("ip4", "192.0.2.1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        assert_eq!(FailureData::from(&data).to_map(), data);
-        assert!(FailureData::from(&BTreeMap::new()).to_map().is_empty());
-        let digits: BTreeMap<String, String> = [("12:x".to_string(), "3:abc:".to_string())]
-            .into_iter()
-            .collect();
-        assert_eq!(FailureData::from(&digits).to_map(), digits);
     }
 
     #[test]

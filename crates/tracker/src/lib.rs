@@ -26,6 +26,7 @@
 //! (offered as [`failure_time`] for it to call), and persistence.
 
 mod ban;
+mod data;
 mod failure;
 mod id;
 mod ignore;
@@ -36,7 +37,8 @@ pub use ban::{
     Ban, BanListEntry, BanOutcome, FailureOutcome, JailStatus, RestoreOutcome, StoredBan, Unban,
     UnbanCause,
 };
-pub use failure::{Failure, FailureData, FailureWindow, failure_time};
+pub use data::FailureData;
+pub use failure::{Failure, FailureWindow, failure_time};
 pub use id::FailId;
 pub use ignore::{IgnoreList, IgnoreReason};
 pub use policy::{
