@@ -84,6 +84,7 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
+    crate::memory::tune_allocator();
     let store = open_store(&settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
