@@ -10,7 +10,11 @@
 //! it. Patterns the ASCII program cannot express (non-ASCII class members, `\p{..}`) get the
 //! Unicode program at once.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
+
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::{Input, MatchKind, PatternSet};
 
 use crate::translate::{BacktrackFeature, TranslateError, translate};
 
@@ -437,8 +441,48 @@ fn names_len(names: &[Option<String>]) -> usize {
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
     patterns: Vec<String>,
-    ascii: OnceLock<Option<regex::bytes::RegexSet>>,
+    ascii: OnceLock<Option<AsciiSet>>,
     unicode: OnceLock<Option<regex::RegexSet>>,
+}
+
+/// The ASCII set: the automaton `regex::bytes::RegexSet` builds, asked through
+/// regex-automata so that the set of matching patterns is kept for the next line
+/// (`RegexSet::matches` allocates one per search, and every line is searched).
+#[derive(Debug, Clone)]
+struct AsciiSet {
+    regex: regex_automata::meta::Regex,
+    found: RefCell<PatternSet>,
+}
+
+impl AsciiSet {
+    fn new(patterns: &[String]) -> Option<Self> {
+        // As `RegexSetBuilder` configures it, with the limits above.
+        let config = regex_automata::meta::Config::new()
+            .match_kind(MatchKind::All)
+            .utf8_empty(false)
+            .which_captures(WhichCaptures::None)
+            .nfa_size_limit(Some(SET_SIZE_LIMIT))
+            .hybrid_cache_capacity(DFA_SIZE_LIMIT);
+        let syntax = regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false);
+        let regex = regex_automata::meta::Builder::new()
+            .configure(config)
+            .syntax(syntax)
+            .build_many(patterns)
+            .ok()?;
+        let found = RefCell::new(PatternSet::new(regex.pattern_len()));
+        Some(AsciiSet { regex, found })
+    }
+
+    fn matches(&self, haystack: &[u8]) -> Vec<usize> {
+        let mut found = self.found.borrow_mut();
+        found.clear();
+        self.regex
+            .which_overlapping_matches(&Input::new(haystack), &mut found);
+        // Empty for most lines: no allocation then.
+        found.iter().map(|pattern| pattern.as_usize()).collect()
+    }
 }
 
 /// A set's automaton over all of a filter's regexes is large; its own limits.
@@ -459,19 +503,12 @@ impl Prefilter {
 
     /// The ASCII set for an ASCII haystack; None for other text or when the patterns need
     /// Unicode mode.
-    fn ascii(&self, haystack: &str) -> Option<&regex::bytes::RegexSet> {
+    fn ascii(&self, haystack: &str) -> Option<&AsciiSet> {
         if !haystack.is_ascii() {
             return None;
         }
         self.ascii
-            .get_or_init(|| {
-                regex::bytes::RegexSetBuilder::new(&self.patterns)
-                    .unicode(false)
-                    .size_limit(SET_SIZE_LIMIT)
-                    .dfa_size_limit(DFA_SIZE_LIMIT)
-                    .build()
-                    .ok()
-            })
+            .get_or_init(|| AsciiSet::new(&self.patterns))
             .as_ref()
     }
 
@@ -490,7 +527,7 @@ impl Prefilter {
     /// False only when no pattern matches `haystack`.
     pub(crate) fn may_match(&self, haystack: &str) -> bool {
         match self.ascii(haystack) {
-            Some(set) => set.is_match(haystack.as_bytes()),
+            Some(set) => set.regex.is_match(haystack.as_bytes()),
             None => self.unicode().is_none_or(|set| set.is_match(haystack)),
         }
     }
@@ -507,7 +544,7 @@ impl Prefilter {
     /// Indices of the patterns that match (all of them when the set could not be built).
     pub(crate) fn matches(&self, haystack: &str) -> Vec<usize> {
         match self.ascii(haystack) {
-            Some(set) => set.matches(haystack.as_bytes()).into_iter().collect(),
+            Some(set) => set.matches(haystack.as_bytes()),
             None => match self.unicode() {
                 Some(set) => set.matches(haystack).into_iter().collect(),
                 None => (0..self.patterns.len()).collect(),

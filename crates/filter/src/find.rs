@@ -689,14 +689,23 @@ fn build_failure(index: usize, identity: Identity, fail: FailData, date: Option<
 
 /// `preGroups.copy().update(fail)`: the failregex's groups win, including those that did not
 /// take part (Python copies their None).
+///
+/// Built from the failregex's groups, adding the prefregex's others: the prefregex's groups
+/// are kept for the next failregex, so whatever is taken from them is copied.
 fn merge_pre_groups(pre: &FailData, fail: FailData, regex: &CompiledRegex) -> FailData {
-    let mut merged = pre.clone();
-    for name in regex.group_names() {
-        if !fail.values.contains_key(name) {
-            merged.values.remove(name);
+    let mut merged = FailData {
+        values: fail.values,
+        users: pre.users.clone(),
+        matches: pre.matches.clone(),
+        nofail_matches: pre.nofail_matches.clone(),
+        pending: pre.pending,
+        ip: pre.ip.clone(),
+    };
+    for (name, value) in &pre.values {
+        if !merged.values.contains_key(name) && !regex.has_group(name) {
+            merged.values.insert(name.clone(), value.clone());
         }
     }
-    merged.values.extend(fail.values);
     merged
 }
 

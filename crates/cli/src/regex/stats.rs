@@ -199,22 +199,37 @@ pub fn process(job: &mut Job, stats: &mut Stats, printer: &mut Printer) -> anyho
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             let mut progress = Progress::new(size);
             let mut reader = BufReader::with_capacity(1 << 20, file);
-            let (mut buffer, mut scratch) = (Vec::new(), String::new());
+            let read_error = || format!("cannot read {}", path.display());
+            // Lines are handed on where they lie in the reader's buffer; only a line split
+            // across two reads is put together in `split`.
+            let (mut split, mut scratch) = (Vec::new(), String::new());
             let mut line_number = 0u64;
             loop {
-                buffer.clear();
-                let read = reader
-                    .read_until(b'\n', &mut buffer)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                // As fail2ban-regex, a last line without its newline is still being written:
-                // it is not read.
-                if read == 0 || !buffer.ends_with(b"\n") {
+                let chunk = reader.fill_buf().with_context(read_error)?;
+                if chunk.is_empty() {
+                    // As fail2ban-regex, a last line without its newline is still being
+                    // written: it is not read.
                     break;
                 }
-                line_number += 1;
-                progress.advance(line_number, read as u64);
-                let (text, _) = encoding.decode(&buffer, &mut scratch);
-                handle(line_number, text, job);
+                let mut start = 0;
+                while let Some(at) = memchr::memchr(b'\n', &chunk[start..]) {
+                    let end = start + at + 1;
+                    let line = if split.is_empty() {
+                        &chunk[start..end]
+                    } else {
+                        split.extend_from_slice(&chunk[start..end]);
+                        &split[..]
+                    };
+                    line_number += 1;
+                    progress.advance(line_number, line.len() as u64);
+                    let (text, _) = encoding.decode(line, &mut scratch);
+                    handle(line_number, text, job);
+                    split.clear();
+                    start = end;
+                }
+                split.extend_from_slice(&chunk[start..]);
+                let consumed = chunk.len();
+                reader.consume(consumed);
             }
             progress.finish();
         }
