@@ -122,10 +122,20 @@ const MLFID_MAX_COUNT: usize = 100;
 const MLFID_MAX_TIME: f64 = 5.0 * 60.0;
 
 impl MlfidCache {
+    #[cfg(test)]
     pub fn get(&mut self, key: &str, now: f64) -> Option<FailData> {
-        let entry = self.entries.get(key)?;
+        let data = self.take(key, now)?;
+        self.put_back(key, data.clone());
+        Some(data)
+    }
+
+    /// The data of `key`'s live entry, moved out; the entry stays, empty until the caller
+    /// puts the merged state back with [`Self::write_back`] or [`Self::put_back`]
+    /// (Python's cache and caller share one dict). An expired entry is dropped.
+    pub fn take(&mut self, key: &str, now: f64) -> Option<FailData> {
+        let entry = self.entries.get_mut(key)?;
         if entry.expiry > now {
-            return Some(entry.data.clone());
+            return Some(std::mem::take(&mut entry.data));
         }
         self.unset(key);
         None
@@ -223,6 +233,13 @@ impl MlfidCache {
         }
     }
 
+    /// [`Self::write_back`] for a caller that needs the data no more.
+    pub fn put_back(&mut self, key: &str, value: FailData) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.data = value;
+        }
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -235,6 +252,8 @@ const CACHED_NOFAIL: u8 = 4;
 const GAINED: u8 = 8;
 
 /// Outcome of [`merge_failure`]: the merged data and whether it is (still) the cache entry.
+/// When it is, the caller puts the data back into the entry ([`MlfidCache::put_back`] or
+/// [`MlfidCache::write_back`]) once done with it: the entry is empty until then.
 pub(crate) struct Merged {
     pub fail: FailData,
     pub cached: bool,
@@ -248,7 +267,9 @@ pub(crate) fn merge_failure(
     matched: Vec<String>,
     now: f64,
 ) -> Merged {
-    let cached_fail = cache.get(mlfid, now);
+    // Moved out: when the entry stays cached (`Merged::cached`), the caller puts the final
+    // state back.
+    let cached_fail = cache.take(mlfid, now);
     let mut users = None;
     let mut flags = 0u8;
     if fail.truthy("mlfgained") {
@@ -300,7 +321,8 @@ pub(crate) fn merge_failure(
     } else if flags & FORGET == 0 {
         let user = fail.get("user").map(str::to_string);
         users = fail.update_users(user.as_deref());
-        cache.set(mlfid, fail.clone(), now);
+        // The entry's data is the caller's to put back, merged (see `Merged::cached`).
+        cache.set(mlfid, FailData::default(), now);
         still_cached = true;
     }
     let was_pending = std::mem::take(&mut fail.pending);
@@ -354,6 +376,8 @@ mod tests {
         );
         assert!(first.cached);
         assert_eq!(cache.len(), 1);
+        // As the filter does with a merge that stays cached.
+        cache.put_back("c1", first.fail);
         let second = merge_failure(
             &mut cache,
             "c1",

@@ -42,9 +42,10 @@ pub struct FilterOptions {
     pub find_time: f64,
     /// Report host names as raw ids (fail2ban-regex `--raw`; also `usedns = raw`).
     pub raw_host: bool,
-    /// Whether a reported failure needs its id, groups and lines. fail2ban-regex's counts
-    /// need only which failregex matched and whether the line is a no-failure one: off,
-    /// a line that can only end a multi-line id is counted without resolving its groups.
+    /// Whether a reported failure needs its groups and lines. fail2ban-regex's counts need
+    /// only which failregex matched, the id and whether the line is a no-failure one: off,
+    /// a line that can only end a multi-line id is counted without resolving its groups,
+    /// and a failure kept in the multi-line cache is reported without a copy of its data.
     pub failure_details: bool,
 }
 

@@ -449,7 +449,7 @@ impl Filter {
             cached = merged.cached;
             if fail.truthy("nofail") && !check_all {
                 if cached {
-                    self.mlfid.write_back(mlfid, &fail);
+                    self.mlfid.put_back(mlfid, fail);
                 }
                 return Step::Stop;
             }
@@ -459,6 +459,9 @@ impl Filter {
         let identity = self.identify(&fail, mlfid.is_some());
         let Some(identity) = identity else {
             // No id group took part and no multi-line id: fail2ban logs an error and goes on.
+            if let (true, Some(mlfid)) = (cached, mlfid.as_deref()) {
+                self.mlfid.put_back(mlfid, fail);
+            }
             return Step::Continue;
         };
         if identity.id.is_none() {
@@ -467,16 +470,27 @@ impl Filter {
         if let Some(ip) = &identity.ip {
             fail.ip = Some(ip.clone());
         }
-        if let (true, Some(mlfid)) = (cached, mlfid.as_deref()) {
-            self.mlfid.write_back(mlfid, &fail);
-        }
         if identity.id.is_none() && !check_all && self.options.ignore_pending {
+            if let (true, Some(mlfid)) = (cached, mlfid.as_deref()) {
+                self.mlfid.put_back(mlfid, fail);
+            }
             return Step::Stop;
         }
         self.hits.failregex[index] += 1;
-        result
-            .failures
-            .push(build_failure(index, identity, fail, date));
+        let failure = match (cached, mlfid.as_deref()) {
+            (true, Some(mlfid)) if !self.options.failure_details => {
+                // Only the counts are wanted: the cache keeps the data itself.
+                let counted = counted_failure(index, identity, fail.truthy("nofail"), date);
+                self.mlfid.put_back(mlfid, fail);
+                counted
+            }
+            (true, Some(mlfid)) => {
+                self.mlfid.write_back(mlfid, &fail);
+                build_failure(index, identity, fail, date)
+            }
+            _ => build_failure(index, identity, fail, date),
+        };
+        result.failures.push(failure);
         if check_all {
             Step::Continue
         } else {
@@ -667,6 +681,23 @@ fn counted_no_failure(index: usize, date: Option<f64>) -> Failure {
         users: Vec::new(),
         matches: Vec::new(),
         nofail: true,
+    }
+}
+
+/// A failure with its id but without groups and lines (`FilterOptions::failure_details` off).
+fn counted_failure(index: usize, identity: Identity, nofail: bool, date: Option<f64>) -> Failure {
+    Failure {
+        failregex: index,
+        id: identity.id,
+        host: identity.host,
+        id_kind: identity.kind,
+        ip: identity.ip,
+        cidr: identity.cidr,
+        time: date,
+        groups: BTreeMap::new(),
+        users: Vec::new(),
+        matches: Vec::new(),
+        nofail,
     }
 }
 

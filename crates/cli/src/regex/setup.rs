@@ -78,8 +78,12 @@ pub fn prepare(args: &RegexArgs, header: &mut Header) -> anyhow::Result<Job> {
         check_all_regex: !args.no_check_all && args.out.is_none() && !args.json,
         raw_host: args.raw,
         ignore_pending: args.out.is_some() || args.json,
-        // Only the verbose listing shows a counted failure's id and groups.
-        failure_details: args.verbose > 0 || args.verbosity.is_some_and(|v| v > 0),
+        // The report's counts need no groups or lines; the verbose listing and the
+        // per-failure outputs show them.
+        failure_details: args.verbose > 0
+            || args.verbosity.is_some_and(|v| v > 0)
+            || args.out.is_some()
+            || args.json,
         ..FilterOptions::regex_tool()
     });
     let input = open_input(args, &filter, header)?;
