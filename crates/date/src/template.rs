@@ -60,6 +60,7 @@ enum Matcher {
 struct LazyRegex {
     source: String,
     regex: OnceLock<Option<Regex>>,
+    ascii: OnceLock<Option<regex::bytes::Regex>>,
 }
 
 impl LazyRegex {
@@ -70,15 +71,35 @@ impl LazyRegex {
         Ok(LazyRegex {
             source,
             regex: OnceLock::new(),
+            ascii: OnceLock::new(),
         })
     }
 
-    /// None only if it exceeds the engine's limits (then nothing matches).
-    fn get(&self) -> Option<&Regex> {
-        self.regex
+    /// End of the leftmost match in `haystack`; none also when the regex exceeds the
+    /// engine's limits.
+    fn find_end(&self, haystack: &str) -> Option<usize> {
+        if haystack.is_ascii()
+            && let Some(ascii) = self.ascii.get_or_init(|| ascii_regex(&self.source))
+        {
+            return ascii.find(haystack.as_bytes()).map(|m| m.end());
+        }
+        let regex = self
+            .regex
             .get_or_init(|| Regex::new(&self.source).ok())
-            .as_ref()
+            .as_ref()?;
+        regex.find(haystack).map(|m| m.end())
     }
+}
+
+/// The regex with Unicode off, for ASCII text: there it matches exactly what the Unicode
+/// regex matches, with the same groups (`\d`, `\w`, `\s`, `\b` and `(?i)` differ only on
+/// other characters), and its automaton is a fraction of the size. None when the pattern
+/// needs Unicode mode.
+fn ascii_regex(source: &str) -> Option<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(source)
+        .unicode(false)
+        .build()
+        .ok()
 }
 
 #[derive(Debug)]
@@ -88,6 +109,8 @@ struct Compiled {
     /// its fast matcher). Its syntax is checked when the template is built.
     source: String,
     regex: OnceLock<Option<Regex>>,
+    /// The same with Unicode off, for ASCII lines (see `ascii_regex`); also on first use.
+    ascii: OnceLock<Option<regex::bytes::Regex>>,
     /// A hand-written matcher with the same result as `regex`, when the template is the
     /// syslog one it models (see `fastpath`).
     fast: Option<SyslogMatcher>,
@@ -101,6 +124,9 @@ struct Compiled {
 #[derive(Debug, Clone)]
 pub(crate) struct MatchState {
     locations: Option<CaptureLocations>,
+    ascii_locations: Option<regex::bytes::CaptureLocations>,
+    /// The last regex match came from the ASCII program.
+    ascii: bool,
     /// Spans by Python group when the fast matcher answered the last search.
     fast: Option<fastpath::Spans>,
     epoch: (usize, usize),
@@ -123,6 +149,12 @@ impl Compiled {
             .get_or_init(|| Regex::new(&self.source).ok())
             .as_ref()
     }
+
+    fn ascii_regex(&self) -> Option<&regex::bytes::Regex> {
+        self.ascii
+            .get_or_init(|| ascii_regex(&self.source))
+            .as_ref()
+    }
 }
 
 impl Template {
@@ -131,6 +163,8 @@ impl Template {
     pub(crate) fn new_state(&self) -> MatchState {
         MatchState {
             locations: None,
+            ascii_locations: None,
+            ascii: false,
             fast: None,
             epoch: (0, 0),
         }
@@ -156,6 +190,18 @@ impl Template {
                     state.fast = answer;
                     return answer.and_then(|spans| spans[0]);
                 }
+                state.ascii = haystack.is_ascii();
+                if state.ascii
+                    && let Some(regex) = compiled.ascii_regex()
+                {
+                    let locations = state
+                        .ascii_locations
+                        .get_or_insert_with(|| regex.capture_locations());
+                    return regex
+                        .captures_read_at(locations, haystack.as_bytes(), pos)
+                        .map(|m| (m.start(), m.end()));
+                }
+                state.ascii = false;
                 let regex = compiled.regex()?;
                 let locations = state
                     .locations
@@ -165,7 +211,7 @@ impl Template {
                     .map(|m| (m.start(), m.end()))
             }
             Matcher::EpochSearch(digits) => {
-                let span = search_epoch(digits.get()?, haystack, pos)?;
+                let span = search_epoch(digits, haystack, pos)?;
                 state.epoch = span;
                 Some(span)
             }
@@ -182,9 +228,13 @@ impl Template {
                 if let Some(spans) = &state.fast {
                     return spans.get(group).copied().flatten();
                 }
+                let slot = |variant: usize| 1 + variant * compiled.groups + group - 1;
+                if state.ascii {
+                    let locations = state.ascii_locations.as_ref()?;
+                    return (0..compiled.variants).find_map(|v| locations.get(slot(v)));
+                }
                 let locations = state.locations.as_ref()?;
-                (0..compiled.variants)
-                    .find_map(|variant| locations.get(1 + variant * compiled.groups + group - 1))
+                (0..compiled.variants).find_map(|v| locations.get(slot(v)))
             }
             Matcher::EpochSearch(_) => (group == 1).then_some(state.epoch),
         }
@@ -255,12 +305,12 @@ fn floor_char_boundary(line: &str, mut index: usize) -> usize {
 
 /// fail2ban's `((?:^|(?<=^\[)|(?<=\baudit\())EPOCH)`: candidates are the line start, just
 /// after a leading `[`, and after each `audit(` that starts a word.
-fn search_epoch(digits: &Regex, haystack: &str, pos: usize) -> Option<(usize, usize)> {
+fn search_epoch(digits: &LazyRegex, haystack: &str, pos: usize) -> Option<(usize, usize)> {
     let try_at = |start: usize| {
         // The digit regex is anchored and checks the word end itself.
         digits
-            .find(&haystack[start..])
-            .map(|m| (start, start + m.end()))
+            .find_end(&haystack[start..])
+            .map(|end| (start, start + end))
     };
     if pos == 0
         && let Some(span) = try_at(0)
@@ -482,6 +532,7 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
         let compiled = Compiled {
             source: checked.source,
             regex: OnceLock::new(),
+            ascii: OnceLock::new(),
             fast: None,
             groups: 1,
             variants: 1,
@@ -543,6 +594,7 @@ fn build(
     let compiled = Compiled {
         source: translated.regex.clone(),
         regex: OnceLock::new(),
+        ascii: OnceLock::new(),
         fast,
         groups: translated.group_names.len(),
         variants: translated.variants,
