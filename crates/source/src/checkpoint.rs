@@ -62,6 +62,8 @@ impl Head {
             }
         }
         bytes.truncate(filled);
+        // Kept for the file's life: only the line, not the room to read it.
+        bytes.shrink_to_fit();
         Ok(Head { bytes })
     }
 

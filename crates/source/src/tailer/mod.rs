@@ -197,7 +197,7 @@ impl FileTailer {
             next_start: options.start,
             current: None,
             rotated: Vec::new(),
-            buffer: vec![0; READ_CHUNK],
+            buffer: Vec::new(),
             decoder: Decoder {
                 encoding: options.encoding,
                 scratch: String::new(),
@@ -366,6 +366,9 @@ impl FileTailer {
             source,
         };
         restart_if_truncated(open, &mut decoder.stats).map_err(read_error)?;
+        // The read buffer lives while there is something to read: a daemon's quiet logs
+        // (most of its jails, most of the time) hold none.
+        buffer.resize(READ_CHUNK, 0);
         let mut delivered = 0;
         loop {
             let read = match open.file.read_at(buffer, open.lines.read_offset()) {
@@ -383,6 +386,7 @@ impl FileTailer {
                 decoder.deliver(path, raw, sink);
             });
         }
+        *buffer = Vec::new();
         decoder.stats.dropped_long_lines += std::mem::take(&mut open.lines.dropped_long);
         Ok(delivered)
     }
