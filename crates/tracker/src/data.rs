@@ -209,6 +209,15 @@ mod tests {
         assert_eq!(thread.join().unwrap(), many);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_tags_come_back_as_packed(
+            data in proptest::collection::btree_map(".{0,12}", ".{0,200}", 0..8)
+        ) {
+            proptest::prop_assert_eq!(FailureData::from(&data).to_map(), data);
+        }
+    }
+
     #[test]
     fn truncated_data_gives_what_it_holds() {
         let data = map(&[("a", "1"), ("b", "2")]);
