@@ -3,7 +3,8 @@
 //! `ignorecommand`, `usedns`, `maxmatches`, `get JAIL banip --with-time`, `reload JAIL`,
 //! per-jail action options with `?family=inet6`, `actionstart_on_demand`, action
 //! `timeout`, restoring bans after kill -9, `tail` and `logencoding` in the daemon, multi-line
-//! filters (`maxlines`), `smtp.py` refused, and `-d`.
+//! filters (`maxlines`), `smtp.py` refused, `-d`, and a failing `actionflush` (checked and
+//! repaired, as fail2ban does, rather than unbanned address by address).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -624,5 +625,72 @@ fn fail2ban_server_name_runs_in_the_background() {
     assert!(
         log.contains("DEBUG"),
         "--logtarget and --loglevel apply:\n{log}"
+    );
+}
+
+/// fail2ban's `__flushBan`: when `actionflush` fails, the action's `actioncheck` runs and a
+/// broken action is repaired (restarted) instead of each address being unbanned; while the
+/// jail stops, nothing is repaired and the log says the flush is impossible.
+#[test]
+fn failed_actionflush_checks_and_repairs_the_action() {
+    let dir = TestDir::new();
+    crate::daemon_common::e2e_base(&dir);
+    let (record_file, flag) = (dir.path("record"), dir.path("flag"));
+    dir.write_conf(
+        "action.d/flaky.conf",
+        &format!(
+            "[Definition]\nactionstart = echo start >> {r}; touch {f}\n\
+             actionstop = echo stop >> {r}\nactioncheck = test -e {f}\n\
+             actionflush = echo flush >> {r}; exit 1\n\
+             actionban = echo ban <ip> >> {r}\nactionunban = echo unban <ip> >> {r}\n",
+            r = record_file.display(),
+            f = flag.display()
+        ),
+    );
+    dir.write_conf(
+        "jail.conf",
+        &format!(
+            "[alpha]\nenabled = true\nfilter = e2e\nlogpath = {}\nbantime = 600\n\
+             ignoreself = false\naction = flaky\n",
+            dir.path("a.log").display()
+        ),
+    );
+    let record = || std::fs::read_to_string(&record_file).unwrap_or_default();
+    let mut server = ServerProcess::start_here(&dir);
+    let (ok, text) = server.client(&["set", "alpha", "banip", "192.0.2.5", "192.0.2.6"]);
+    assert!(ok, "{text}");
+    assert!(wait_until(Duration::from_secs(10), || record()
+        .contains("ban 192.0.2.6")));
+
+    // The action's state is gone when `unban --all` flushes: checked, then restarted.
+    std::fs::remove_file(&flag).unwrap();
+    let (ok, text) = server.client(&["unban", "--all"]);
+    assert!(ok, "{text}");
+    let repaired = "ban 192.0.2.6\nflush\nstop\nstart\n";
+    assert!(
+        wait_until(Duration::from_secs(10), || record().ends_with(repaired)),
+        "{}",
+        record()
+    );
+    assert!(!record().contains("unban"), "{}", record());
+    assert!(flag.exists(), "the restart set the action up again");
+
+    // Gone again while the jail stops: no repair, the flush is reported impossible.
+    let (ok, text) = server.client(&["set", "alpha", "banip", "192.0.2.7"]);
+    assert!(ok, "{text}");
+    assert!(wait_until(Duration::from_secs(10), || record()
+        .contains("ban 192.0.2.7")));
+    std::fs::remove_file(&flag).unwrap();
+    server.stop();
+    assert!(
+        record().ends_with("ban 192.0.2.7\nflush\nstop\n"),
+        "{}",
+        record()
+    );
+    assert!(!record().contains("unban"), "{}", record());
+    assert!(
+        dir.log_text().contains("flush is impossible"),
+        "{}",
+        dir.log_text()
     );
 }

@@ -230,6 +230,37 @@ impl CommandAction {
         sane
     }
 
+    /// fail2ban's `consistencyCheck` after a failed `actionflush`: as
+    /// [`Self::consistency_check`], but while the jail is `stopping` nothing is
+    /// repaired unless the action sets `actionrepair_on_unban`. An error when a
+    /// check failed and the action was not made sane.
+    pub fn check_after_failed_flush(&mut self, stopping: bool) -> Result<(), ActionError> {
+        if !self.has_property("actioncheck") {
+            return Ok(());
+        }
+        let may_repair = !stopping || self.repair_on_unban;
+        let mut outcome = Ok(());
+        let started: Vec<(String, u8)> =
+            self.started.iter().map(|(f, s)| (f.clone(), *s)).collect();
+        for (family, flags) in started {
+            if flags == 0 {
+                continue;
+            }
+            let action = self.name().to_owned();
+            match self.invariant_check(&family, may_repair, true) {
+                Invariant::Sane => {}
+                // Not repaired on purpose: the action stays marked as started, as there.
+                Invariant::NotRepaired => outcome = Err(ActionError::FlushImpossible { action }),
+                Invariant::Broken => {
+                    self.started.insert(family.clone(), 0);
+                    self.forget_executed("actionstart", &family);
+                    outcome = Err(ActionError::Unrepairable { action });
+                }
+            }
+        }
+        outcome
+    }
+
     /// Renders `operation` for `ban` without running it (for tests, dry runs
     /// and diagnostics).
     pub fn render_ban(

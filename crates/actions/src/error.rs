@@ -54,6 +54,10 @@ pub enum ActionError {
     /// `actioncheck` still failed after trying to repair (restart) the action.
     #[error("action {action}: invariant check failed, unable to restore environment")]
     Unrepairable { action: String },
+    /// `actionflush` failed and `actioncheck` fails too, with no repair allowed (the jail
+    /// is stopping): the bans may stay in place (fail2ban: "Flush is impossible").
+    #[error("action {action}: invariant check failed, flush is impossible")]
+    FlushImpossible { action: String },
 }
 
 fn stderr_suffix(stderr: &str) -> String {

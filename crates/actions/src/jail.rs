@@ -144,21 +144,46 @@ impl JailActions {
         self.each(|action| action.unban(ban))
     }
 
-    /// Removes all `bans`: `actionflush` where defined, else (or if the
-    /// flush fails) `actionunban` for each ban, as fail2ban's `__flushBan`.
-    pub fn flush(&mut self, bans: &[BanInfo]) -> Vec<ActionFailure> {
-        self.each(|action| {
-            if action.has_flush() && action.flush().is_ok() {
-                return Ok(());
-            }
-            let mut first_error = None;
-            for ban in bans {
-                if let Err(error) = action.unban(ban) {
-                    first_error.get_or_insert(error);
+    /// Removes all `bans` as fail2ban's `__flushBan` does: `actionflush` where
+    /// defined, else `actionunban` for each ban. When `actionflush` fails, no
+    /// ban is removed one by one: the action's `actioncheck` runs and a broken
+    /// action is repaired, except while the jail is `stopping` (its `actionstop`
+    /// follows) unless the action sets `actionrepair_on_unban`.
+    pub fn flush(&mut self, bans: &[BanInfo], stopping: bool) -> Vec<ActionFailure> {
+        let mut failures = Vec::new();
+        for index in 0..self.actions.len() {
+            let Some(action) = self.actions.get_mut(index) else {
+                continue;
+            };
+            let name = action.name().to_owned();
+            let result = if action.has_flush() {
+                action.flush().inspect_err(|_| {
+                    // fail2ban: "No flush occurred, do consistency check".
+                    if let Err(error) = action.check_after_failed_flush(stopping) {
+                        failures.push(ActionFailure {
+                            action: name.clone(),
+                            error,
+                        });
+                    }
+                })
+            } else {
+                let mut first_error = None;
+                for ban in bans {
+                    if let Err(error) = action.unban(ban) {
+                        first_error.get_or_insert(error);
+                    }
                 }
+                first_error.map_or(Ok(()), Err)
+            };
+            if let Err(error) = result {
+                failures.push(ActionFailure {
+                    action: name,
+                    error,
+                });
             }
-            first_error.map_or(Ok(()), Err)
-        })
+            self.note_repairs(index);
+        }
+        failures
     }
 
     /// Stops every action, in reverse order of start (fail2ban stops its

@@ -363,7 +363,7 @@ fn flush_without_actionflush_unbans_each_and_with_it_flushes_once() -> TestResul
     for ban in &bans {
         assert!(jail.ban(ban).is_empty());
     }
-    assert!(jail.flush(&bans).is_empty());
+    assert!(jail.flush(&bans, false).is_empty());
     assert!(jail.stop().is_empty());
     let expected_plain = [
         "start sshd",
@@ -382,6 +382,71 @@ fn flush_without_actionflush_unbans_each_and_with_it_flushes_once() -> TestResul
         "stop sshd",
     ];
     assert_eq!(log_lines(&flushing_log), expected_flushing);
+    Ok(())
+}
+
+/// fail2ban's `__flushBan`: a failed `actionflush` is followed by the action's consistency
+/// check, not by unbans one by one; a broken action is repaired unless the jail is stopping.
+#[test]
+fn failed_flush_checks_the_action_instead_of_unbanning_each() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let bans = [ban_of("192.0.2.1")?, ban_of("192.0.2.2")?];
+    // `broken`: the action's state (a flag file its start creates) is gone before the flush.
+    let run = |stopping: bool, broken: bool| -> Result<_, Box<dyn std::error::Error>> {
+        let log = dir.path().join(format!("log-{stopping}-{broken}"));
+        let flag = dir.path().join(format!("flag-{stopping}-{broken}"));
+        let start = format!(
+            "echo start <name> >> {}; touch {}",
+            log.display(),
+            flag.display()
+        );
+        let flush = format!("echo flush >> {}; exit 1", log.display());
+        let check = format!("test -e {}", flag.display());
+        let definition = logging_action(
+            &log,
+            &[
+                ("actionstart", &start),
+                ("actionflush", &flush),
+                ("actioncheck", &check),
+            ],
+        );
+        let mut jail = JailActions::new("sshd", vec![ActionDef::Command(definition)])?;
+        assert!(jail.start().is_empty());
+        for ban in &bans {
+            assert!(jail.ban(ban).is_empty());
+        }
+        if broken {
+            fs::remove_file(&flag)?;
+        }
+        let failures = jail.flush(&bans, stopping);
+        let errors: Vec<String> = failures.iter().map(|f| f.error.to_string()).collect();
+        Ok((log_lines(&log), errors, jail.ban_epoch()))
+    };
+    let before = ["start sshd", "ban 192.0.2.1", "ban 192.0.2.2", "flush"];
+
+    // The check passes: nothing more happens, and no ban is removed one by one.
+    let (lines, errors, epoch) = run(false, false)?;
+    assert_eq!(lines, before);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("actionflush failed"), "{errors:?}");
+    assert_eq!(epoch, 0);
+
+    // The check fails while the jail runs (`unban --all`): the action is restarted.
+    let (lines, errors, epoch) = run(false, true)?;
+    let mut repaired = before.to_vec();
+    repaired.extend(["stop sshd", "start sshd"]);
+    assert_eq!(lines, repaired);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(epoch, 1);
+
+    // The check fails while the jail stops: no repair, the flush is reported impossible.
+    let (lines, errors, epoch) = run(true, true)?;
+    assert_eq!(lines, before);
+    assert!(
+        errors.iter().any(|e| e.contains("flush is impossible")),
+        "{errors:?}"
+    );
+    assert_eq!(epoch, 0);
     Ok(())
 }
 

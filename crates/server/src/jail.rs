@@ -211,13 +211,14 @@ impl JailOwner {
     fn stop(&mut self) {
         let name = self.config.name.clone();
         let unbans = self.tracker.unban_all();
-        self.flush(&unbans);
+        self.flush(&unbans, true);
         let failures = self.actions.stop();
         report(&name, "stop", failures);
         log_at!(JAIL_LOG, Level::INFO, "Jail '{name}' stopped");
     }
 
-    fn flush(&mut self, unbans: &[Unban]) {
+    /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
+    fn flush(&mut self, unbans: &[Unban], stopping: bool) {
         for unban in unbans {
             self.ban_epochs.remove(&unban.ban.id);
         }
@@ -234,7 +235,7 @@ impl JailOwner {
                 unban.ban.id
             );
         }
-        let failures = self.actions.flush(&infos);
+        let failures = self.actions.flush(&infos, stopping);
         report(&self.config.name, "flush", failures);
     }
 
@@ -263,7 +264,7 @@ impl JailOwner {
                 for unban in &unbans {
                     forget_ban(self.store.as_ref(), &self.config.name, &unban.ban.id);
                 }
-                self.flush(&unbans);
+                self.flush(&unbans, false);
                 let _ = reply.send(unbans.len());
             }
             JailCmd::Status { reply } => {
@@ -532,7 +533,7 @@ impl JailOwner {
                         .filter_map(|id| self.tracker.get_ban(id).cloned())
                         .collect();
                     let infos: Vec<_> = bans.iter().filter_map(ban_info).collect();
-                    report(&name, "flush", self.actions.flush(&infos));
+                    report(&name, "flush", self.actions.flush(&infos, false));
                     report(&name, "stop", self.actions.stop());
                     self.actions = actions;
                     report(&name, "start", self.actions.start());
