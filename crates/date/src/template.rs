@@ -54,8 +54,9 @@ enum Matcher {
     EpochSearch(LazyRegex),
 }
 
-/// A regex whose syntax is checked when the template is built and whose automaton is built
-/// on first use.
+/// A regex whose syntax is checked when the template is built and whose automata are built
+/// on first use: the Unicode one, and for ASCII lines the same with Unicode off (see
+/// `ascii_regex`).
 #[derive(Debug)]
 struct LazyRegex {
     source: String,
@@ -75,19 +76,29 @@ impl LazyRegex {
         })
     }
 
+    /// The Unicode regex; None only if it exceeds the engine's limits (then nothing matches).
+    fn unicode(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+    }
+
+    /// The ASCII regex; None when the pattern needs Unicode mode.
+    fn ascii(&self) -> Option<&regex::bytes::Regex> {
+        self.ascii
+            .get_or_init(|| ascii_regex(&self.source))
+            .as_ref()
+    }
+
     /// End of the leftmost match in `haystack`; none also when the regex exceeds the
     /// engine's limits.
     fn find_end(&self, haystack: &str) -> Option<usize> {
         if haystack.is_ascii()
-            && let Some(ascii) = self.ascii.get_or_init(|| ascii_regex(&self.source))
+            && let Some(ascii) = self.ascii()
         {
             return ascii.find(haystack.as_bytes()).map(|m| m.end());
         }
-        let regex = self
-            .regex
-            .get_or_init(|| Regex::new(&self.source).ok())
-            .as_ref()?;
-        regex.find(haystack).map(|m| m.end())
+        self.unicode()?.find(haystack).map(|m| m.end())
     }
 }
 
@@ -106,11 +117,8 @@ fn ascii_regex(source: &str) -> Option<regex::bytes::Regex> {
 struct Compiled {
     /// The translated regex, compiled on first use: a detector holds some forty default
     /// templates and a log needs one or two of them (the syslog one mostly answers with
-    /// its fast matcher). Its syntax is checked when the template is built.
-    source: String,
-    regex: OnceLock<Option<Regex>>,
-    /// The same with Unicode off, for ASCII lines (see `ascii_regex`); also on first use.
-    ascii: OnceLock<Option<regex::bytes::Regex>>,
+    /// its fast matcher).
+    regex: LazyRegex,
     /// A hand-written matcher with the same result as `regex`, when the template is the
     /// syslog one it models (see `fastpath`).
     fast: Option<SyslogMatcher>,
@@ -139,21 +147,6 @@ impl MatchState {
     /// The last search was answered by the fast matcher.
     pub(crate) fn is_fast(&self) -> bool {
         self.fast.is_some()
-    }
-}
-
-impl Compiled {
-    /// The regex; None only if it exceeds the engine's limits (then nothing matches).
-    fn regex(&self) -> Option<&Regex> {
-        self.regex
-            .get_or_init(|| Regex::new(&self.source).ok())
-            .as_ref()
-    }
-
-    fn ascii_regex(&self) -> Option<&regex::bytes::Regex> {
-        self.ascii
-            .get_or_init(|| ascii_regex(&self.source))
-            .as_ref()
     }
 }
 
@@ -192,7 +185,7 @@ impl Template {
                 }
                 state.ascii = haystack.is_ascii();
                 if state.ascii
-                    && let Some(regex) = compiled.ascii_regex()
+                    && let Some(regex) = compiled.regex.ascii()
                 {
                     let locations = state
                         .ascii_locations
@@ -202,7 +195,7 @@ impl Template {
                         .map(|m| (m.start(), m.end()));
                 }
                 state.ascii = false;
-                let regex = compiled.regex()?;
+                let regex = compiled.regex.unicode()?;
                 let locations = state
                     .locations
                     .get_or_insert_with(|| regex.capture_locations());
@@ -528,11 +521,8 @@ fn epoch_template(line_begin_only: bool, long: bool) -> BuildResult {
             r"^(?:\W{{0,2}})?((?P<square>(?<=^\[))?{epoch_re})(?(square)(?=\]))(?=\b|\W|$)"
         );
         let rust = format!(r"^(?:\W{{0,2}})?({digits}){BOUNDARY}");
-        let checked = LazyRegex::new(rust)?;
         let compiled = Compiled {
-            source: checked.source,
-            regex: OnceLock::new(),
-            ascii: OnceLock::new(),
+            regex: LazyRegex::new(rust)?,
             fast: None,
             groups: 1,
             variants: 1,
@@ -572,9 +562,7 @@ fn build(
     let translated = pyregex::translate(&python_regex)?;
     // The syntax is checked now (a bad `datepattern` is a configuration error); the
     // automaton is built on first use.
-    regex_syntax::Parser::new()
-        .parse(&translated.regex)
-        .map_err(|e| e.to_string())?;
+    let regex = LazyRegex::new(translated.regex.clone())?;
     let fields = translated
         .group_names
         .iter()
@@ -592,9 +580,7 @@ fn build(
                 .all(|(name, expected)| name.as_deref() == Some(expected))
     });
     let compiled = Compiled {
-        source: translated.regex.clone(),
-        regex: OnceLock::new(),
-        ascii: OnceLock::new(),
+        regex,
         fast,
         groups: translated.group_names.len(),
         variants: translated.variants,

@@ -702,19 +702,12 @@ fn counted_failure(index: usize, identity: Identity, nofail: bool, date: Option<
 }
 
 fn build_failure(index: usize, identity: Identity, fail: FailData, date: Option<f64>) -> Failure {
-    let nofail = fail.truthy("nofail");
+    let counted = counted_failure(index, identity, fail.truthy("nofail"), date);
     Failure {
-        failregex: index,
-        id: identity.id,
-        host: identity.host,
-        id_kind: identity.kind,
-        ip: identity.ip,
-        cidr: identity.cidr,
-        time: date,
         groups: fail.values,
         users: fail.users.unwrap_or_default(),
         matches: fail.matches.unwrap_or_default(),
-        nofail,
+        ..counted
     }
 }
 
