@@ -47,6 +47,23 @@ pub struct CommandActionDef {
     pub options: BTreeMap<String, String>,
 }
 
+/// The dynamic tags whose values are the matched log lines of a ban.
+const MATCHES_TAGS: [&str; 3] = ["<matches>", "<ipmatches>", "<ipjailmatches>"];
+
+impl CommandActionDef {
+    /// Whether a command of this action may read matched log lines (`<matches>`,
+    /// `<ipmatches>`, `<ipjailmatches>`), directly or through one of its values: the
+    /// caller keeps matched lines only for jails whose actions read them.
+    pub fn reads_matches(&self) -> bool {
+        self.definition
+            .values()
+            .chain(self.init.values())
+            .chain(self.family_init.values().flat_map(BTreeMap::values))
+            .chain(self.options.values())
+            .any(|text| MATCHES_TAGS.iter().any(|tag| text.contains(tag)))
+    }
+}
+
 /// A command action of one jail, with its started state per family.
 #[derive(Debug)]
 pub struct CommandAction {
@@ -259,6 +276,24 @@ impl CommandAction {
             }
         }
         outcome
+    }
+
+    /// After an unclean stop the firewall still holds what the previous run set up: runs
+    /// `actionflush` and `actionstop` for every family this action handles, as if it had
+    /// been started, so that `actionstart` begins from a clean slate (no duplicate chains,
+    /// jumps or rules). Errors are expected (there may be nothing to remove): they are
+    /// returned for the caller to log, and every command still runs.
+    pub fn clean_up_after_unclean_stop(&mut self) -> Vec<ActionError> {
+        let mut errors = Vec::new();
+        for family in self.families.clone() {
+            for operation in ["actionflush", "actionstop"] {
+                let result = self
+                    .operation_command(operation, &family)
+                    .and_then(|command| self.run(&command, operation));
+                errors.extend(result.err());
+            }
+        }
+        errors
     }
 
     /// Renders `operation` for `ban` without running it (for tests, dry runs

@@ -41,6 +41,41 @@ pub(crate) fn run(
     timeout: Duration,
     label: &Label<'_>,
 ) -> Result<String, ActionError> {
+    let finished = run_to_exit(command, base_env, timeout, label)?;
+    if finished.status.success() {
+        Ok(finished.stdout)
+    } else {
+        Err(finished.failure(label))
+    }
+}
+
+/// A command that ran to its end.
+pub(crate) struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The error of a command whose exit status means failure.
+    pub fn failure(&self, label: &Label<'_>) -> ActionError {
+        ActionError::CommandFailed {
+            action: label.action.to_owned(),
+            operation: label.operation.to_owned(),
+            status: describe(self.status),
+            stderr: self.stderr.clone(),
+        }
+    }
+}
+
+/// As [`run`], but any exit status is an answer: for commands whose status
+/// means something else than success (`ignorecommand`: 0 ignore, 1 do not).
+pub(crate) fn run_to_exit(
+    command: &PreparedCommand,
+    base_env: &BTreeMap<String, String>,
+    timeout: Duration,
+    label: &Label<'_>,
+) -> Result<Finished, ActionError> {
     let mut child = spawn(command, base_env).map_err(|source| spawn_error(label, source))?;
     let deadline = Instant::now() + timeout;
     let mut stdout = Pipe::new(child.stdout.take());
@@ -60,16 +95,11 @@ pub(crate) fn run(
     // only briefly for the end of the pipes.
     read_until(&mut stdout, &mut stderr, Instant::now() + TERM_GRACE)
         .map_err(|source| spawn_error(label, source))?;
-    if status.success() {
-        Ok(stdout.text())
-    } else {
-        Err(ActionError::CommandFailed {
-            action: label.action.to_owned(),
-            operation: label.operation.to_owned(),
-            status: describe(status),
-            stderr: stderr.text(),
-        })
-    }
+    Ok(Finished {
+        status,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+    })
 }
 
 fn spawn_error(label: &Label<'_>, source: std::io::Error) -> ActionError {

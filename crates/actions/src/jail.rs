@@ -61,6 +61,24 @@ impl JailActions {
         })
     }
 
+    /// [`CommandAction::clean_up_after_unclean_stop`] for every action, in order.
+    pub fn clean_up_after_unclean_stop(&mut self) -> Vec<ActionFailure> {
+        let mut failures = Vec::new();
+        for action in &mut self.actions {
+            let name = action.name().to_owned();
+            failures.extend(
+                action
+                    .clean_up_after_unclean_stop()
+                    .into_iter()
+                    .map(|error| ActionFailure {
+                        action: name.clone(),
+                        error,
+                    }),
+            );
+        }
+        failures
+    }
+
     /// The jail's ban epoch: how many repairs its actions went through. A ban
     /// applied now is current until the epoch grows.
     pub fn ban_epoch(&self) -> u64 {

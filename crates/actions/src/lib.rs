@@ -28,12 +28,14 @@ mod command;
 mod dynamic;
 mod error;
 mod exec;
+mod ignore;
 mod jail;
 mod tags;
 
 pub use command::{CommandAction, CommandActionDef, parse_seconds};
 pub use dynamic::{BanInfo, PreparedCommand, ip_reverse};
 pub use error::ActionError;
+pub use ignore::IgnoreCommand;
 pub use jail::{ActionDef, ActionFailure, JailActions};
 
 #[cfg(test)]

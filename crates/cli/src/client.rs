@@ -212,7 +212,7 @@ fn send(socket: &Path, command: &Command, timeout: Duration) -> Result<Response,
 }
 
 fn config_test(conf_dir: &Path) -> ExitCode {
-    let errors = ferroban_config::config_test(conf_dir);
+    let errors = crate::check::check(conf_dir);
     if errors.is_empty() {
         println!("OK: configuration test is successful");
         return ExitCode::SUCCESS;
@@ -226,7 +226,7 @@ fn config_test(conf_dir: &Path) -> ExitCode {
 
 /// `-d`: the jails and their main settings, in the spirit of fail2ban's command stream.
 fn dump(conf_dir: &Path) -> ExitCode {
-    let (jails, errors) = ferroban_config::load_jails(conf_dir);
+    let (jails, errors) = ferroban_config::load_jails(conf_dir).into_parts();
     for error in &errors.0 {
         eprintln!("ERROR  {error}");
     }

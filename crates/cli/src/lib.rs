@@ -9,8 +9,8 @@
 //! - `regex`: fail2ban-regex's report on a log file or line, plus `--json` for scripts.
 //! - `config-test`: reads a whole configuration directory and prints every error at once.
 
+mod check;
 mod client;
-mod config_test;
 mod regex;
 mod server_cmd;
 
@@ -53,7 +53,7 @@ enum Command {
     /// Test failregexes against a log file or line, as fail2ban-regex does.
     Regex(regex::RegexArgs),
     /// Read a configuration directory and report every error in it.
-    ConfigTest(config_test::ConfigTestArgs),
+    ConfigTest(check::ConfigTestArgs),
     /// Run the daemon, as fail2ban-server does.
     Server(server_cmd::ServerArgs),
     /// Send a command to the daemon, as fail2ban-client does (`ferroban COMMAND...` too).
@@ -81,7 +81,7 @@ fn run_ferroban(args: Vec<OsString>) -> ExitCode {
     };
     match cli.command {
         Command::Regex(args) => regex::run(args),
-        Command::ConfigTest(args) => config_test::run(args),
+        Command::ConfigTest(args) => check::run(args),
         Command::Server(args) => server_cmd::run(args),
         Command::Client { args } => client::run_from_args(args),
     }

@@ -1,25 +1,28 @@
-//! The whole-directory check (`fail2ban-client -t`): every error in one list.
-
-use std::path::Path;
-
-use crate::error::ConfigError;
-use crate::jail::load_jails;
-use crate::server::load_server;
-
-/// Reads `fail2ban.*` and `jail.*` under `conf_dir`, resolves every enabled jail's filter and
-/// actions, and returns every error found (empty when the configuration is good). Regexes
-/// are not compiled here: that is the filter crate's job (spans are kept for it).
-pub fn config_test(conf_dir: &Path) -> Vec<ConfigError> {
-    let (_, server_errors) = load_server(conf_dir);
-    let (_, jail_errors) = load_jails(conf_dir);
-    server_errors.0.into_iter().chain(jail_errors.0).collect()
-}
+//! Tests of the errors of a whole directory, files and jails together. The one check that
+//! start-up, reload, `config-test` and `-t` share is the server's `check` module: it adds
+//! what compiling regexes and building actions finds.
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::*;
+    use std::path::Path;
+
+    use crate::error::ConfigError;
+    use crate::jail::load_jails;
+    use crate::server::load_server;
     use crate::testutil::write;
+
+    /// Every error the config crate reports for a directory (the server's check adds what
+    /// compiling and building finds).
+    fn config_test(conf_dir: &Path) -> Vec<ConfigError> {
+        let (_, server_errors) = load_server(conf_dir);
+        let jails = load_jails(conf_dir);
+        server_errors
+            .0
+            .into_iter()
+            .chain(jails.all_errors().0)
+            .collect()
+    }
 
     #[test]
     fn include_cycle_and_server_errors_are_reported_with_the_rest() {

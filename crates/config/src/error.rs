@@ -62,6 +62,27 @@ impl ConfigError {
     pub fn nowhere(kind: ConfigErrorKind) -> Self {
         ConfigError { span: None, kind }
     }
+
+    /// Whether the configuration as a whole could not be read: a file that does not parse
+    /// (every line of it would be lost), an include cycle, no `jail.conf`. fail2ban refuses
+    /// to start on these ("Failed during configuration"), and so does the server. A missing
+    /// included file is not one: fail2ban's reader skips files that do not exist.
+    pub fn prevents_start(&self) -> bool {
+        match &self.kind {
+            ConfigErrorKind::Ini(kind) => matches!(
+                kind,
+                IniErrorKind::Io(_)
+                    | IniErrorKind::MissingSectionHeader(_)
+                    | IniErrorKind::BadLine(_)
+                    | IniErrorKind::EmptyOptionName(_)
+                    | IniErrorKind::DuplicateSection(_)
+                    | IniErrorKind::DuplicateOption { .. }
+                    | IniErrorKind::IncludeCycle(_)
+            ),
+            ConfigErrorKind::NoJailConfig(_) => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<IniError> for ConfigError {

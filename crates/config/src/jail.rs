@@ -126,16 +126,50 @@ impl JailSpec {
     }
 }
 
-/// Reads the jail configuration of `conf_dir` and resolves every enabled jail. Returns the
-/// jails that resolved and every error met (including those of jails left out).
-pub fn load_jails(conf_dir: &Path) -> (Vec<JailSpec>, ConfigErrors) {
-    let mut errors = Vec::new();
+/// A jail left out because its own settings are broken (fail2ban's "Errors in jail ...
+/// Skipping"): the other jails still run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedJail {
+    pub name: String,
+    pub errors: ConfigErrors,
+}
+
+/// What [`load_jails`] found: the jails that resolved, the errors of the files themselves
+/// (not tied to one jail), and the jails left out with their own errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadedJails {
+    pub jails: Vec<JailSpec>,
+    pub errors: ConfigErrors,
+    pub skipped: Vec<SkippedJail>,
+}
+
+impl LoadedJails {
+    /// Every error, the files' first, then each skipped jail's.
+    pub fn all_errors(&self) -> ConfigErrors {
+        let skipped = self.skipped.iter().flat_map(|jail| jail.errors.0.iter());
+        ConfigErrors(self.errors.0.iter().chain(skipped).cloned().collect())
+    }
+
+    /// The jails and every error, for callers that need no distinction.
+    pub fn into_parts(self) -> (Vec<JailSpec>, ConfigErrors) {
+        let errors = self.all_errors();
+        (self.jails, errors)
+    }
+}
+
+/// Reads the jail configuration of `conf_dir` and resolves every enabled jail.
+pub fn load_jails(conf_dir: &Path) -> LoadedJails {
+    let mut loaded = LoadedJails::default();
     let (mut ini, ini_errors) = Ini::read_config(conf_dir, "jail");
-    errors.extend(ini_errors.into_iter().map(ConfigError::from));
+    loaded
+        .errors
+        .0
+        .extend(ini_errors.into_iter().map(ConfigError::from));
     if ini.files().is_empty() {
         let missing = conf_dir.join("jail.conf");
-        errors.push(ConfigError::nowhere(ConfigErrorKind::NoJailConfig(missing)));
-        return (Vec::new(), ConfigErrors(errors));
+        let error = ConfigError::nowhere(ConfigErrorKind::NoJailConfig(missing));
+        loaded.errors.0.push(error);
+        return loaded;
     }
     let builtin = Span::new("<built-in>", 0);
     let confpath = conf_dir.display().to_string();
@@ -154,16 +188,19 @@ pub fn load_jails(conf_dir: &Path) -> (Vec<JailSpec>, ConfigErrors) {
         .filter(|name| *name != "INCLUDES")
         .map(str::to_string)
         .collect();
-    let mut jails = Vec::new();
     for name in names {
         let mut jail_errors = Vec::new();
         let jail = resolve_jail(&mut ini, conf_dir, &name, &mut jail_errors);
         if jail_errors.is_empty() {
-            jails.extend(jail);
+            loaded.jails.extend(jail);
+        } else {
+            loaded.skipped.push(SkippedJail {
+                name,
+                errors: ConfigErrors(jail_errors),
+            });
         }
-        errors.extend(jail_errors);
     }
-    (jails, ConfigErrors(errors))
+    loaded
 }
 
 /// Resolves one jail; `None` when disabled or when its filter or an action is unusable.
@@ -531,7 +568,7 @@ filter = missing
             "jail.d/extra.local",
             "[demo]\nbantime = -1\naction = %(action_)s\n  notify[dest=root]\n",
         );
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         assert!(errors.0.is_empty(), "{errors}");
         assert_eq!(jails.len(), 1);
         let demo = jail(&jails, "demo");
@@ -573,7 +610,7 @@ filter = missing
         let dir = base();
         let jail_conf = "[demo]\nenabled = yes\nfilter = demo\nfailregex = %(known/failregex)s\n            ^third <HOST>$\nmaxlines = 3\n";
         write(dir.path(), "jail.conf", jail_conf);
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         assert!(errors.0.is_empty(), "{errors}");
         let filter = jail(&jails, "demo").filter.as_ref().unwrap();
         let regexes: Vec<&str> = filter.failregex.iter().map(|r| r.value.as_str()).collect();
@@ -620,7 +657,7 @@ enabled = true
 filter = demo
 ";
         write(dir.path(), "jail.conf", jail_conf);
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         let names: Vec<&str> = jails.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["ok"]);
         let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
@@ -646,7 +683,7 @@ filter = demo
             "jail.conf",
             "[demo]\nenabled = 1\nfilter = demo\naction = smtp.py[host=mail, actname=mailer]\n",
         );
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         assert!(errors.0.is_empty(), "{errors}");
         match &jail(&jails, "demo").actions[..] {
             [JailAction::Python { name, options, .. }] => {
@@ -666,7 +703,7 @@ filter = demo
             "jail.d/test.local",
             "[sshd]\nenabled = true\naction = %(action_mwl)s\n",
         );
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         assert!(errors.0.is_empty(), "{errors}");
         let sshd = jail(&jails, "sshd");
         assert_eq!(
@@ -692,7 +729,7 @@ filter = demo
             "jail.d/all.local",
             "[DEFAULT]\nenabled = true\n",
         );
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         assert!(errors.0.is_empty(), "{errors}");
         assert!(jails.len() > 80, "{}", jails.len());
         for jail in &jails {
@@ -709,7 +746,7 @@ filter = demo
             return;
         }
         let dir = overlay(&stock, &seed);
-        let (jails, errors) = load_jails(dir.path());
+        let (jails, errors) = load_jails(dir.path()).into_parts();
         assert_eq!(errors.0.len(), 1, "{errors}");
         let message = errors.0[0].to_string();
         assert!(
@@ -759,7 +796,11 @@ filter = demo
         );
         assert_eq!(actions[1].file, "mail");
         assert_eq!(init(actions[1], "dest").as_deref(), Some("root"));
-        let config_errors = crate::config_test(dir.path());
-        assert_eq!(config_errors, errors.0);
+        let (_, server_errors) = crate::load_server(dir.path());
+        assert_eq!(
+            server_errors.0,
+            Vec::new(),
+            "the seed sets no server option"
+        );
     }
 }

@@ -10,13 +10,14 @@
 //! - [`JailSpec`]s from [`load_jails`]: every enabled jail with its filter, actions, log paths
 //!   and settings (times as written and in seconds).
 //! - [`ServerSpec`] from [`load_server`]: the daemon's own settings from `fail2ban.conf`.
-//! - [`config_test`]: all of the above for a directory, returning every error.
 //!
 //! Every value keeps its span (`path:line` plus include chain) so later stages (regex
 //! compilation, command building) can report where a bad value was written. Errors are
 //! collected, never short-circuited: one pass reports them all ([`ConfigErrors`]).
 
 mod action;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod check;
 mod definition;
 mod error;
@@ -32,10 +33,9 @@ mod testutil;
 mod time;
 
 pub use action::{ActionSpec, load_action};
-pub use check::config_test;
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use filter::{FilterSpec, load_filter};
-pub use jail::{JailAction, JailSpec, TimeSpec, load_jails};
+pub use jail::{JailAction, JailSpec, LoadedJails, SkippedJail, TimeSpec, load_jails};
 pub use options::{Definition, extract_options, split_with_options};
 pub use server::{ServerSpec, load_server};
 pub use time::str_to_seconds;

@@ -10,10 +10,10 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
-use crate::daemon::{Registry, RunningJail};
 use crate::jail::JailCmd;
 use crate::log::{self, Level};
 use crate::log_at;
+use crate::registry::{Registry, RunningJail};
 use crate::setup::Backend;
 
 /// What the server does after a request.
@@ -98,7 +98,7 @@ fn ids(words: &[String]) -> Vec<FailId> {
 }
 
 async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) {
-    log_at!("fail2ban.server", Level::DEBUG, "command {command:?}");
+    log_at!(crate::SERVER_LOG, Level::DEBUG, "command {command:?}");
     let ok = |reply| (Response::Ok(reply), Flow::Continue);
     match command {
         Command::Ping => ok(Reply::Text("pong".into())),
@@ -122,15 +122,9 @@ async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) 
             jails: registry.jails.keys().cloned().collect(),
         }),
         Command::Reload { jail, unban, .. } => {
-            if let Some(name) = &jail
-                && !registry.jails.contains_key(name)
-                && !registry_has_config(registry, name)
-            {
-                return (no_jail(name), Flow::Continue);
-            }
             match registry.reload(jail.as_deref(), unban).await {
                 Ok(()) => ok(Reply::Text("OK".into())),
-                Err(error) => (Response::Error(error), Flow::Continue),
+                Err(error) => (Response::Error(error.to_string()), Flow::Continue),
             }
         }
         Command::Unban { ids: words } => ok(Reply::Number(
@@ -177,13 +171,6 @@ fn flush_result(target: &str) -> &'static str {
         "STDOUT" | "STDERR" | "SYSLOG" | "SYSTEMD-JOURNAL" => "flushed",
         _ => "rolled over",
     }
-}
-
-fn registry_has_config(registry: &Registry, name: &str) -> bool {
-    ferroban_config::load_jails(&registry.conf_dir)
-        .0
-        .iter()
-        .any(|spec| spec.name == name)
 }
 
 async fn banned(registry: &Registry, words: &[String]) -> Reply {
@@ -361,8 +348,14 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
             None => Reply::List(Vec::new()),
         },
         GetKey::Ignoreself => python_bool(config.ignore_self),
-        GetKey::Ignorecommand => Reply::Text(config.ignore_command.clone().unwrap_or_default()),
-        GetKey::Usedns => Reply::Text(config.usedns.clone()),
+        GetKey::Ignorecommand => Reply::Text(
+            config
+                .ignore_command
+                .as_ref()
+                .map(|c| c.command().to_owned())
+                .unwrap_or_default(),
+        ),
+        GetKey::Usedns => Reply::Text(config.usedns.as_str().into()),
         GetKey::Failregex => filter_list(|f| &f.failregex),
         GetKey::Ignoreregex => filter_list(|f| &f.ignoreregex),
         GetKey::Actions => Reply::List(

@@ -25,23 +25,28 @@
 //! configuration with errors is refused as a whole.
 
 pub mod actions;
+pub mod check;
 mod control;
-mod daemon;
-pub mod formula;
 pub mod jail;
 pub mod log;
 mod memory;
+mod registry;
+mod settings;
 pub mod setup;
 pub mod source;
+mod startup;
 pub mod store;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use daemon::run;
+pub use startup::run;
 
 /// The logger name of jail life-cycle messages.
 pub(crate) const JAIL_LOG: &str = "fail2ban.jail";
+
+/// The logger name of the server's own messages.
+pub(crate) const SERVER_LOG: &str = "fail2ban.server";
 
 /// How to run the server; `None` fields come from `fail2ban.conf`/`.local`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +79,8 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("configuration cannot be read:\n{}", .0.join("\n"))]
+    Configuration(Vec<String>),
     #[error("invalid loglevel {0:?}")]
     LogLevel(String),
     #[error("database: {0}")]

@@ -1,40 +1,28 @@
 //! From a resolved [`JailSpec`] to what the daemon's pieces need: the filter definition,
 //! the tracker's policy, the actions' definitions and the log source's settings.
 //!
-//! This is the adapter between `ferroban-config` (values as fail2ban's client reads them)
-//! and the library crates that each take their own plain types.
+//! [`resolve_jail`] is the one place a jail is checked completely: its regexes compiled,
+//! its actions built, its backend, log paths, encoding and `bantime.*` values read, every
+//! error with the `file:line` of the setting that caused it. `ferroban config-test`,
+//! `fail2ban-client -t`, the server's start-up and every reload go through it (see
+//! [`crate::check`]), so a jail one of them accepts is a jail the others run.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use ferroban_actions::{ActionDef, CommandActionDef};
-use ferroban_config::{JailAction, JailSpec};
-use ferroban_filter::FilterDefinition;
-use ferroban_tracker::{BanTime, BanTimeIncrement, IncrementFormula, JailPolicy};
-
-use crate::formula::{Formula, FormulaInput};
+use ferroban_actions::{ActionDef, ActionError, CommandActionDef, IgnoreCommand, JailActions};
+use ferroban_config::{FilterSpec, JailAction, JailSpec};
+use ferroban_filter::{FilterDefinition, FilterError, RegexKind};
+use ferroban_ini::{Span, Spanned};
+use ferroban_source::{Encoding, LogPathSpec, SourceError};
+use ferroban_tracker::{
+    BanTime, BanTimeIncrement, Formula, FormulaError, IncrementFormula, JailPolicy,
+};
 
 /// fail2ban server defaults for a jail that sets nothing (`server/jail.py` and friends).
 const DEFAULT_MAX_RETRY: u32 = 3;
 const DEFAULT_FIND_TIME: i64 = 600;
 const DEFAULT_BAN_TIME: i64 = 600;
-
-/// A `bantime.formula` as the tracker's closure; one we cannot evaluate is reported and
-/// the default formula is used, as the jail must still ban.
-fn custom_formula(text: &str, warnings: &mut Vec<String>) -> IncrementFormula {
-    match Formula::parse(text) {
-        Ok(formula) => IncrementFormula::Custom(std::sync::Arc::new(move |ban| {
-            formula.evaluate(FormulaInput {
-                time: ban.time,
-                count: f64::from(ban.count),
-                factor: ban.factor,
-            })
-        })),
-        Err(error) => {
-            warnings.push(format!("{error}; using the default formula"));
-            IncrementFormula::Default
-        }
-    }
-}
 
 /// Where a jail reads its log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +33,41 @@ pub enum Backend {
     Journal { matches: Vec<String> },
 }
 
+/// `usedns`: what a host name found in a log line counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseDns {
+    /// Resolve it; every address it has counts.
+    Yes,
+    /// As `yes`, with a warning.
+    Warn,
+    /// Host names count for nothing; `<HOST>` matches addresses only.
+    No,
+    /// The text itself is the failure id.
+    Raw,
+}
+
+impl UseDns {
+    fn parse(text: &str) -> Option<UseDns> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" => Some(UseDns::Yes),
+            "warn" => Some(UseDns::Warn),
+            "no" | "false" | "off" | "0" => Some(UseDns::No),
+            "raw" => Some(UseDns::Raw),
+            _ => None,
+        }
+    }
+
+    /// fail2ban's word for it (`get JAIL usedns`, the filter definition).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UseDns::Yes => "yes",
+            UseDns::Warn => "warn",
+            UseDns::No => "no",
+            UseDns::Raw => "raw",
+        }
+    }
+}
+
 /// Everything the daemon needs to run one jail.
 #[derive(Debug, Clone)]
 pub struct JailConfig {
@@ -53,18 +76,15 @@ pub struct JailConfig {
     pub policy: JailPolicy,
     pub ignore_ip: Vec<String>,
     pub ignore_self: bool,
-    pub ignore_command: Option<String>,
+    pub ignore_command: Option<IgnoreCommand>,
     /// Command actions in their configured order.
     pub actions: Vec<ActionDef>,
-    /// Python actions, which cannot run: `(name, file)`, reported at start.
-    pub unsupported_actions: Vec<(String, String)>,
     pub backend: Backend,
     /// `logpath` lines as written (globs, ` head`/` tail`).
     pub logpaths: Vec<String>,
     pub logencoding: Option<String>,
     pub logtimezone: Option<String>,
-    /// `usedns`: `yes`, `warn`, `no` or `raw`.
-    pub usedns: String,
+    pub usedns: UseDns,
     /// Whether failures carry their matched lines to the jail. Only actions read them
     /// (`<matches>`, and `<ipmatches>`/`<ipjailmatches>` from the database), and a jail
     /// keeps an entry for every address that failed within `findtime`: without such an
@@ -74,78 +94,12 @@ pub struct JailConfig {
 }
 
 impl JailConfig {
-    /// Builds a jail's configuration. Problems that do not stop the jail (an unknown
-    /// `bantime.formula`) come back as warnings.
-    pub fn from_spec(spec: &JailSpec) -> (JailConfig, Vec<String>) {
-        let mut warnings = Vec::new();
-        let filter = spec.filter.as_ref().map(|filter| FilterDefinition {
-            logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
-            ..filter.definition()
-        });
-        let usedns = spec
-            .filter
-            .as_ref()
-            .and_then(|f| f.usedns.as_ref().map(|v| v.value.clone()))
-            .or_else(|| spec.option("usedns").map(str::to_string))
-            .unwrap_or_else(|| "warn".to_string())
-            .to_ascii_lowercase();
-        let journal_matches = spec
-            .filter
-            .as_ref()
-            .map(|f| f.journalmatch.iter().map(|v| v.value.clone()).collect())
-            .unwrap_or_default();
-        let backend = match spec
-            .backend
-            .value
-            .split('[')
-            .next()
-            .unwrap_or("auto")
-            .trim()
-        {
-            "systemd" => Backend::Journal {
-                matches: journal_matches,
-            },
-            "polling" => Backend::Files { polling: true },
-            _ => Backend::Files { polling: false },
-        };
-        let (actions, unsupported_actions) = action_defs(&spec.actions);
-        let config = JailConfig {
-            name: spec.name.clone(),
-            filter,
-            policy: policy(spec, &mut warnings),
-            ignore_ip: spec.ignoreip.iter().map(|v| v.value.clone()).collect(),
-            ignore_self: spec.ignoreself.as_ref().is_none_or(|v| v.value),
-            ignore_command: spec
-                .ignorecommand
-                .as_ref()
-                .map(|v| v.value.trim().to_string())
-                .filter(|v| !v.is_empty()),
-            actions,
-            unsupported_actions,
-            backend,
-            logpaths: spec.logpath.iter().map(|v| v.value.clone()).collect(),
-            logencoding: spec.logencoding.as_ref().map(|v| v.value.clone()),
-            logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
-            usedns,
-            keep_matches: true,
-        };
-        (config, warnings)
-    }
-
-    /// True when one of the jail's actions may read matched lines: any of its texts names
-    /// `matches` (`<matches>`, `<ipmatches>`, `<ipjailmatches>`, directly or through an
-    /// `[Init]` value). A Python action cannot be looked into, so it counts as reading them.
+    /// True when one of the jail's actions may read matched lines.
     fn reads_matches(&self) -> bool {
         self.actions.iter().any(|action| match action {
-            ActionDef::Command(def) => def
-                .definition
-                .values()
-                .chain(def.init.values())
-                .chain(def.family_init.values().flat_map(BTreeMap::values))
-                .chain(def.options.values())
-                .any(|text| text.contains("matches")),
+            ActionDef::Command(def) => def.reads_matches(),
             ActionDef::Python { .. } => true,
-        }) || !self.unsupported_actions.is_empty()
+        })
     }
 
     /// `findtime` in seconds.
@@ -164,8 +118,314 @@ pub fn keep_matches_where_read(configs: &mut [JailConfig]) {
     }
 }
 
+/// What is wrong with one setting of a jail.
+#[derive(Debug, thiserror::Error)]
+pub enum JailErrorKind {
+    #[error("{kind} {pattern:?} does not compile: {message}")]
+    Regex {
+        kind: &'static str,
+        pattern: String,
+        message: String,
+    },
+    #[error("filter {filter}: {error}")]
+    Filter { filter: String, error: FilterError },
+    #[error("unknown backend {0:?} (known: auto, pyinotify, gamin, polling, systemd)")]
+    UnknownBackend(String),
+    #[error("Have not found any log file for this jail (logpath is empty)")]
+    EmptyLogpath,
+    #[error(transparent)]
+    LogPath(SourceError),
+    #[error(transparent)]
+    LogEncoding(SourceError),
+    #[error(
+        "action `{name}` is a Python action ({file}): ferroban runs command actions only{}",
+        python_action_advice(.name)
+    )]
+    PythonAction { name: String, file: String },
+    #[error(transparent)]
+    Action(ActionError),
+    #[error(transparent)]
+    Formula(FormulaError),
+    #[error("bantime.factor {0:?} is not a number")]
+    Factor(String),
+}
+
+/// The command action that does the job of a stock Python action, if there is one.
+fn python_action_advice(name: &str) -> &'static str {
+    match name {
+        "smtp" => "; `sendmail` or `mail` (action.d/sendmail*.conf, mail*.conf) send the same mail",
+        _ => "; write it as a command action (action.d/NAME.conf)",
+    }
+}
+
+/// Why a jail cannot run, at the setting that caused it.
+#[derive(Debug)]
+pub struct JailError {
+    pub jail: String,
+    pub span: Option<Span>,
+    pub kind: JailErrorKind,
+}
+
+impl fmt::Display for JailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.span {
+            Some(span) => write!(
+                f,
+                "{span}: [{}] {}{}",
+                self.jail,
+                self.kind,
+                span.chain_suffix()
+            ),
+            None => write!(f, "[{}] {}", self.jail, self.kind),
+        }
+    }
+}
+
+impl std::error::Error for JailError {}
+
+/// A jail that can run, and what was odd about it without stopping it.
+#[derive(Debug)]
+pub struct ResolvedJail {
+    pub config: JailConfig,
+    pub warnings: Vec<String>,
+}
+
+/// The errors met while resolving one jail, all of them.
+struct Errors<'a> {
+    jail: &'a str,
+    found: Vec<JailError>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, span: Option<&Span>, kind: JailErrorKind) {
+        self.found.push(JailError {
+            jail: self.jail.to_owned(),
+            span: span.cloned(),
+            kind,
+        });
+    }
+}
+
+/// Checks and builds one jail completely; every error comes back, not just the first.
+pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
+    let mut errors = Errors {
+        jail: &spec.name,
+        found: Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    let filter = spec.filter.as_ref().and_then(|filter| {
+        let definition = FilterDefinition {
+            logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
+            ..filter.definition()
+        };
+        check_filter(filter, &definition, &mut errors).then_some(definition)
+    });
+    let usedns = use_dns(spec, &mut warnings);
+    let backend = backend(spec, &mut errors);
+    if matches!(backend, Some(Backend::Files { .. })) {
+        check_logpaths(spec, &mut errors);
+    }
+    let actions = actions(spec, &mut errors);
+    let policy = policy(spec, &mut errors);
+    let (Some(backend), Some(policy), true) = (backend, policy, errors.found.is_empty()) else {
+        return Err(errors.found);
+    };
+    let config = JailConfig {
+        name: spec.name.clone(),
+        filter,
+        policy,
+        ignore_ip: spec.ignoreip.iter().map(|v| v.value.clone()).collect(),
+        ignore_self: spec.ignoreself.as_ref().is_none_or(|v| v.value),
+        ignore_command: spec
+            .ignorecommand
+            .as_ref()
+            .map(|v| v.value.trim())
+            .filter(|v| !v.is_empty())
+            .map(IgnoreCommand::new),
+        actions,
+        backend,
+        logpaths: spec.logpath.iter().map(|v| v.value.clone()).collect(),
+        logencoding: spec.logencoding.as_ref().map(|v| v.value.clone()),
+        logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
+        usedns,
+        keep_matches: true,
+    };
+    Ok(ResolvedJail { config, warnings })
+}
+
+/// Compiles each regex on its own, so that every bad one is reported, then the filter as a
+/// whole (the failure-id groups, the date pattern). True when it compiles.
+fn check_filter(
+    filter: &FilterSpec,
+    definition: &FilterDefinition,
+    errors: &mut Errors<'_>,
+) -> bool {
+    let before = errors.found.len();
+    let each = filter
+        .prefregex
+        .iter()
+        .map(|r| ("prefregex", r))
+        .chain(filter.failregex.iter().map(|r| ("failregex", r)))
+        .chain(filter.ignoreregex.iter().map(|r| ("ignoreregex", r)));
+    for (kind, regex) in each {
+        let expanded = ferroban_filter::expand_tags(&regex.value, false);
+        if let Err(message) = ferroban_filter::engine_for(&expanded) {
+            let pattern = regex.value.clone();
+            let kind = JailErrorKind::Regex {
+                kind,
+                pattern,
+                message,
+            };
+            errors.push(Some(&regex.span), kind);
+        }
+    }
+    if errors.found.len() > before {
+        return false;
+    }
+    match ferroban_filter::Filter::new(definition) {
+        Ok(_) => true,
+        Err(error) => {
+            let span = filter_error_span(filter, &error);
+            let name = filter.name.clone();
+            errors.push(
+                span,
+                JailErrorKind::Filter {
+                    filter: name,
+                    error,
+                },
+            );
+            false
+        }
+    }
+}
+
+fn filter_error_span<'a>(filter: &'a FilterSpec, error: &FilterError) -> Option<&'a Span> {
+    let kind = match error {
+        FilterError::Regex { regex, .. }
+        | FilterError::NoFailureId { regex, .. }
+        | FilterError::Empty { regex } => regex,
+        FilterError::DatePattern(_) => return filter.datepattern.as_ref().map(|d| &d.span),
+        FilterError::LogTimeZone(_) => return None,
+    };
+    let spanned: Option<&Spanned<String>> = match kind {
+        RegexKind::Prefregex => filter.prefregex.as_ref(),
+        RegexKind::Failregex(index) => filter.failregex.get(*index),
+        RegexKind::Ignoreregex(index) => filter.ignoreregex.get(*index),
+    };
+    spanned.map(|s| &s.span)
+}
+
+/// fail2ban's `setUseDns`: an unknown value is reported and read as the safe `no`.
+fn use_dns(spec: &JailSpec, warnings: &mut Vec<String>) -> UseDns {
+    let value = spec
+        .filter
+        .as_ref()
+        .and_then(|f| f.usedns.as_ref())
+        .or_else(|| spec.options.get("usedns"));
+    let Some(value) = value else {
+        return UseDns::Warn;
+    };
+    UseDns::parse(&value.value).unwrap_or_else(|| {
+        warnings.push(format!(
+            "{}: Incorrect value {:?} specified for usedns. Using safe 'no'",
+            value.span, value.value
+        ));
+        UseDns::No
+    })
+}
+
+/// The backend's name, without its options (`systemd[journalpath=...]`). fail2ban refuses a
+/// name it does not know, and so do we: a typo must not silently fall back to files.
+fn backend(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<Backend> {
+    let value = &spec.backend;
+    let name = value.value.split('[').next().unwrap_or("").trim();
+    match name.to_ascii_lowercase().as_str() {
+        "auto" | "pyinotify" | "gamin" => Some(Backend::Files { polling: false }),
+        "polling" => Some(Backend::Files { polling: true }),
+        "systemd" => Some(Backend::Journal {
+            matches: spec
+                .filter
+                .as_ref()
+                .map(|f| f.journalmatch.iter().map(|v| v.value.clone()).collect())
+                .unwrap_or_default(),
+        }),
+        _ => {
+            errors.push(
+                Some(&value.span),
+                JailErrorKind::UnknownBackend(value.value.clone()),
+            );
+            None
+        }
+    }
+}
+
+/// A file backend needs log paths, each one readable as fail2ban reads it, and an encoding
+/// the source can decode.
+fn check_logpaths(spec: &JailSpec, errors: &mut Errors<'_>) {
+    if spec.logpath.is_empty() {
+        errors.push(None, JailErrorKind::EmptyLogpath);
+    }
+    for line in &spec.logpath {
+        if let Err(error) = LogPathSpec::parse(&line.value) {
+            errors.push(Some(&line.span), JailErrorKind::LogPath(error));
+        }
+    }
+    if let Some(label) = &spec.logencoding
+        && !label.value.eq_ignore_ascii_case("auto")
+        && let Err(error) = Encoding::from_label(&label.value)
+    {
+        errors.push(Some(&label.span), JailErrorKind::LogEncoding(error));
+    }
+}
+
+/// The actions crate's definitions, built once to check them (a bad `timeout`, a tag that
+/// refers to itself). The config crate hands over each action's commands (static tags
+/// already filled) and the options fail2ban passes to the action object (`[Init]`, the
+/// jail's `name[k=v]` options, conditional `key?family=inet6` variants); those options are
+/// final, so they go where they win over everything (`options`).
+fn actions(spec: &JailSpec, errors: &mut Errors<'_>) -> Vec<ActionDef> {
+    let mut defs = Vec::new();
+    for action in &spec.actions {
+        match action {
+            JailAction::Command(action) => {
+                let definition: BTreeMap<String, String> = action
+                    .commands
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect();
+                let options: BTreeMap<String, String> = action
+                    .init
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect();
+                defs.push(ActionDef::Command(CommandActionDef {
+                    name: action.name.clone(),
+                    definition,
+                    init: BTreeMap::new(),
+                    family_init: BTreeMap::new(),
+                    options,
+                }));
+            }
+            JailAction::Python {
+                name, path, span, ..
+            } => {
+                let kind = JailErrorKind::PythonAction {
+                    name: name.clone(),
+                    file: path.display().to_string(),
+                };
+                errors.push(Some(span), kind);
+            }
+        }
+    }
+    if let Err(error) = JailActions::new(&spec.name, defs.clone()) {
+        let span = spec.options.get("action").map(|v| &v.span);
+        errors.push(span, JailErrorKind::Action(error));
+    }
+    defs
+}
+
 /// The tracker's settings from the jail's options.
-fn policy(spec: &JailSpec, warnings: &mut Vec<String>) -> JailPolicy {
+fn policy(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<JailPolicy> {
     let max_retry = spec
         .maxretry
         .as_ref()
@@ -178,12 +438,11 @@ fn policy(spec: &JailSpec, warnings: &mut Vec<String>) -> JailPolicy {
         .bantime
         .as_ref()
         .map_or(DEFAULT_BAN_TIME, |v| v.value.seconds);
-    let increment = spec
-        .bantime_increment
-        .as_ref()
-        .is_some_and(|v| v.value)
-        .then(|| increment(spec, warnings));
-    JailPolicy {
+    let increment = match spec.bantime_increment.as_ref().is_some_and(|v| v.value) {
+        true => Some(increment(spec, errors)?),
+        false => None,
+    };
+    Some(JailPolicy {
         max_retry,
         find_time,
         ban_time: BanTime::from_seconds(ban_time),
@@ -192,19 +451,21 @@ fn policy(spec: &JailSpec, warnings: &mut Vec<String>) -> JailPolicy {
             .as_ref()
             .map_or(max_retry as usize, |v| v.value as usize),
         increment,
-    }
+    })
 }
 
-fn increment(spec: &JailSpec, warnings: &mut Vec<String>) -> BanTimeIncrement {
+/// `bantime.increment`'s settings; `bantime.factor` and `bantime.formula` must read as
+/// fail2ban would evaluate them.
+fn increment(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<BanTimeIncrement> {
     let factor = match spec.bantime_factor.as_ref() {
-        Some(v) => v.value.trim().parse::<f64>().unwrap_or_else(|_| {
-            warnings.push(format!(
-                "bantime.factor {:?} is not a number; using 1",
-                v.value
-            ));
-            1.0
-        }),
-        None => 1.0,
+        Some(v) => match v.value.trim().parse::<f64>() {
+            Ok(factor) => Some(factor),
+            Err(_) => {
+                errors.push(Some(&v.span), JailErrorKind::Factor(v.value.clone()));
+                None
+            }
+        },
+        None => Some(1.0),
     };
     let multipliers: Vec<i64> = spec
         .bantime_multipliers
@@ -217,56 +478,26 @@ fn increment(spec: &JailSpec, warnings: &mut Vec<String>) -> BanTimeIncrement {
         })
         .unwrap_or_default();
     let formula = if !multipliers.is_empty() {
-        IncrementFormula::Multipliers(multipliers)
+        Some(IncrementFormula::Multipliers(multipliers))
     } else {
         match spec.bantime_formula.as_ref() {
-            Some(text) => custom_formula(&text.value, warnings),
-            None => IncrementFormula::Default,
+            Some(text) => match Formula::parse(&text.value) {
+                Ok(formula) => Some(IncrementFormula::Custom(formula)),
+                Err(error) => {
+                    errors.push(Some(&text.span), JailErrorKind::Formula(error));
+                    None
+                }
+            },
+            None => Some(IncrementFormula::Default),
         }
     };
-    BanTimeIncrement {
-        formula,
-        factor,
+    Some(BanTimeIncrement {
+        formula: formula?,
+        factor: factor?,
         max_time: spec.bantime_maxtime.as_ref().map(|v| v.value.seconds),
         rnd_time: spec.bantime_rndtime.as_ref().map(|v| v.value.seconds),
         overall_jails: spec.bantime_overalljails.as_ref().is_some_and(|v| v.value),
-    }
-}
-
-/// The actions crate's definitions. The config crate hands over each action's commands
-/// (static tags already filled) and the options fail2ban passes to the action object
-/// (`[Init]`, the jail's `name[k=v]` options, conditional `key?family=inet6` variants);
-/// those options are final, so they go where they win over everything (`options`).
-fn action_defs(actions: &[JailAction]) -> (Vec<ActionDef>, Vec<(String, String)>) {
-    let mut defs = Vec::new();
-    let mut unsupported = Vec::new();
-    for action in actions {
-        match action {
-            JailAction::Command(spec) => {
-                let definition: BTreeMap<String, String> = spec
-                    .commands
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone()))
-                    .collect();
-                let options: BTreeMap<String, String> = spec
-                    .init
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone()))
-                    .collect();
-                defs.push(ActionDef::Command(CommandActionDef {
-                    name: spec.name.clone(),
-                    definition,
-                    init: BTreeMap::new(),
-                    family_init: BTreeMap::new(),
-                    options,
-                }));
-            }
-            JailAction::Python { name, path, .. } => {
-                unsupported.push((name.clone(), path.display().to_string()));
-            }
-        }
-    }
-    (defs, unsupported)
+    })
 }
 
 #[cfg(test)]
@@ -274,16 +505,29 @@ fn action_defs(actions: &[JailAction]) -> (Vec<ActionDef>, Vec<(String, String)>
 mod tests {
     use super::*;
 
-    fn jail(files: &[(&str, &str)]) -> (JailConfig, Vec<String>) {
+    fn resolve(files: &[(&str, &str)]) -> Result<ResolvedJail, Vec<JailError>> {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             let path = dir.path().join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        let (specs, errors) = ferroban_config::load_jails(dir.path());
+        let (specs, errors) = ferroban_config::load_jails(dir.path()).into_parts();
         assert!(errors.0.is_empty(), "{errors}");
-        JailConfig::from_spec(&specs[0])
+        resolve_jail(&specs[0])
+    }
+
+    fn jail(files: &[(&str, &str)]) -> (JailConfig, Vec<String>) {
+        let resolved = resolve(files).unwrap();
+        (resolved.config, resolved.warnings)
+    }
+
+    fn errors(files: &[(&str, &str)]) -> Vec<String> {
+        resolve(files)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     const FILTER: (&str, &str) = (
@@ -357,31 +601,87 @@ mod tests {
     }
 
     #[test]
-    fn journal_backend_python_action_and_custom_formula() {
+    fn journal_backend_and_custom_formula() {
         let (config, warnings) = jail(&[
             FILTER,
             ACTION,
-            ("action.d/smtp.py", "# a Python action\n"),
             (
                 "jail.conf",
                 "[j]\nenabled = true\nfilter = e2e\nbackend = systemd\n\
-                 bantime.increment = true\nbantime.formula = ban.Time * os.getpid()\n\
-                 action = note\n         smtp.py[dest=root]\n",
+                 bantime.increment = true\nbantime.formula = ban.Time * (ban.Count + 1)\n\
+                 action = note\n",
             ),
         ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
             config.backend,
             Backend::Journal {
                 matches: vec!["_COMM=e2e".into()]
             }
         );
-        assert_eq!(config.actions.len(), 1);
-        assert_eq!(config.unsupported_actions[0].0, "smtp");
-        assert_eq!(warnings.len(), 1, "the formula is reported: {warnings:?}");
+        let increment = config.policy.increment.as_ref().unwrap();
+        assert!(matches!(increment.formula, IncrementFormula::Custom(_)));
+        assert_eq!(increment.ban_time(100, 2, 0.0), 300);
+    }
+
+    #[test]
+    fn every_broken_setting_is_an_error_at_its_line() {
+        let found = errors(&[
+            (
+                "filter.d/bad.conf",
+                "[Definition]\nfailregex = ^(unclosed <HOST>\n",
+            ),
+            ACTION,
+            ("action.d/smtp.py", "# a Python action\n"),
+            (
+                "jail.conf",
+                "[j]\nenabled = true\nfilter = bad\nbackend = inotfy\n\
+                 bantime.increment = true\nbantime.formula = ban.Time * os.getpid()\n\
+                 bantime.factor = two\naction = note\n         smtp.py[dest=root]\n",
+            ),
+        ]);
+        let expect = [
+            "bad.conf:2: [j] failregex \"^(unclosed <HOST>\" does not compile",
+            "jail.conf:4: [j] unknown backend \"inotfy\"",
+            "jail.conf:8: [j] action `smtp` is a Python action",
+            "jail.conf:6: [j] bantime.formula",
+            "jail.conf:7: [j] bantime.factor \"two\" is not a number",
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+        for wanted in expect {
+            assert!(
+                found.iter().any(|error| error.contains(wanted)),
+                "{wanted:?} not in {found:#?}"
+            );
+        }
         assert!(
-            warnings[0].contains("column 12") && warnings[0].contains("unknown name"),
+            found.iter().any(|e| e.contains("`sendmail` or `mail`")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_file_jail_needs_a_logpath() {
+        let found = errors(&[FILTER, ("jail.conf", "[j]\nenabled = true\nfilter = e2e\n")]);
+        assert_eq!(
+            found,
+            ["[j] Have not found any log file for this jail (logpath is empty)"]
+        );
+    }
+
+    #[test]
+    fn unknown_usedns_is_read_as_no_with_a_warning() {
+        let (config, warnings) = jail(&[
+            FILTER,
+            (
+                "jail.conf",
+                "[j]\nenabled = true\nfilter = e2e\nlogpath = /x\nusedns = maybe\n",
+            ),
+        ]);
+        assert_eq!(config.usedns, UseDns::No);
+        assert!(
+            warnings[0].contains("jail.conf:5: Incorrect value \"maybe\""),
             "{warnings:?}"
         );
-        assert_eq!(config.policy.ban_time, BanTime::Seconds(DEFAULT_BAN_TIME));
     }
 }

@@ -28,7 +28,7 @@ use crate::jail::{FAILURE_BATCH, JailCmd};
 use crate::log::Level;
 use crate::log_at;
 use crate::now_float;
-use crate::setup::{Backend, JailConfig};
+use crate::setup::{Backend, JailConfig, UseDns};
 use crate::store::{SharedStore, load_checkpoints, save_checkpoints};
 
 const FILTER_LOG: &str = "fail2ban.filter";
@@ -70,7 +70,7 @@ impl SourceHandle {
 struct LineFilter {
     jail: String,
     filter: Filter,
-    usedns: String,
+    usedns: UseDns,
     /// See [`JailConfig::keep_matches`].
     keep_matches: bool,
     time: TimeContext,
@@ -86,7 +86,7 @@ impl LineFilter {
         };
         let mut filter = Filter::new(definition).map_err(|e| e.to_string())?;
         let mut options = FilterOptions::daemon(config.find_time() as f64);
-        options.raw_host = config.usedns == "raw";
+        options.raw_host = config.usedns == UseDns::Raw;
         filter.set_options(options);
         // `logtimezone` is in the filter definition (the date detector's default zone); the
         // context carries the machine's local zone, as fail2ban's `time.mktime` does.
@@ -94,7 +94,7 @@ impl LineFilter {
         Ok(Some(LineFilter {
             jail: config.name.clone(),
             filter,
-            usedns: config.usedns.clone(),
+            usedns: config.usedns,
             keep_matches: config.keep_matches,
             time,
             sender,
@@ -179,17 +179,17 @@ impl LineFilter {
 
     /// The ids a failure counts against, after `usedns`.
     fn resolve(&self, id: &str, kind: IdKind) -> Vec<FailId> {
-        if kind != IdKind::Dns || self.usedns == "raw" {
+        if kind != IdKind::Dns || self.usedns == UseDns::Raw {
             return vec![FailId::parse(id)];
         }
-        if self.usedns == "no" {
+        if self.usedns == UseDns::No {
             return Vec::new();
         }
         let addresses: Vec<IpAddr> = (id, 0)
             .to_socket_addrs()
             .map(|found| found.map(|a| a.ip()).collect())
             .unwrap_or_default();
-        if self.usedns == "warn" && !addresses.is_empty() {
+        if self.usedns == UseDns::Warn && !addresses.is_empty() {
             log_at!(
                 FILTER_LOG,
                 Level::WARNING,

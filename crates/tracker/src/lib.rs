@@ -28,6 +28,7 @@
 mod ban;
 mod data;
 mod failure;
+mod formula;
 mod id;
 mod ignore;
 mod policy;
@@ -39,11 +40,12 @@ pub use ban::{
 };
 pub use data::FailureData;
 pub use failure::{Failure, FailureWindow, failure_time};
+pub use formula::{Formula, FormulaError};
 pub use id::FailId;
 pub use ignore::{IgnoreList, IgnoreReason};
 pub use policy::{
-    BanHistory, BanTime, BanTimeIncrement, CustomFormula, IncrementFormula, IncrementInput,
-    JailPolicy, NoHistory, PreviousBan,
+    BanHistory, BanTime, BanTimeIncrement, IncrementFormula, IncrementInput, JailPolicy, NoHistory,
+    PreviousBan,
 };
 pub use tracker::{RandomSource, Tracker, TrackerError};
 

@@ -1,8 +1,6 @@
 //! A jail's counting and banning settings, and `bantime.increment` as observer.py computes it.
 
-use std::fmt;
-use std::sync::Arc;
-
+use crate::formula::Formula;
 use crate::{FailId, Timestamp};
 
 /// How long a ban lasts.
@@ -123,11 +121,8 @@ pub struct IncrementInput {
     pub factor: f64,
 }
 
-/// A custom `bantime.formula`, evaluated by whoever parsed the Python expression.
-pub type CustomFormula = Arc<dyn Fn(IncrementInput) -> f64 + Send + Sync>;
-
 /// How a ban grows with the count of earlier bans.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum IncrementFormula {
     /// fail2ban's default formula:
     /// `ban.Time * (1<<(ban.Count if ban.Count<20 else 20)) * banFactor`.
@@ -136,19 +131,7 @@ pub enum IncrementFormula {
     /// the last multiplier standing for every higher count.
     Multipliers(Vec<i64>),
     /// Any other `bantime.formula`; like the default it never shortens the base time.
-    Custom(CustomFormula),
-}
-
-impl fmt::Debug for IncrementFormula {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IncrementFormula::Default => f.write_str("Default"),
-            IncrementFormula::Multipliers(list) => {
-                f.debug_tuple("Multipliers").field(list).finish()
-            }
-            IncrementFormula::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
+    Custom(Formula),
 }
 
 impl BanTimeIncrement {
@@ -186,7 +169,7 @@ impl IncrementFormula {
                 let multiplier = list.get(index).or(list.last()).copied().unwrap_or(1);
                 ban.time * ban.factor * multiplier as f64
             }
-            IncrementFormula::Custom(formula) => ban.time.max(formula(ban)),
+            IncrementFormula::Custom(formula) => ban.time.max(formula.evaluate(ban)),
         }
     }
 }
@@ -300,11 +283,10 @@ mod tests {
 
     #[test]
     fn custom_formula_is_floored_at_the_base_time() {
-        let custom = increment(IncrementFormula::Custom(Arc::new(|ban: IncrementInput| {
-            ban.time * f64::from(ban.count + 1)
-        })));
+        let formula = |text| IncrementFormula::Custom(crate::Formula::parse(text).unwrap());
+        let custom = increment(formula("ban.Time * (ban.Count + 1)"));
         assert_eq!(custom.ban_time(100, 2, 0.0), 300);
-        let shrinking = increment(IncrementFormula::Custom(Arc::new(|_| 1.0)));
+        let shrinking = increment(formula("1"));
         assert_eq!(shrinking.ban_time(100, 2, 0.0), 100);
     }
 

@@ -9,6 +9,8 @@
 //! Values are `f64` throughout: `<<`/`>>` and `//` work on the integer part, as Python's
 //! ints would for the sizes a ban time has.
 
+use crate::policy::IncrementInput;
+
 /// A formula that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bantime.formula {formula:?}: at column {column}: {message}")]
@@ -16,14 +18,6 @@ pub struct FormulaError {
     pub formula: String,
     pub column: usize,
     pub message: String,
-}
-
-/// The inputs a formula reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FormulaInput {
-    pub time: f64,
-    pub count: f64,
-    pub factor: f64,
 }
 
 /// A parsed formula.
@@ -111,7 +105,7 @@ impl Formula {
         Ok(Formula { expr })
     }
 
-    pub fn evaluate(&self, input: FormulaInput) -> f64 {
+    pub fn evaluate(&self, input: IncrementInput) -> f64 {
         eval(&self.expr, input)
     }
 }
@@ -401,11 +395,11 @@ fn truth(value: f64) -> bool {
     value != 0.0 && !value.is_nan()
 }
 
-fn eval(expr: &Expr, input: FormulaInput) -> f64 {
+fn eval(expr: &Expr, input: IncrementInput) -> f64 {
     match expr {
         Expr::Num(value) => *value,
         Expr::Var(Var::Time) => input.time,
-        Expr::Var(Var::Count) => input.count,
+        Expr::Var(Var::Count) => f64::from(input.count),
         Expr::Var(Var::Factor) => input.factor,
         Expr::Neg(inner) => -eval(inner, input),
         Expr::Not(inner) => f64::from(u8::from(!truth(eval(inner, input)))),
@@ -424,7 +418,7 @@ fn eval(expr: &Expr, input: FormulaInput) -> f64 {
     }
 }
 
-fn binary(op: BinOp, left: &Expr, right: &Expr, input: FormulaInput) -> f64 {
+fn binary(op: BinOp, left: &Expr, right: &Expr, input: IncrementInput) -> f64 {
     let a = eval(left, input);
     // Short-circuit as Python does (the value of `and`/`or` is an operand).
     match op {
@@ -484,8 +478,8 @@ fn call(name: &str, args: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    fn run(text: &str, time: f64, count: f64, factor: f64) -> f64 {
-        Formula::parse(text).unwrap().evaluate(FormulaInput {
+    fn run(text: &str, time: f64, count: u32, factor: f64) -> f64 {
+        Formula::parse(text).unwrap().evaluate(IncrementInput {
             time,
             count,
             factor,
@@ -495,48 +489,40 @@ mod tests {
     #[test]
     fn jail_conf_examples() {
         let default = "ban.Time * (1<<(ban.Count if ban.Count<20 else 20)) * banFactor";
-        assert_eq!(run(default, 600.0, 0.0, 1.0), 600.0);
-        assert_eq!(run(default, 600.0, 3.0, 1.0), 4800.0);
-        assert_eq!(
-            run(default, 600.0, 25.0, 1.0),
-            600.0 * f64::from(1u32 << 20)
-        );
+        assert_eq!(run(default, 600.0, 0, 1.0), 600.0);
+        assert_eq!(run(default, 600.0, 3, 1.0), 4800.0);
+        assert_eq!(run(default, 600.0, 25, 1.0), 600.0 * f64::from(1u32 << 20));
         let exp = "ban.Time * math.exp(float(ban.Count+1)*banFactor)/math.exp(1*banFactor)";
         let factor = 2.0 / 2.885385;
         for count in 0..5 {
             // "the same values [as the default] only for factor 2.0 / 2.885385"
             let doubled = 600.0 * f64::from(1u32 << count);
-            let value = run(exp, 600.0, f64::from(count), factor);
+            let value = run(exp, 600.0, count, factor);
             assert!((value - doubled).abs() / doubled < 1e-5, "{count}: {value}");
         }
     }
 
     #[test]
     fn python_precedence_and_operators() {
-        assert_eq!(run("-2 ** 2", 0.0, 0.0, 0.0), -4.0);
-        assert_eq!(run("2 ** 3 ** 2", 0.0, 0.0, 0.0), 512.0);
-        assert_eq!(run("7 // 2 + 7 % 3 - 1 << 1", 0.0, 0.0, 0.0), 6.0);
-        assert_eq!(run("-7 // 2", 0.0, 0.0, 0.0), -4.0);
-        assert_eq!(run("-7 % 3", 0.0, 0.0, 0.0), 2.0);
+        assert_eq!(run("-2 ** 2", 0.0, 0, 0.0), -4.0);
+        assert_eq!(run("2 ** 3 ** 2", 0.0, 0, 0.0), 512.0);
+        assert_eq!(run("7 // 2 + 7 % 3 - 1 << 1", 0.0, 0, 0.0), 6.0);
+        assert_eq!(run("-7 // 2", 0.0, 0, 0.0), -4.0);
+        assert_eq!(run("-7 % 3", 0.0, 0, 0.0), 2.0);
         assert_eq!(
             run(
                 "max(ban.Time, 60) if not ban.Count else min(1, 2, 3)",
                 30.0,
-                0.0,
+                0,
                 0.0
             ),
             60.0
         );
         assert_eq!(
-            run(
-                "1 if ban.Count > 1 and banFactor == 2 else 0",
-                0.0,
-                2.0,
-                2.0
-            ),
+            run("1 if ban.Count > 1 and banFactor == 2 else 0", 0.0, 2, 2.0),
             1.0
         );
-        assert_eq!(run("round(2.5) + int(3.9) + abs(-1)", 0.0, 0.0, 0.0), 6.0);
+        assert_eq!(run("round(2.5) + int(3.9) + abs(-1)", 0.0, 0, 0.0), 6.0);
     }
 
     #[test]

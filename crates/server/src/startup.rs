@@ -1,79 +1,45 @@
-//! Start-up, the registry of running jails, reload and shutdown.
+//! Start-up and shutdown: the configuration checked, logging, the run files (socket,
+//! pidfile, running marker), the database, then the control socket and the signals served
+//! until the server is told to stop. `-b` starts all this as a detached child.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferroban_config::{ServerSpec, load_jails, load_server};
+use ferroban_config::{ServerSpec, load_server};
 use ferroban_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::oneshot;
 
-use crate::jail::{JailCmd, JailOwner, StartMode};
+use crate::check::check;
+use crate::jail::StartMode;
 use crate::log::{self, Level};
-use crate::setup::{JailConfig, keep_matches_where_read};
-use crate::source::SourceHandle;
+use crate::registry::{Registry, log_problems};
+use crate::settings::Settings;
+use crate::setup::JailConfig;
 use crate::store::SharedStore;
-use crate::{JAIL_LOG, ServerError, ServerOptions, log_at, now_seconds};
-
-const SERVER_LOG: &str = "fail2ban.server";
-
-/// A jail that runs: its settings, its owner thread and its source thread.
-pub(crate) struct RunningJail {
-    pub config: Arc<JailConfig>,
-    pub sender: SyncSender<JailCmd>,
-    thread: Option<JoinHandle<()>>,
-    pub source: Option<SourceHandle>,
-}
-
-/// Everything the control socket and the signals act on.
-pub(crate) struct Registry {
-    pub conf_dir: PathBuf,
-    pub jails: BTreeMap<String, RunningJail>,
-    pub store: Option<SharedStore>,
-    pub settings: Settings,
-}
-
-/// The server's resolved settings.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub socket: PathBuf,
-    pub pidfile: PathBuf,
-    pub dbfile: Option<String>,
-    pub dbpurgeage: i64,
-    /// How often the database is purged while the server runs.
-    pub db_purge_interval: Duration,
-}
-
-/// fail2ban's observer purges the database every hour.
-const DB_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// The purge interval: fail2ban's hour, or `FERROBAN_DB_PURGE_INTERVAL` seconds (for
-/// tests, which cannot wait an hour).
-fn db_purge_interval() -> Duration {
-    std::env::var("FERROBAN_DB_PURGE_INTERVAL")
-        .ok()
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|seconds| *seconds > 0.0)
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .unwrap_or(DB_PURGE_INTERVAL)
-}
+use crate::{SERVER_LOG, ServerError, ServerOptions, log_at, now_seconds};
 
 /// Runs the server until it is told to stop.
 pub fn run(options: ServerOptions) -> Result<(), ServerError> {
     if !options.foreground {
         return background(&options);
     }
-    let (spec, errors) = load_server(&options.conf_dir);
-    let settings = settings(&options, &spec);
-    configure_logging(&options, &spec)?;
-    for error in &errors.0 {
-        log_at!(SERVER_LOG, Level::ERROR, "{error}");
+    let checked = check(&options.conf_dir);
+    let settings = Settings::new(&options, &checked.server);
+    configure_logging(&options, &checked.server)?;
+    log_problems(&checked);
+    let fatal: Vec<String> = checked.fatal().map(ToString::to_string).collect();
+    if !fatal.is_empty() {
+        log_at!(
+            SERVER_LOG,
+            Level::CRITICAL,
+            "Failed during configuration: {} cannot be read",
+            options.conf_dir.display()
+        );
+        return Err(ServerError::Configuration(fatal));
     }
     prepare_socket(&settings.socket, options.remove_stale_socket)?;
     let unclean = claim_run_files(&settings)?;
@@ -101,7 +67,7 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
         store,
         settings: settings.clone(),
     };
-    let result = runtime.block_on(serve(&mut registry, unclean));
+    let result = runtime.block_on(serve(&mut registry, checked.jails, unclean));
     runtime.block_on(registry.stop_all());
     release_run_files(&settings);
     log_at!(SERVER_LOG, Level::INFO, "Exiting ferroban");
@@ -132,34 +98,6 @@ fn release_run_files(settings: &Settings) {
     let _ = std::fs::remove_file(&settings.pidfile);
     if let Some(marker) = settings.running_marker() {
         let _ = std::fs::remove_file(marker);
-    }
-}
-
-impl Settings {
-    /// A file beside the database that exists while a server runs. Unlike the pidfile
-    /// (often on a tmpfs that systemd empties when the service fails), it survives the
-    /// server's death, so a restart knows the firewall still holds the old rules. After a
-    /// reboot it causes one needless clean-up, which is harmless.
-    fn running_marker(&self) -> Option<PathBuf> {
-        let dbfile = self.dbfile.as_ref().filter(|path| *path != ":memory:")?;
-        Some(PathBuf::from(format!("{dbfile}.running")))
-    }
-}
-
-fn settings(options: &ServerOptions, spec: &ServerSpec) -> Settings {
-    let dbfile = spec.dbfile.value.trim().to_string();
-    Settings {
-        socket: options
-            .socket
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&spec.socket.value)),
-        pidfile: options
-            .pidfile
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&spec.pidfile.value)),
-        dbfile: (!dbfile.eq_ignore_ascii_case("none") && !dbfile.is_empty()).then_some(dbfile),
-        dbpurgeage: spec.dbpurgeage.as_ref().map_or(86_400, |v| v.value.seconds),
-        db_purge_interval: db_purge_interval(),
     }
 }
 
@@ -296,7 +234,11 @@ fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ServerError> {
 /// How many control connections are read at the same time.
 const READERS: usize = 16;
 
-async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError> {
+async fn serve(
+    registry: &mut Registry,
+    jails: Vec<JailConfig>,
+    unclean: bool,
+) -> Result<(), ServerError> {
     let listener = bind_socket(&registry.settings.socket)?;
     let signal_error = |source| ServerError::Io {
         what: "cannot install signal handler",
@@ -306,9 +248,10 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
-    registry.start_configured(StartMode {
+    let mode = StartMode {
         after_unclean_stop: unclean,
-    });
+    };
+    registry.start_all(jails, mode);
     crate::memory::release_free_memory();
     log_at!(SERVER_LOG, Level::INFO, "Server ready");
     // Requests are read concurrently (at most READERS at a time), executed one by one.
@@ -354,227 +297,10 @@ async fn serve(registry: &mut Registry, unclean: bool) -> Result<(), ServerError
     }
 }
 
-impl Registry {
-    /// Loads the configuration directory's jails (with every error logged).
-    /// The configured jails, and every configuration error (logged too).
-    fn load_configs(&self) -> (Vec<JailConfig>, Vec<String>) {
-        let (specs, errors) = load_jails(&self.conf_dir);
-        for error in &errors.0 {
-            log_at!(SERVER_LOG, Level::ERROR, "{error}");
-        }
-        let errors = errors.0.iter().map(ToString::to_string).collect();
-        let mut configs: Vec<JailConfig> = specs
-            .iter()
-            .map(|spec| {
-                let (config, warnings) = JailConfig::from_spec(spec);
-                for warning in warnings {
-                    log_at!(JAIL_LOG, Level::WARNING, "[{}] {warning}", spec.name);
-                }
-                config
-            })
-            .collect();
-        keep_matches_where_read(&mut configs);
-        (configs, errors)
-    }
-
-    /// At start, jails whose configuration is fine run even when others have errors
-    /// (as fail2ban starts the jails it could read).
-    fn start_configured(&mut self, mode: StartMode) {
-        for config in self.load_configs().0 {
-            self.start_jail(config, mode);
-        }
-    }
-
-    fn start_jail(&mut self, config: JailConfig, mode: StartMode) {
-        let name = config.name.clone();
-        log_at!(JAIL_LOG, Level::INFO, "Creating new jail '{name}'");
-        match start_jail(config, self.store.clone(), mode) {
-            Ok(jail) => {
-                self.jails.insert(name, jail);
-            }
-            Err(error) => {
-                log_at!(
-                    JAIL_LOG,
-                    Level::ERROR,
-                    "Unable to start jail '{name}': {error}"
-                );
-            }
-        }
-    }
-
-    pub async fn stop_jail(&mut self, name: &str) {
-        if let Some(jail) = self.jails.remove(name) {
-            jail.stop().await;
-        }
-    }
-
-    pub async fn stop_all(&mut self) {
-        let names: Vec<String> = self.jails.keys().cloned().collect();
-        // Stop the sources first so no new failure arrives, then the jails in parallel
-        // (each runs its own actionstop, which may take a while).
-        let mut stopping = Vec::new();
-        for name in names {
-            if let Some(mut jail) = self.jails.remove(&name) {
-                if let Some(source) = jail.source.take() {
-                    source.stop();
-                }
-                stopping.push(jail);
-            }
-        }
-        let mut waits = Vec::new();
-        for jail in &stopping {
-            let (reply, wait) = oneshot::channel();
-            if crate::jail::send_async(&jail.sender, JailCmd::Stop { reply }).await {
-                waits.push(wait);
-            }
-        }
-        for wait in waits {
-            let _ = wait.await;
-        }
-        for mut jail in stopping {
-            if let Some(thread) = jail.thread.take() {
-                let _ = thread.join();
-            }
-        }
-    }
-
-    /// `reload [JAIL] [--unban]` and SIGHUP: jails that stay keep their bans, removed
-    /// jails stop, new jails start.
-    ///
-    /// A configuration with errors is not applied at all: a typo must not stop (and so
-    /// unban) a running jail. The errors are returned for the client to show.
-    pub async fn reload(&mut self, only: Option<&str>, unban: bool) -> Result<(), String> {
-        let (configs, errors) = self.load_configs();
-        if !errors.is_empty() {
-            return Err(format!(
-                "configuration has errors, nothing reloaded:\n{}",
-                errors.join("\n")
-            ));
-        }
-        let wanted: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
-        if only.is_none() {
-            let removed: Vec<String> = self
-                .jails
-                .keys()
-                .filter(|name| !wanted.contains(name))
-                .cloned()
-                .collect();
-            for name in removed {
-                self.stop_jail(&name).await;
-            }
-        }
-        for config in configs {
-            if only.is_some_and(|name| name != config.name) {
-                continue;
-            }
-            if unban && let Some(jail) = self.jails.get(&config.name) {
-                let (reply, wait) = oneshot::channel();
-                if crate::jail::send_async(&jail.sender, JailCmd::UnbanAll { reply }).await {
-                    let _ = wait.await;
-                }
-            }
-            match self.jails.get_mut(&config.name) {
-                Some(jail) => jail.reconfigure(config, self.store.clone()).await,
-                None => self.start_jail(
-                    config,
-                    StartMode {
-                        after_unclean_stop: false,
-                    },
-                ),
-            }
-        }
-        self.purge_store();
-        Ok(())
-    }
-
-    /// Drops bans older than `dbpurgeage` from the database (fail2ban's `db_purge`), then
-    /// gives free memory back (this runs hourly and after each reload).
-    fn purge_store(&self) {
-        crate::memory::release_free_memory();
-        let Some(store) = &self.store else { return };
-        log_at!(SERVER_LOG, Level::DEBUG, "Purge database event occurred");
-        let mut store = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(error) = store.purge(now_seconds()) {
-            log_at!(
-                SERVER_LOG,
-                Level::ERROR,
-                "cannot purge the database: {error}"
-            );
-        }
-    }
-}
-
-fn start_jail(
-    config: JailConfig,
-    store: Option<SharedStore>,
-    mode: StartMode,
-) -> Result<RunningJail, String> {
-    let owner = JailOwner::new(config.clone(), store.clone())?;
-    let (sender, thread) = crate::jail::spawn(owner, mode).map_err(|e| e.to_string())?;
-    let source = match crate::source::spawn(&config, sender.clone(), store) {
-        Ok(source) => source,
-        Err(error) => {
-            let (reply, _wait) = oneshot::channel();
-            let _ = sender.send(JailCmd::Stop { reply });
-            let _ = thread.join();
-            return Err(error);
-        }
-    };
-    Ok(RunningJail {
-        config: Arc::new(config),
-        sender,
-        thread: Some(thread),
-        source,
-    })
-}
-
-impl RunningJail {
-    async fn stop(mut self) {
-        if let Some(source) = self.source.take() {
-            source.stop();
-        }
-        let (reply, wait) = oneshot::channel();
-        if crate::jail::send_async(&self.sender, JailCmd::Stop { reply }).await {
-            let _ = wait.await;
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-
-    /// New settings: the source restarts with the new filter and log paths (from its
-    /// saved position), the owner keeps its bans.
-    async fn reconfigure(&mut self, config: JailConfig, store: Option<SharedStore>) {
-        if let Some(source) = self.source.take() {
-            source.stop();
-        }
-        let (reply, wait) = oneshot::channel();
-        let message = JailCmd::Reconfigure {
-            config: Box::new(config.clone()),
-            reply,
-        };
-        if crate::jail::send_async(&self.sender, message).await {
-            let _ = wait.await;
-        }
-        match crate::source::spawn(&config, self.sender.clone(), store) {
-            Ok(source) => self.source = source,
-            Err(error) => log_at!(
-                JAIL_LOG,
-                Level::ERROR,
-                "[{}] cannot follow its logs: {error}",
-                config.name
-            ),
-        }
-        self.config = Arc::new(config);
-    }
-}
-
 /// `-b`: start a foreground server as a detached child and wait until its socket answers.
 fn background(options: &ServerOptions) -> Result<(), ServerError> {
     let (spec, _) = load_server(&options.conf_dir);
-    let socket = settings(options, &spec).socket;
+    let socket = Settings::new(options, &spec).socket;
     let exe = std::env::current_exe().map_err(|e| ServerError::Background(e.to_string()))?;
     let mut command = std::process::Command::new(exe);
     command
@@ -645,25 +371,6 @@ mod tests {
         assert!(previous_run_was_unclean(&pidfile), "dead process");
         std::fs::write(&pidfile, "garbage").unwrap();
         assert!(previous_run_was_unclean(&pidfile), "unreadable pid");
-    }
-
-    #[test]
-    fn running_marker_sits_beside_a_database_file() {
-        let mut settings = Settings {
-            socket: PathBuf::from("/run/x.sock"),
-            pidfile: PathBuf::from("/run/x.pid"),
-            dbfile: Some("/var/lib/ferroban/db.sqlite3".into()),
-            dbpurgeage: 86_400,
-            db_purge_interval: DB_PURGE_INTERVAL,
-        };
-        assert_eq!(
-            settings.running_marker(),
-            Some(PathBuf::from("/var/lib/ferroban/db.sqlite3.running"))
-        );
-        settings.dbfile = Some(":memory:".into());
-        assert_eq!(settings.running_marker(), None);
-        settings.dbfile = None;
-        assert_eq!(settings.running_marker(), None);
     }
 
     #[test]

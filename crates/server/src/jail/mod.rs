@@ -1,4 +1,6 @@
 //! A jail's owner thread: the one place a jail's [`Tracker`] and [`JailActions`] live.
+//! This module holds the thread's loop, start, stop and reload; [`bans`] what happens to
+//! failures and bans, [`ignore`] what the jail ignores.
 //!
 //! Everything that touches them arrives as a [`JailCmd`] on one channel (failures from the
 //! log source, commands from the control socket with a oneshot reply), so they are handled
@@ -7,25 +9,25 @@
 //! synchronously: a slow action delays this jail only.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
 use ferroban_actions::JailActions;
-use ferroban_tracker::{
-    Ban, BanListEntry, BanOutcome, FailId, Failure, FailureOutcome, IgnoreList, JailStatus,
-    RestoreOutcome, Tracker, Unban, UnbanCause,
-};
+use ferroban_tracker::{Ban, BanListEntry, FailId, Failure, JailStatus, Tracker};
 use tokio::sync::oneshot;
 
-use crate::actions::{
-    ACTIONS_LOG, ban_info, clean_up_after_unclean_stop, ignored_by_command, report,
-};
+use crate::JAIL_LOG;
+use crate::actions::{ACTIONS_LOG, ban_info, report};
 use crate::log::Level;
 use crate::log_at;
 use crate::setup::JailConfig;
-use crate::store::{SharedStore, StoreHistory, forget_ban, record_ban, stored_bans};
-use crate::{JAIL_LOG, now_seconds};
+use crate::store::{SharedStore, forget_ban};
+
+mod bans;
+mod ignore;
+
+use bans::build_actions;
+use ignore::ignore_list;
 
 const FILTER_LOG: &str = "fail2ban.filter";
 
@@ -76,7 +78,7 @@ pub enum JailCmd {
 }
 
 /// How the jail starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct StartMode {
     /// The previous run ended without stopping its actions: clean up first.
     pub after_unclean_stop: bool,
@@ -159,53 +161,29 @@ impl JailOwner {
 
     fn start(&mut self, mode: StartMode) {
         let name = self.config.name.clone();
-        for (action, file) in &self.config.unsupported_actions {
-            log_at!(
-                ACTIONS_LOG,
-                Level::ERROR,
-                "[{name}] action {action}: Python actions ({file}) are not supported; \
-                 use a command action (.conf) instead"
-            );
-        }
         if mode.after_unclean_stop {
             log_at!(
                 JAIL_LOG,
                 Level::NOTICE,
                 "[{name}] previous run did not stop cleanly: flushing and stopping its actions first"
             );
-            clean_up_after_unclean_stop(&name, &self.config.actions);
+            let failures = self.actions.clean_up_after_unclean_stop();
+            for failure in failures {
+                // Expected: there may be nothing left to remove.
+                log_at!(
+                    ACTIONS_LOG,
+                    Level::DEBUG,
+                    "[{name}] clean-up of {}: {}",
+                    failure.action,
+                    failure.error
+                );
+            }
         }
         crate::store::add_jail(self.store.as_ref(), &name);
         let failures = self.actions.start();
         report(&name, "start", failures);
         self.restore();
         log_at!(JAIL_LOG, Level::INFO, "Jail '{name}' started");
-    }
-
-    fn restore(&mut self) {
-        let now = now_seconds();
-        for stored in stored_bans(self.store.as_ref(), &self.config.name, now) {
-            let id = stored.id.clone();
-            match self.tracker.restore(stored, now) {
-                RestoreOutcome::Ban(BanOutcome::Banned(ban)) => {
-                    log_at!(
-                        ACTIONS_LOG,
-                        Level::NOTICE,
-                        "[{}] Restore Ban {id}",
-                        self.config.name
-                    );
-                    self.apply_ban(&ban);
-                }
-                RestoreOutcome::Ignored(reason) => log_at!(
-                    ACTIONS_LOG,
-                    Level::INFO,
-                    "[{}] Ignore restored {id} by {}",
-                    self.config.name,
-                    ignore_source(&reason)
-                ),
-                RestoreOutcome::Obsolete | RestoreOutcome::Ban(_) => {}
-            }
-        }
     }
 
     fn stop(&mut self) {
@@ -215,28 +193,6 @@ impl JailOwner {
         let failures = self.actions.stop();
         report(&name, "stop", failures);
         log_at!(JAIL_LOG, Level::INFO, "Jail '{name}' stopped");
-    }
-
-    /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
-    fn flush(&mut self, unbans: &[Unban], stopping: bool) {
-        for unban in unbans {
-            self.ban_epochs.remove(&unban.ban.id);
-        }
-        let infos: Vec<_> = unbans.iter().filter_map(|u| ban_info(&u.ban)).collect();
-        if infos.is_empty() {
-            return;
-        }
-        for unban in unbans {
-            log_at!(
-                ACTIONS_LOG,
-                Level::NOTICE,
-                "[{}] Unban {}",
-                self.config.name,
-                unban.ban.id
-            );
-        }
-        let failures = self.actions.flush(&infos, stopping);
-        report(&self.config.name, "flush", failures);
     }
 
     fn handle(&mut self, command: JailCmd) {
@@ -295,232 +251,6 @@ impl JailOwner {
         }
     }
 
-    fn failure(&mut self, failure: Failure) {
-        let name = self.config.name.clone();
-        let id = failure.id.clone();
-        if let Some(reason) = self.tracker.ignore_list().reason(&id) {
-            log_at!(
-                FILTER_LOG,
-                Level::INFO,
-                "[{name}] Ignore {id} by {}",
-                ignore_source(&reason)
-            );
-            return;
-        }
-        if let Some(command) = &self.config.ignore_command
-            && ignored_by_command(command, &id)
-        {
-            log_at!(FILTER_LOG, Level::INFO, "[{name}] Ignore {id} by command");
-            return;
-        }
-        log_at!(
-            FILTER_LOG,
-            Level::INFO,
-            "[{name}] Found {id} - {}",
-            format_time(failure.time)
-        );
-        let now = now_seconds();
-        let time = failure.time.min(now);
-        let history = StoreHistory {
-            store: self.store.as_ref(),
-            jail: &name,
-        };
-        match self.tracker.add_failure(failure, now, &history) {
-            FailureOutcome::Ban(outcome) => self.ban_outcome(outcome, time),
-            FailureOutcome::Counted { .. } | FailureOutcome::Ignored(_) => {}
-        }
-    }
-
-    /// Returns whether a new ban was made.
-    fn manual_ban(&mut self, id: FailId) -> bool {
-        let now = now_seconds();
-        let history = StoreHistory {
-            store: self.store.as_ref(),
-            jail: &self.config.name,
-        };
-        let outcome = self.tracker.ban(id, now, &history);
-        let banned = matches!(outcome, BanOutcome::Banned(_));
-        self.ban_outcome(outcome, now);
-        banned
-    }
-
-    /// Acts on a ban decision; `time` is when the failures that led to it happened.
-    fn ban_outcome(&mut self, outcome: BanOutcome, time: i64) {
-        let name = self.config.name.clone();
-        match outcome {
-            BanOutcome::Banned(ban) => {
-                log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Ban {}", ban.id);
-                self.apply_ban(&ban);
-                record_ban(self.store.as_ref(), &name, &ban);
-            }
-            BanOutcome::AlreadyBanned { id, .. } => self.already_banned(&id, time),
-            BanOutcome::Expired { id } => {
-                log_at!(
-                    ACTIONS_LOG,
-                    Level::INFO,
-                    "[{name}] Ignore {id}, expired bantime"
-                );
-            }
-        }
-    }
-
-    /// fail2ban's "already banned" branch of `__checkBan`: the later the address shows up
-    /// again after its ban, the louder the log line; more than a few seconds later its ban
-    /// may be missing from the firewall, so the actions are checked (and repaired).
-    fn already_banned(&mut self, id: &FailId, time: i64) {
-        let name = self.config.name.clone();
-        let Some(banned_at) = self.tracker.get_ban(id).map(|ban| ban.time) else {
-            return;
-        };
-        let late = time - banned_at;
-        let level = match late {
-            ..3 => Level::DEBUG,
-            3..60 => Level::NOTICE,
-            _ => Level::WARNING,
-        };
-        log_at!(ACTIONS_LOG, level, "[{name}] {id} already banned");
-        let current = self.ban_epochs.get(id) == Some(&self.actions.ban_epoch());
-        let now = crate::now_float();
-        if current
-            && late as f64 > CONSISTENCY_CHECK_AFTER
-            && now > self.last_consistency_check + CONSISTENCY_CHECK_AFTER
-        {
-            self.last_consistency_check = now;
-            self.actions.consistency_check();
-            self.reban_after_repairs();
-        }
-    }
-
-    /// After an action was repaired (its `actioncheck` failed during an operation), the
-    /// bans it had applied may be gone: each active ban applied before the repair is
-    /// re-applied with `actionreban` on the repaired actions (fail2ban's `__reBan`).
-    ///
-    /// fail2ban 1.0.2 does this lazily, when a banned address is found again; here it is
-    /// done for every ban right after the repair, so the firewall matches the ban list
-    /// without waiting for the address to come back.
-    fn reban_after_repairs(&mut self) {
-        // A reban can itself fail and repair again; a few rounds settle that, an action
-        // that stays broken is reported, not retried forever.
-        for _ in 0..3 {
-            let epoch = self.actions.ban_epoch();
-            if epoch == self.settled_epoch {
-                return;
-            }
-            let stale: Vec<(Ban, u64)> = self
-                .ban_epochs
-                .iter()
-                .filter(|(_, applied)| **applied < epoch)
-                .filter_map(|(id, applied)| Some((self.tracker.get_ban(id)?.clone(), *applied)))
-                .collect();
-            for (ban, applied) in stale {
-                self.reban(&ban, applied);
-            }
-            // A ban whose reban failed stays behind; the next repair tries it again.
-            self.settled_epoch = epoch;
-        }
-    }
-
-    fn reban(&mut self, ban: &Ban, applied_epoch: u64) {
-        let name = self.config.name.clone();
-        let Some(info) = self.action_info(ban) else {
-            self.ban_epochs.remove(&ban.id);
-            return;
-        };
-        log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Reban {}", ban.id);
-        let failures = self.actions.reban_since(&info, Some(applied_epoch));
-        if failures.is_empty() {
-            self.ban_epochs
-                .insert(ban.id.clone(), self.actions.ban_epoch());
-        }
-        report(&name, "reban", failures);
-    }
-
-    fn apply_ban(&mut self, ban: &Ban) {
-        let Some(info) = self.action_info(ban) else {
-            log_at!(
-                ACTIONS_LOG,
-                Level::WARNING,
-                "[{}] {} is not an address: no action can ban it",
-                self.config.name,
-                ban.id
-            );
-            return;
-        };
-        let failures = self.actions.ban(&info);
-        report(&self.config.name, "ban", failures);
-        self.ban_epochs
-            .insert(ban.id.clone(), self.actions.ban_epoch());
-        self.reban_after_repairs();
-    }
-
-    /// What the actions are told about `ban`; `None` when its id is no address.
-    fn action_info(&self, ban: &Ban) -> Option<ferroban_actions::BanInfo> {
-        let mut info = ban_info(ban)?;
-        // Reading the store may wait for a checkpoint being written: only when asked for.
-        if !ban.restored && uses_ip_matches(&self.config) {
-            let jail = self.config.name.as_str();
-            info.ip_matches = merged_matches(self.store.as_ref(), ban, None);
-            info.ip_jail_matches = merged_matches(self.store.as_ref(), ban, Some(jail));
-        }
-        Some(info)
-    }
-
-    fn manual_unban(&mut self, ids: &[FailId], report_absent: bool) -> Result<usize, String> {
-        let mut count = 0;
-        for id in ids {
-            match self.tracker.unban(id) {
-                Ok(unbans) => {
-                    count += unbans.len();
-                    for unban in unbans {
-                        self.apply_unban(&unban);
-                    }
-                }
-                Err(error) if report_absent => return Err(error.to_string()),
-                Err(_) => {}
-            }
-        }
-        Ok(count)
-    }
-
-    fn expire(&mut self) {
-        for unban in self.tracker.expire(now_seconds()) {
-            self.apply_unban(&unban);
-        }
-    }
-
-    fn apply_unban(&mut self, unban: &Unban) {
-        let name = self.config.name.clone();
-        log_at!(
-            ACTIONS_LOG,
-            Level::NOTICE,
-            "[{name}] Unban {}",
-            unban.ban.id
-        );
-        if unban.cause == UnbanCause::Manual {
-            forget_ban(self.store.as_ref(), &name, &unban.ban.id);
-        }
-        self.ban_epochs.remove(&unban.ban.id);
-        if let Some(info) = ban_info(&unban.ban) {
-            let failures = self.actions.unban(&info);
-            report(&name, "unban", failures);
-            self.reban_after_repairs();
-        }
-    }
-
-    fn change_ignore(&mut self, add: bool, entries: Vec<String>) {
-        if add {
-            for entry in entries {
-                if !self.ignore_entries.contains(&entry) {
-                    self.ignore_entries.push(entry);
-                }
-            }
-        } else {
-            self.ignore_entries.retain(|e| !entries.contains(e));
-        }
-        // The tracker's list cannot remove entries: build it anew.
-        *self.tracker.ignore_list_mut() = ignore_list(&self.config, &self.ignore_entries);
-    }
-
     fn reconfigure(&mut self, config: JailConfig) {
         let name = config.name.clone();
         if config.actions != self.config.actions {
@@ -559,148 +289,6 @@ impl JailOwner {
         self.config = config;
         log_at!(JAIL_LOG, Level::INFO, "Jail '{name}' reloaded");
     }
-}
-
-/// Whether an action of the jail uses `<ipmatches>` or `<ipjailmatches>`.
-fn uses_ip_matches(config: &JailConfig) -> bool {
-    config.actions.iter().any(|action| match action {
-        ferroban_actions::ActionDef::Command(def) => def
-            .definition
-            .values()
-            .chain(def.options.values())
-            .chain(def.init.values())
-            .any(|text| text.contains("<ipmatches>") || text.contains("<ipjailmatches>")),
-        ferroban_actions::ActionDef::Python { .. } => false,
-    })
-}
-
-/// `<ipmatches>`/`<ipjailmatches>`: the lines of the address's earlier recorded bans (over
-/// all jails, or this one), then this ban's own.
-fn merged_matches(
-    store: Option<&SharedStore>,
-    ban: &Ban,
-    jail: Option<&str>,
-) -> Option<Vec<String>> {
-    let store = store?;
-    let earlier = store
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .bans_merged(&ban.id.to_string(), jail)
-        .ok()
-        .flatten()?;
-    let mut matches = earlier.matches;
-    matches.extend(ban.matches.iter().cloned());
-    Some(matches)
-}
-
-fn build_actions(config: &JailConfig) -> Result<JailActions, String> {
-    let mut actions =
-        JailActions::new(&config.name, config.actions.clone()).map_err(|e| e.to_string())?;
-    if let ferroban_tracker::BanTime::Seconds(seconds) = config.policy.ban_time {
-        actions.set_jail_ban_time(seconds);
-    } else {
-        actions.set_jail_ban_time(-1);
-    }
-    Ok(actions)
-}
-
-/// The ignore list of a jail: its entries, this machine's addresses for `ignoreself`, and
-/// host names resolved now.
-fn ignore_list(config: &JailConfig, entries: &[String]) -> IgnoreList {
-    let mut list = IgnoreList::new();
-    list.set_ignore_self(config.ignore_self);
-    if config.ignore_self {
-        list.set_self_addresses(self_addresses());
-    }
-    for entry in entries {
-        match entry.strip_prefix("file:") {
-            Some(path) => add_ignore_file(&mut list, &config.name, path),
-            None => list.add(entry),
-        }
-    }
-    let names: Vec<String> = list.host_names().map(str::to_string).collect();
-    for name in names {
-        use std::net::ToSocketAddrs;
-        let addresses: Vec<IpAddr> = (name.as_str(), 0)
-            .to_socket_addrs()
-            .map(|found| found.map(|a| a.ip()).collect())
-            .unwrap_or_default();
-        list.set_host_addresses(&name, addresses);
-    }
-    list
-}
-
-/// `ignoreip = file:/path`: the addresses, networks and names listed in a file, one or
-/// more per line, `#` starting a comment (fail2ban's `FileIPAddrSet`).
-fn add_ignore_file(list: &mut IgnoreList, jail: &str, path: &str) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            for line in text.lines() {
-                let content = line.split('#').next().unwrap_or("");
-                list.add_all(content);
-            }
-        }
-        Err(error) => log_at!(
-            FILTER_LOG,
-            Level::ERROR,
-            "[{jail}] cannot read ignoreip file {path}: {error}"
-        ),
-    }
-}
-
-/// fail2ban's `getSelfIPs`: loopback and every address of this machine's interfaces.
-fn self_addresses() -> Vec<IpAddr> {
-    let mut addresses = vec![
-        IpAddr::from([127, 0, 0, 1]),
-        IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1]),
-    ];
-    if let Ok(interfaces) = nix::ifaddrs::getifaddrs() {
-        for interface in interfaces {
-            let Some(address) = interface.address else {
-                continue;
-            };
-            if let Some(v4) = address.as_sockaddr_in() {
-                addresses.push(IpAddr::V4(v4.ip()));
-            } else if let Some(v6) = address.as_sockaddr_in6() {
-                addresses.push(IpAddr::V6(v6.ip()));
-            }
-        }
-    }
-    addresses
-}
-
-/// fail2ban's words for why an address is ignored.
-fn ignore_source(reason: &ferroban_tracker::IgnoreReason) -> &'static str {
-    match reason {
-        ferroban_tracker::IgnoreReason::SelfAddress => "ignoreself rule",
-        ferroban_tracker::IgnoreReason::Address | ferroban_tracker::IgnoreReason::Network(_) => {
-            "ip"
-        }
-        ferroban_tracker::IgnoreReason::Host(_) => "dns",
-    }
-}
-
-/// A failure's time as fail2ban's "Found" line shows it. Failures come in bursts with the
-/// same second, so the last text is kept per thread.
-fn format_time(time: i64) -> String {
-    use std::cell::RefCell;
-    thread_local! {
-        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
-    }
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != time {
-            let text = jiff::Timestamp::from_second(time)
-                .map(|t| {
-                    t.to_zoned_datetime(jiff::tz::TimeZone::system())
-                        .strftime("%Y-%m-%d %H:%M:%S")
-                        .to_string()
-                })
-                .unwrap_or_else(|_| time.to_string());
-            *last = (time, text);
-        }
-        last.1.clone()
-    })
 }
 
 /// How many messages wait for a jail's thread at most. Bounded, so that a burst of
@@ -754,7 +342,9 @@ mod tests {
     use ferroban_tracker::{BanTime, JailPolicy};
 
     use super::*;
-    use crate::setup::Backend;
+    use crate::now_seconds;
+    use crate::setup::{Backend, UseDns};
+    use crate::store::{record_ban, stored_bans};
 
     /// A jail whose one action appends what it is asked to do to `record`.
     fn config(record: &Path) -> JailConfig {
@@ -786,12 +376,11 @@ mod tests {
                 definition,
                 ..CommandActionDef::default()
             })],
-            unsupported_actions: Vec::new(),
             backend: Backend::Files { polling: false },
             logpaths: Vec::new(),
             logencoding: None,
             logtimezone: None,
-            usedns: "no".into(),
+            usedns: UseDns::No,
             keep_matches: true,
         }
     }

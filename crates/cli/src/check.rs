@@ -1,0 +1,38 @@
+//! `ferroban config-test`: reads a whole configuration directory, resolves every enabled
+//! jail (filter compiled, actions built, `bantime.*` read) through the server's one check,
+//! and prints every error at once with `file:line` and the include chain that led there.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ConfigTestArgs {
+    /// Configuration directory.
+    #[arg(short = 'c', long = "config", default_value = "/etc/fail2ban")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: ConfigTestArgs) -> ExitCode {
+    let problems = check(&args.config);
+    if problems.is_empty() {
+        println!("OK: configuration test is successful");
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        eprintln!("ERROR: {problem}");
+    }
+    eprintln!(
+        "ERROR: {} error(s) in the configuration at {}",
+        problems.len(),
+        args.config.display()
+    );
+    ExitCode::FAILURE
+}
+
+/// Every problem of the configuration at `dir`, one message each: the server's own check,
+/// the one start-up and reload use.
+pub fn check(dir: &std::path::Path) -> Vec<String> {
+    ferroban_server::check::check(dir).problems().collect()
+}

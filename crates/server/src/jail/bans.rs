@@ -1,0 +1,336 @@
+//! A jail's bans: failures counted into bans, bans applied, re-applied after a repair,
+//! restored at start and lifted (on time, by the user, at stop).
+
+use ferroban_actions::JailActions;
+use ferroban_tracker::{
+    Ban, BanOutcome, FailId, Failure, FailureOutcome, RestoreOutcome, Unban, UnbanCause,
+};
+
+use super::ignore::ignore_source;
+use super::{CONSISTENCY_CHECK_AFTER, FILTER_LOG, JailOwner};
+use crate::actions::{ACTIONS_LOG, ban_info, report};
+use crate::log::Level;
+use crate::log_at;
+use crate::now_seconds;
+use crate::setup::JailConfig;
+use crate::store::{SharedStore, StoreHistory, forget_ban, record_ban, stored_bans};
+
+impl JailOwner {
+    pub(super) fn restore(&mut self) {
+        let now = now_seconds();
+        for stored in stored_bans(self.store.as_ref(), &self.config.name, now) {
+            let id = stored.id.clone();
+            match self.tracker.restore(stored, now) {
+                RestoreOutcome::Ban(BanOutcome::Banned(ban)) => {
+                    log_at!(
+                        ACTIONS_LOG,
+                        Level::NOTICE,
+                        "[{}] Restore Ban {id}",
+                        self.config.name
+                    );
+                    self.apply_ban(&ban);
+                }
+                RestoreOutcome::Ignored(reason) => log_at!(
+                    ACTIONS_LOG,
+                    Level::INFO,
+                    "[{}] Ignore restored {id} by {}",
+                    self.config.name,
+                    ignore_source(&reason)
+                ),
+                RestoreOutcome::Obsolete | RestoreOutcome::Ban(_) => {}
+            }
+        }
+    }
+
+    /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
+    pub(super) fn flush(&mut self, unbans: &[Unban], stopping: bool) {
+        for unban in unbans {
+            self.ban_epochs.remove(&unban.ban.id);
+        }
+        let infos: Vec<_> = unbans.iter().filter_map(|u| ban_info(&u.ban)).collect();
+        if infos.is_empty() {
+            return;
+        }
+        for unban in unbans {
+            log_at!(
+                ACTIONS_LOG,
+                Level::NOTICE,
+                "[{}] Unban {}",
+                self.config.name,
+                unban.ban.id
+            );
+        }
+        let failures = self.actions.flush(&infos, stopping);
+        report(&self.config.name, "flush", failures);
+    }
+
+    pub(super) fn failure(&mut self, failure: Failure) {
+        let name = self.config.name.clone();
+        let id = failure.id.clone();
+        if self.ignored(&failure) {
+            return;
+        }
+        log_at!(
+            FILTER_LOG,
+            Level::INFO,
+            "[{name}] Found {id} - {}",
+            format_time(failure.time)
+        );
+        let now = now_seconds();
+        let time = failure.time.min(now);
+        let history = StoreHistory {
+            store: self.store.as_ref(),
+            jail: &name,
+        };
+        match self.tracker.add_failure(failure, now, &history) {
+            FailureOutcome::Ban(outcome) => self.ban_outcome(outcome, time),
+            FailureOutcome::Counted { .. } | FailureOutcome::Ignored(_) => {}
+        }
+    }
+
+    /// Returns whether a new ban was made.
+    pub(super) fn manual_ban(&mut self, id: FailId) -> bool {
+        let now = now_seconds();
+        let history = StoreHistory {
+            store: self.store.as_ref(),
+            jail: &self.config.name,
+        };
+        let outcome = self.tracker.ban(id, now, &history);
+        let banned = matches!(outcome, BanOutcome::Banned(_));
+        self.ban_outcome(outcome, now);
+        banned
+    }
+
+    /// Acts on a ban decision; `time` is when the failures that led to it happened.
+    fn ban_outcome(&mut self, outcome: BanOutcome, time: i64) {
+        let name = self.config.name.clone();
+        match outcome {
+            BanOutcome::Banned(ban) => {
+                log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Ban {}", ban.id);
+                self.apply_ban(&ban);
+                record_ban(self.store.as_ref(), &name, &ban);
+            }
+            BanOutcome::AlreadyBanned { id, .. } => self.already_banned(&id, time),
+            BanOutcome::Expired { id } => {
+                log_at!(
+                    ACTIONS_LOG,
+                    Level::INFO,
+                    "[{name}] Ignore {id}, expired bantime"
+                );
+            }
+        }
+    }
+
+    /// fail2ban's "already banned" branch of `__checkBan`: the later the address shows up
+    /// again after its ban, the louder the log line; more than a few seconds later its ban
+    /// may be missing from the firewall, so the actions are checked (and repaired).
+    fn already_banned(&mut self, id: &FailId, time: i64) {
+        let name = self.config.name.clone();
+        let Some(banned_at) = self.tracker.get_ban(id).map(|ban| ban.time) else {
+            return;
+        };
+        let late = time - banned_at;
+        let level = match late {
+            ..3 => Level::DEBUG,
+            3..60 => Level::NOTICE,
+            _ => Level::WARNING,
+        };
+        log_at!(ACTIONS_LOG, level, "[{name}] {id} already banned");
+        let current = self.ban_epochs.get(id) == Some(&self.actions.ban_epoch());
+        let now = crate::now_float();
+        if current
+            && late as f64 > CONSISTENCY_CHECK_AFTER
+            && now > self.last_consistency_check + CONSISTENCY_CHECK_AFTER
+        {
+            self.last_consistency_check = now;
+            self.actions.consistency_check();
+            self.reban_after_repairs();
+        }
+    }
+
+    /// After an action was repaired (its `actioncheck` failed during an operation), the
+    /// bans it had applied may be gone: each active ban applied before the repair is
+    /// re-applied with `actionreban` on the repaired actions (fail2ban's `__reBan`).
+    ///
+    /// fail2ban 1.0.2 does this lazily, when a banned address is found again; here it is
+    /// done for every ban right after the repair, so the firewall matches the ban list
+    /// without waiting for the address to come back.
+    fn reban_after_repairs(&mut self) {
+        // A reban can itself fail and repair again; a few rounds settle that, an action
+        // that stays broken is reported, not retried forever.
+        for _ in 0..3 {
+            let epoch = self.actions.ban_epoch();
+            if epoch == self.settled_epoch {
+                return;
+            }
+            let stale: Vec<(Ban, u64)> = self
+                .ban_epochs
+                .iter()
+                .filter(|(_, applied)| **applied < epoch)
+                .filter_map(|(id, applied)| Some((self.tracker.get_ban(id)?.clone(), *applied)))
+                .collect();
+            for (ban, applied) in stale {
+                self.reban(&ban, applied);
+            }
+            // A ban whose reban failed stays behind; the next repair tries it again.
+            self.settled_epoch = epoch;
+        }
+    }
+
+    fn reban(&mut self, ban: &Ban, applied_epoch: u64) {
+        let name = self.config.name.clone();
+        let Some(info) = self.action_info(ban) else {
+            self.ban_epochs.remove(&ban.id);
+            return;
+        };
+        log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Reban {}", ban.id);
+        let failures = self.actions.reban_since(&info, Some(applied_epoch));
+        if failures.is_empty() {
+            self.ban_epochs
+                .insert(ban.id.clone(), self.actions.ban_epoch());
+        }
+        report(&name, "reban", failures);
+    }
+
+    fn apply_ban(&mut self, ban: &Ban) {
+        let Some(info) = self.action_info(ban) else {
+            log_at!(
+                ACTIONS_LOG,
+                Level::WARNING,
+                "[{}] {} is not an address: no action can ban it",
+                self.config.name,
+                ban.id
+            );
+            return;
+        };
+        let failures = self.actions.ban(&info);
+        report(&self.config.name, "ban", failures);
+        self.ban_epochs
+            .insert(ban.id.clone(), self.actions.ban_epoch());
+        self.reban_after_repairs();
+    }
+
+    /// What the actions are told about `ban`; `None` when its id is no address.
+    fn action_info(&self, ban: &Ban) -> Option<ferroban_actions::BanInfo> {
+        let mut info = ban_info(ban)?;
+        // Reading the store may wait for a checkpoint being written: only when asked for.
+        if !ban.restored && uses_ip_matches(&self.config) {
+            let jail = self.config.name.as_str();
+            info.ip_matches = merged_matches(self.store.as_ref(), ban, None);
+            info.ip_jail_matches = merged_matches(self.store.as_ref(), ban, Some(jail));
+        }
+        Some(info)
+    }
+
+    pub(super) fn manual_unban(
+        &mut self,
+        ids: &[FailId],
+        report_absent: bool,
+    ) -> Result<usize, String> {
+        let mut count = 0;
+        for id in ids {
+            match self.tracker.unban(id) {
+                Ok(unbans) => {
+                    count += unbans.len();
+                    for unban in unbans {
+                        self.apply_unban(&unban);
+                    }
+                }
+                Err(error) if report_absent => return Err(error.to_string()),
+                Err(_) => {}
+            }
+        }
+        Ok(count)
+    }
+
+    pub(super) fn expire(&mut self) {
+        for unban in self.tracker.expire(now_seconds()) {
+            self.apply_unban(&unban);
+        }
+    }
+
+    fn apply_unban(&mut self, unban: &Unban) {
+        let name = self.config.name.clone();
+        log_at!(
+            ACTIONS_LOG,
+            Level::NOTICE,
+            "[{name}] Unban {}",
+            unban.ban.id
+        );
+        if unban.cause == UnbanCause::Manual {
+            forget_ban(self.store.as_ref(), &name, &unban.ban.id);
+        }
+        self.ban_epochs.remove(&unban.ban.id);
+        if let Some(info) = ban_info(&unban.ban) {
+            let failures = self.actions.unban(&info);
+            report(&name, "unban", failures);
+            self.reban_after_repairs();
+        }
+    }
+}
+
+/// Whether an action of the jail uses `<ipmatches>` or `<ipjailmatches>`.
+fn uses_ip_matches(config: &JailConfig) -> bool {
+    config.actions.iter().any(|action| match action {
+        ferroban_actions::ActionDef::Command(def) => def
+            .definition
+            .values()
+            .chain(def.options.values())
+            .chain(def.init.values())
+            .any(|text| text.contains("<ipmatches>") || text.contains("<ipjailmatches>")),
+        ferroban_actions::ActionDef::Python { .. } => false,
+    })
+}
+
+/// `<ipmatches>`/`<ipjailmatches>`: the lines of the address's earlier recorded bans (over
+/// all jails, or this one), then this ban's own.
+fn merged_matches(
+    store: Option<&SharedStore>,
+    ban: &Ban,
+    jail: Option<&str>,
+) -> Option<Vec<String>> {
+    let store = store?;
+    let earlier = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .bans_merged(&ban.id.to_string(), jail)
+        .ok()
+        .flatten()?;
+    let mut matches = earlier.matches;
+    matches.extend(ban.matches.iter().cloned());
+    Some(matches)
+}
+
+pub(super) fn build_actions(config: &JailConfig) -> Result<JailActions, String> {
+    let mut actions =
+        JailActions::new(&config.name, config.actions.clone()).map_err(|e| e.to_string())?;
+    if let ferroban_tracker::BanTime::Seconds(seconds) = config.policy.ban_time {
+        actions.set_jail_ban_time(seconds);
+    } else {
+        actions.set_jail_ban_time(-1);
+    }
+    Ok(actions)
+}
+
+/// A failure's time as fail2ban's "Found" line shows it. Failures come in bursts with the
+/// same second, so the last text is kept per thread.
+fn format_time(time: i64) -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != time {
+            let text = jiff::Timestamp::from_second(time)
+                .map(|t| {
+                    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                        .strftime("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|_| time.to_string());
+            *last = (time, text);
+        }
+        last.1.clone()
+    })
+}
