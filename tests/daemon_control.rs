@@ -179,10 +179,23 @@ fn stale_socket_needs_x_and_reload_keeps_bans() {
     assert!(log.contains("start gamma\n"), "{log}");
     assert!(!log.contains("stop alpha"), "alpha keeps running:\n{log}");
 
-    // A broken configuration is refused as a whole: nothing stops, nothing is unbanned.
+    // A jail whose new settings are broken keeps running on its old ones, with its bans;
+    // the client is told which jail and why, and fails.
     dir.write_conf("jail.local", "[alpha]\nfilter = no-such-filter\n");
     let (ok, text) = server.client(&["reload"]);
-    assert!(!ok && text.contains("nothing reloaded"), "{text}");
+    assert!(
+        !ok && text.contains("Errors in jail 'alpha', it keeps running on its previous settings")
+            && text.contains("jail.local:2: unknown filter `no-such-filter`"),
+        "{text}"
+    );
+    let (_, status) = server.client(&["status"]);
+    assert!(status.ends_with("Jail list:\talpha, gamma\n"), "{status}");
+    let (_, alpha) = server.client(&["get", "alpha", "banip"]);
+    assert_eq!(alpha.trim(), "192.0.2.1", "alpha keeps its ban");
+    // A file that cannot be read is refused as a whole: nothing stops, nothing is unbanned.
+    dir.write_conf("jail.local", "[alpha\nfilter = no-such-filter\n");
+    let (ok, text) = server.client(&["reload"]);
+    assert!(!ok && text.contains("nothing reloaded") && text.contains("jail.local:1"), "{text}");
     let (_, status) = server.client(&["status"]);
     assert!(status.ends_with("Jail list:\talpha, gamma\n"), "{status}");
     std::fs::remove_file(dir.conf().join("jail.local")).unwrap();

@@ -455,11 +455,18 @@ fn smtp_py_is_refused_and_dump_prints_the_configuration() {
     assert!(text.contains("'alpha'"), "{text}");
     assert!(text.contains("maxretry"), "{text}");
 
+    // A jail naming a Python action is refused, never run without that action; the
+    // error names the command actions that send the same mail.
     let server = ServerProcess::start_here(&dir);
     let log_text = dir.log_text();
-    assert!(log_text.contains("not supported"), "{log_text}");
+    assert!(
+        log_text.contains("[mailer] action `smtp` is a Python action")
+            && log_text.contains("`sendmail` or `mail`")
+            && log_text.contains("Errors in jail 'mailer'. Skipping..."),
+        "{log_text}"
+    );
     let (_, status) = server.client(&["status"]);
-    assert!(status.contains("alpha"), "{status}");
+    assert!(status.contains("alpha") && !status.contains("mailer"), "{status}");
 }
 
 #[test]

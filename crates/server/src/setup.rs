@@ -222,7 +222,8 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
     });
     let usedns = use_dns(spec, &mut warnings);
     let backend = backend(spec, &mut errors);
-    if matches!(backend, Some(Backend::Files { .. })) {
+    // A jail without a filter reads no log (fail2ban: "No filter set for jail").
+    if filter.is_some() && matches!(backend, Some(Backend::Files { .. })) {
         check_logpaths(spec, &mut errors);
     }
     let actions = actions(spec, &mut errors);

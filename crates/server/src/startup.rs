@@ -254,6 +254,7 @@ async fn serve(
     registry.start_all(jails, mode);
     crate::memory::release_free_memory();
     log_at!(SERVER_LOG, Level::INFO, "Server ready");
+    release_detached_stderr();
     // Requests are read concurrently (at most READERS at a time), executed one by one.
     let (incoming_sender, mut incoming) = tokio::sync::mpsc::channel(READERS);
     let readers = Arc::new(tokio::sync::Semaphore::new(READERS));
@@ -301,6 +302,9 @@ async fn serve(
 fn background(options: &ServerOptions) -> Result<(), ServerError> {
     let (spec, _) = load_server(&options.conf_dir);
     let socket = Settings::new(options, &spec).socket;
+    if StdUnixStream::connect(&socket).is_ok() {
+        return Err(ServerError::AlreadyRunning(socket));
+    }
     let exe = std::env::current_exe().map_err(|e| ServerError::Background(e.to_string()))?;
     let mut command = std::process::Command::new(exe);
     command
@@ -322,25 +326,36 @@ fn background(options: &ServerOptions) -> Result<(), ServerError> {
         command.arg("--loglevel").arg(level);
     }
     use std::os::unix::process::CommandExt;
-    // All three to /dev/null, as fail2ban's daemonize does: a detached server holding the
-    // caller's stderr would keep `$(fail2ban-server -b 2>&1)` or a supervisor reading it
-    // waiting forever. Startup errors still reach the logtarget, and the exit status below.
+    // Standard input and output to /dev/null, as fail2ban's daemonize does. Standard error
+    // comes to us through a pipe until the server is ready, so that a start that fails says
+    // why where the user looks; the ready server then lets go of it (DETACHED_STDERR), so a
+    // `$(fail2ban-server -b 2>&1)` or a supervisor reading it does not wait forever.
     command
+        .env(DETACHED_STDERR, "1")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .process_group(0);
     let mut child = command
         .spawn()
         .map_err(|e| ServerError::Background(e.to_string()))?;
+    let told = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        })
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if StdUnixStream::connect(&socket).is_ok() {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
+            let said = told.and_then(|reader| reader.join().ok()).unwrap_or_default();
             return Err(ServerError::Background(format!(
-                "server exited: {status} (see its logtarget)"
+                "server exited ({status}):\n{}",
+                said.trim_end()
             )));
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -349,6 +364,21 @@ fn background(options: &ServerOptions) -> Result<(), ServerError> {
         "no answer on {} after 30 s",
         socket.display()
     )))
+}
+
+/// Set for a server started by `-b`: its standard error is the starting process's pipe,
+/// to be let go of once the server is ready.
+const DETACHED_STDERR: &str = "FERROBAN_DETACHED_STDERR";
+
+/// A server started by `-b` points its standard error at /dev/null once it is ready: the
+/// process that started it has stopped reading.
+fn release_detached_stderr() {
+    if std::env::var_os(DETACHED_STDERR).is_none() {
+        return;
+    }
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
 }
 
 #[cfg(test)]
