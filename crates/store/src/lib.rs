@@ -5,9 +5,13 @@
 //! (`PRAGMA user_version`, migrations applied in order at open; a database
 //! written by a newer ferroban is refused, not guessed at).
 //!
+//! A fail2ban database (its `fail2banDb` table) is taken over at open
+//! (`takeover.rs`): backed up byte for byte beside itself, then migrated in place in
+//! one transaction; [`Store::take_takeover`] tells the server what to log.
+//!
 //! Receives, from the server and the tracker: jails as they are started and
-//! stopped, log positions of the tailer (path, hash of the first line,
-//! byte offset), bans as they happen (jail, IP, time, ban time, ban count,
+//! stopped, log positions ([`LogPosition`]: a file's first-line md5, inode and
+//! byte offset, or a journal cursor), bans as they happen (jail, IP, time, ban time, ban count,
 //! matches and failures as JSON), and unbans.
 //!
 //! Emits: the bans still in force at start-up with their remaining time (to

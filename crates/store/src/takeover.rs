@@ -97,7 +97,7 @@ pub enum SkipReason {
     NotAnAddress(String),
     #[error("data is not a JSON object: {0}")]
     InvalidJson(String),
-    #[error("firstlinemd5 {0:?} is not an md5")]
+    #[error("firstlinemd5 {0:?} is not an md5 or a sha1")]
     NotAnMd5(String),
     /// fail2ban keeps a journal position as a time; ferroban resumes the journal from a
     /// cursor, and without one starts `findtime` ago.
@@ -545,8 +545,11 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// An md5, or the SHA-1 fail2ban 1.0 on Python 3 writes in its place (its md5 probe fails
+/// there), or empty (no complete first line yet).
 fn is_md5(text: &str) -> bool {
-    text.is_empty() || (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+    text.is_empty()
+        || ([32, 40].contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// An address, or a network `address/prefix` (fail2ban bans those too).

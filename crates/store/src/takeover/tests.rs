@@ -12,6 +12,8 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const NOW: i64 = 1_700_000_000;
 const MD5: &str = "e1735158246b267bdc0ec11b0b4c1ecc";
+/// What fail2ban 1.0 on Python 3 stores as `firstlinemd5` of the same line.
+const SHA1: &str = "e32c72173d6151f438f6ff3a85c56a46ed99ca81";
 
 /// fail2ban 1.0.2's `_CREATE_SCRIPTS` (schema version 4), verbatim.
 const FAIL2BAN_V4: &str = "
@@ -67,6 +69,7 @@ fn v4_rows() -> String {
          INSERT INTO logs VALUES('sshd', '/var/log/auth.log', '{MD5}', 1234);
          INSERT INTO logs VALUES('sshd', 'systemd-journal', '2026-11-26 18:00:00', 1700000000.5);
          INSERT INTO logs VALUES('sshd', '/var/log/bad.log', 'not an md5', 5);
+         INSERT INTO logs VALUES('sshd', '/var/log/sha1.log', '{SHA1}', 11);
          INSERT INTO bans VALUES('sshd', '192.0.2.1', {older_time}, 600, 1, {older});
          INSERT INTO bans VALUES('sshd', '192.0.2.1', {now}, 1200, 2, {good});
          INSERT INTO bans VALUES('sshd', '2001:db8::/64', {now}, -1, 1, NULL);
@@ -101,7 +104,7 @@ fn a_fail2ban_v4_file_is_backed_up_byte_for_byte_then_migrated() -> TestResult {
     assert_eq!(store.schema_version()?, SCHEMA_VERSION);
     assert_eq!(
         (report.jails, report.logs, report.history, report.bans),
-        (2, 1, 3, 2)
+        (2, 2, 3, 2)
     );
     let text = report.to_string();
     assert!(
@@ -220,6 +223,14 @@ fn log_positions_carry_over_without_an_inode() -> TestResult {
             first_line_md5: MD5.into(),
             inode: None,
             offset: 1234
+        })
+    );
+    assert_eq!(
+        store.get_log_position("sshd", "/var/log/sha1.log")?,
+        Some(LogPosition::File {
+            first_line_md5: SHA1.into(),
+            inode: None,
+            offset: 11
         })
     );
     assert_eq!(store.get_log_position("sshd", "systemd-journal")?, None);
