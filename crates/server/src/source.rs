@@ -379,7 +379,10 @@ fn open_journal(
             .get_log_position(&config.name, JOURNAL_POSITION)
             .ok()
             .flatten()
-            .map(|p| p.first_line_hash)
+            .and_then(|p| match p {
+                LogPosition::Journal { cursor } => Some(cursor),
+                LogPosition::File { .. } => None,
+            })
             .filter(|c| !c.is_empty())
     });
     // Never from the tail: with a match filter `journalctl -f -n 0` was seen to drop
@@ -457,9 +460,8 @@ impl JournalLoop {
         let (Some(store), Some(cursor)) = (&self.store, self.journal.last_cursor()) else {
             return;
         };
-        let position = LogPosition {
-            first_line_hash: cursor.to_string(),
-            position: 0,
+        let position = LogPosition::Journal {
+            cursor: cursor.to_string(),
         };
         let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(error) = store.set_log_position(&self.filter.jail, JOURNAL_POSITION, &position) {

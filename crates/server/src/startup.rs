@@ -203,6 +203,9 @@ fn open_store(settings: &Settings) -> Result<Option<SharedStore>, ServerError> {
         let _ = std::fs::create_dir_all(dir);
     }
     let mut store = Store::open(path)?;
+    if let Some(takeover) = store.take_takeover() {
+        crate::store::log_takeover(&takeover);
+    }
     store.set_purge_age(Duration::from_secs(settings.dbpurgeage.max(0) as u64));
     if let Err(error) = store.purge(now_seconds()) {
         log_at!(

@@ -6,13 +6,29 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ferroban_source::Checkpoint;
-use ferroban_store::{BanData, LogPosition, NewBan, Store};
+use ferroban_store::{BanData, LogPosition, NewBan, Store, Takeover};
 use ferroban_tracker::{Ban, BanHistory, BanTime, FailId, PreviousBan, StoredBan, Timestamp};
 
 use crate::log::Level;
 use crate::log_at;
 
 const DB_LOG: &str = "fail2ban.database";
+/// fail2ban's `bantime` of a ban whose time was never stored.
+const UNKNOWN_BAN_TIME: i64 = -2;
+
+/// Tells what the takeover of a fail2ban database did: the backup first, then each row
+/// left behind and why.
+pub fn log_takeover(takeover: &Takeover) {
+    log_at!(DB_LOG, Level::INFO, "{takeover}");
+    for skipped in &takeover.skipped {
+        log_at!(
+            DB_LOG,
+            Level::WARNING,
+            "Not taken over from {}: {skipped}",
+            takeover.path.display()
+        );
+    }
+}
 
 /// The store, shared by every jail.
 pub type SharedStore = Arc<Mutex<Store>>;
@@ -79,7 +95,10 @@ pub fn stored_bans(store: Option<&SharedStore>, jail: &str, now: Timestamp) -> V
         .map(|row| StoredBan {
             id: FailId::parse(&row.ip),
             time_of_ban: row.time_of_ban,
-            ban_time: Some(BanTime::from_seconds(row.ban_time)),
+            // fail2ban's -2, "unknown" (taken over from a database before its version 3):
+            // restoring takes the jail's ban time then.
+            ban_time: (row.ban_time != UNKNOWN_BAN_TIME)
+                .then(|| BanTime::from_seconds(row.ban_time)),
             ban_count: row.ban_count,
             failures: row.data.failures,
             matches: row.data.matches,
@@ -118,15 +137,16 @@ impl BanHistory for StoreHistory<'_> {
     }
 }
 
-/// The store keeps fail2ban's `(md5 of the first line, position)`; the tailer also wants
-/// the inode, so it travels in the hash column as `md5@inode`.
+/// Saves the tailer's positions: fail2ban's `(md5 of the first line, position)` and the
+/// inode.
 pub fn save_checkpoints(store: Option<&SharedStore>, jail: &str, checkpoints: &[Checkpoint]) {
     let Some(store) = store else { return };
     let mut store = locked(store);
     for checkpoint in checkpoints {
-        let position = LogPosition {
-            first_line_hash: format!("{}@{}", checkpoint.first_line_md5, checkpoint.inode),
-            position: checkpoint.offset,
+        let position = LogPosition::File {
+            first_line_md5: checkpoint.first_line_md5.clone(),
+            inode: Some(checkpoint.inode),
+            offset: checkpoint.offset,
         };
         let path = checkpoint.path.display().to_string();
         if let Err(error) = store.set_log_position(jail, &path, &position) {
@@ -155,15 +175,21 @@ pub fn load_checkpoints(
             let position = store
                 .get_log_position(jail, &path.display().to_string())
                 .ok()??;
-            let (md5, inode) = match position.first_line_hash.rsplit_once('@') {
-                Some((md5, inode)) => (md5.to_string(), inode.parse().unwrap_or(0)),
-                None => (position.first_line_hash.clone(), 0),
+            let LogPosition::File {
+                first_line_md5,
+                inode,
+                offset,
+            } = position
+            else {
+                return None;
             };
+            // Inode 0 is no file's: a position without one (taken over from fail2ban)
+            // resumes on its first line's md5 alone, as fail2ban does.
             Some(Checkpoint {
                 path: path.clone(),
-                inode,
-                offset: position.position,
-                first_line_md5: md5,
+                inode: inode.unwrap_or(0),
+                offset,
+                first_line_md5,
             })
         })
         .collect()

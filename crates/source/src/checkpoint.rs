@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
+use sha1::Sha1;
 
 /// A resumable read position in one log file. `path`, `first_line_md5` and
 /// `offset` are the `path`, `firstlinemd5` and `lastfilepos` columns of
@@ -94,12 +95,28 @@ impl Head {
     }
 }
 
+impl Head {
+    /// The head's hash in the family of `stored`: SHA-1 for a 40-digit value, else md5.
+    /// fail2ban 1.0 on Python 3 writes SHA-1 into `firstlinemd5`: its probe
+    /// `hashlib.md5(' ')` hashes a `str`, raises, and it falls back to `hashlib.sha1`. A
+    /// position taken over from its database carries that hash until we save our own.
+    fn hash_like(&self, stored: &str) -> String {
+        if stored.len() != 40 || self.bytes.last() != Some(&b'\n') {
+            return self.md5_hex();
+        }
+        Sha1::digest(&self.bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
 impl Checkpoint {
     /// Whether this checkpoint applies to the file now at its path, given
     /// that file's inode, size and head. The md5 decides, as in fail2ban;
     /// without a complete first line only the same inode can prove identity.
     pub(crate) fn matches(&self, inode: u64, size: u64, head: &Head) -> bool {
-        let same_first_line = self.first_line_md5 == head.md5_hex();
+        let same_first_line = self.first_line_md5 == head.hash_like(&self.first_line_md5);
         let identity_known = !self.first_line_md5.is_empty() || self.inode == inode;
         same_first_line && identity_known && size >= self.offset
     }
@@ -133,6 +150,21 @@ mod tests {
         let complete = head_of(b"abc\n");
         assert!(complete.same_file(&head_of(b"abc\nmore\n")));
         assert!(!complete.same_file(&head_of(b"abd\n")));
+    }
+
+    #[test]
+    fn a_sha1_first_line_hash_of_fail2ban_on_python_3_is_accepted() {
+        // python3 -c 'import hashlib; print(hashlib.sha1(b"first line\n").hexdigest())'
+        let head = head_of(b"first line\nsecond\n");
+        let checkpoint = Checkpoint {
+            path: "/x".into(),
+            inode: 0,
+            offset: 11,
+            first_line_md5: "e32c72173d6151f438f6ff3a85c56a46ed99ca81".into(),
+        };
+        assert!(checkpoint.matches(5, 18, &head));
+        let other = head_of(b"other line\n");
+        assert!(!checkpoint.matches(5, 18, &other));
     }
 
     #[test]

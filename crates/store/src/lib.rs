@@ -5,9 +5,13 @@
 //! (`PRAGMA user_version`, migrations applied in order at open; a database
 //! written by a newer ferroban is refused, not guessed at).
 //!
+//! A fail2ban database (its `fail2banDb` table) is taken over at open
+//! (`takeover.rs`): backed up byte for byte beside itself, then migrated in place in
+//! one transaction; [`Store::take_takeover`] tells the server what to log.
+//!
 //! Receives, from the server and the tracker: jails as they are started and
-//! stopped, log positions of the tailer (path, hash of the first line,
-//! byte offset), bans as they happen (jail, IP, time, ban time, ban count,
+//! stopped, log positions ([`LogPosition`]: a file's first-line md5, inode and
+//! byte offset, or a journal cursor), bans as they happen (jail, IP, time, ban time, ban count,
 //! matches and failures as JSON), and unbans.
 //!
 //! Emits: the bans still in force at start-up with their remaining time (to
@@ -20,6 +24,7 @@
 //! restoring and ban counting read.
 
 mod schema;
+mod takeover;
 
 use std::path::Path;
 use std::time::Duration;
@@ -28,6 +33,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 pub use schema::SCHEMA_VERSION;
+pub use takeover::{SkipReason, SkippedRow, Takeover};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -49,19 +55,45 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    /// The file is an SQLite database that ferroban did not create (e.g. a
-    /// fail2ban database).
-    #[error("database {path} is not a ferroban database (found tables but no schema version)")]
+    /// The file is an SQLite database that neither ferroban nor fail2ban created.
+    #[error(
+        "database {path} is not a ferroban database (found tables but no schema version) \
+         nor a fail2ban one (no fail2banDb table)"
+    )]
     ForeignDatabase { path: String },
+    /// A fail2ban database whose schema version we cannot take over.
+    #[error(
+        "database {path} is a fail2ban database of schema version {found}; ferroban takes over \
+         versions 1 to 4 only: let fail2ban upgrade it, or move the file away"
+    )]
+    UnsupportedFail2banSchema { path: String, found: String },
+    /// The backup of a fail2ban database before its takeover could not be written; the
+    /// database was left untouched.
+    #[error("cannot back up fail2ban database {path} to {backup}: {source}")]
+    Backup {
+        path: String,
+        backup: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Where the tailer stopped in a log file.
+/// Where reading of a log stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogPosition {
-    /// Hash of the file's first line, to notice rotation.
-    pub first_line_hash: String,
-    /// Byte offset of the next line to read.
-    pub position: u64,
+pub enum LogPosition {
+    /// A log file, fail2ban's `(firstlinemd5, lastfilepos)` and the inode.
+    File {
+        /// Lowercase hex md5 of the first line with its newline; empty while the file had
+        /// no complete first line.
+        first_line_md5: String,
+        /// Inode of the file read; `None` when unknown (a position taken over from
+        /// fail2ban, which does not store it: the md5 alone decides then).
+        inode: Option<u64>,
+        /// Byte offset of the next line to read.
+        offset: u64,
+    },
+    /// The systemd journal: the cursor of the last entry read.
+    Journal { cursor: String },
 }
 
 /// What is stored with a ban as JSON.
@@ -137,11 +169,15 @@ pub struct Store {
     path: String,
     purge_age: Duration,
     max_matches: usize,
+    takeover: Option<Takeover>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, or an in-memory
     /// one for `:memory:`, and brings its schema up to date.
+    ///
+    /// A fail2ban database is taken over: backed up beside itself, then migrated in place
+    /// (see [`Store::take_takeover`] for what to tell the user).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path_text = path.as_ref().display().to_string();
         let wrap = |source| StoreError::Sqlite {
@@ -153,6 +189,13 @@ impl Store {
         } else {
             Connection::open(path.as_ref()).map_err(wrap)?
         };
+        // Before `configure`: switching to WAL rewrites the header, and the backup of a
+        // fail2ban file must be its bytes as fail2ban left them.
+        let takeover = if path_text == ":memory:" {
+            None
+        } else {
+            takeover::take_over(&mut connection, path.as_ref())?
+        };
         schema::configure(&connection).map_err(wrap)?;
         schema::migrate(&mut connection, &path_text)?;
         Ok(Store {
@@ -160,7 +203,14 @@ impl Store {
             path: path_text,
             purge_age: DEFAULT_PURGE_AGE,
             max_matches: DEFAULT_MAX_MATCHES,
+            takeover,
         })
+    }
+
+    /// What the takeover of a fail2ban database did at open, once: `None` when the file
+    /// was ferroban's already (or after the first call).
+    pub fn take_takeover(&mut self) -> Option<Takeover> {
+        self.takeover.take()
     }
 
     /// `dbpurgeage`.
@@ -230,27 +280,20 @@ impl Store {
         .map_err(|e| self.error(e))
     }
 
-    /// Saves where the tailer stopped in `path` for `jail`.
+    /// Saves where reading stopped in `path` (a log file, or the journal's name) for `jail`.
     pub fn set_log_position(
         &mut self,
         jail: &str,
         path: &str,
         position: &LogPosition,
     ) -> Result<(), StoreError> {
-        let offset = i64::try_from(position.position).unwrap_or(i64::MAX);
         self.write(|tx| {
             ensure_jail(tx, jail)?;
-            tx.execute(
-                "INSERT INTO logs(jail, path, first_line_hash, position) VALUES(?1, ?2, ?3, ?4)
-                 ON CONFLICT(jail, path) DO UPDATE
-                 SET first_line_hash = excluded.first_line_hash, position = excluded.position",
-                params![jail, path, position.first_line_hash, offset],
-            )
-            .map(drop)
+            write_log_position(tx, jail, path, position)
         })
     }
 
-    /// Where the tailer stopped in `path` for `jail`, if recorded.
+    /// Where reading stopped in `path` for `jail`, if recorded.
     pub fn get_log_position(
         &self,
         jail: &str,
@@ -258,15 +301,10 @@ impl Store {
     ) -> Result<Option<LogPosition>, StoreError> {
         self.connection
             .query_row(
-                "SELECT first_line_hash, position FROM logs WHERE jail = ?1 AND path = ?2",
+                "SELECT first_line_md5, inode, journal_cursor, position FROM logs
+                 WHERE jail = ?1 AND path = ?2",
                 params![jail, path],
-                |row| {
-                    let position: i64 = row.get(1)?;
-                    Ok(LogPosition {
-                        first_line_hash: row.get(0)?,
-                        position: u64::try_from(position).unwrap_or(0),
-                    })
-                },
+                log_position,
             )
             .optional()
             .map_err(|e| self.error(e))
@@ -491,6 +529,59 @@ impl Store {
             source,
         }
     }
+}
+
+/// Writes one `logs` row: a file's md5, inode and offset, or a journal cursor.
+fn write_log_position(
+    tx: &Transaction<'_>,
+    jail: &str,
+    path: &str,
+    position: &LogPosition,
+) -> rusqlite::Result<()> {
+    let sql = "INSERT INTO logs(jail, path, first_line_md5, inode, journal_cursor, position)
+               VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+               ON CONFLICT(jail, path) DO UPDATE
+               SET first_line_md5 = excluded.first_line_md5, inode = excluded.inode,
+                   journal_cursor = excluded.journal_cursor, position = excluded.position";
+    let saturate = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    match position {
+        LogPosition::File {
+            first_line_md5,
+            inode,
+            offset,
+        } => {
+            let inode = inode.map(saturate);
+            let values = params![
+                jail,
+                path,
+                first_line_md5,
+                inode,
+                None::<String>,
+                saturate(*offset)
+            ];
+            tx.execute(sql, values)
+        }
+        LogPosition::Journal { cursor } => tx.execute(
+            sql,
+            params![jail, path, None::<String>, None::<i64>, cursor, 0],
+        ),
+    }
+    .map(drop)
+}
+
+fn log_position(row: &rusqlite::Row<'_>) -> rusqlite::Result<LogPosition> {
+    let md5: Option<String> = row.get(0)?;
+    let inode: Option<i64> = row.get(1)?;
+    let cursor: Option<String> = row.get(2)?;
+    let offset: i64 = row.get(3)?;
+    Ok(match (cursor, md5) {
+        (Some(cursor), _) => LogPosition::Journal { cursor },
+        (None, md5) => LogPosition::File {
+            first_line_md5: md5.unwrap_or_default(),
+            inode: inode.and_then(|inode| u64::try_from(inode).ok()),
+            offset: u64::try_from(offset).unwrap_or(0),
+        },
+    })
 }
 
 /// Adds `jail` (enabled) unless known; bans and positions need their jail.

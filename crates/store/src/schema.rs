@@ -7,11 +7,11 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The schema version this build writes: `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[i]` brings a database from version `i` to `i + 1`. Append
 /// only: a released step is never edited.
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 1: jails, log positions, ban history (`bans`) and latest ban per
     // (ip, jail) (`bips`), as fail2ban's schema version 4.
     "CREATE TABLE jails(
@@ -47,6 +47,34 @@ const MIGRATIONS: [&str; 1] = [
      );
      CREATE INDEX bips_time_of_ban ON bips(time_of_ban);
      CREATE INDEX bips_ip ON bips(ip);",
+    // 2: a log position's parts get their own columns. Version 1 kept one text per row:
+    // `md5@inode` for a file (a bare md5 before the inode was added), and the journal
+    // cursor for the journal, whose row has the path `<journal>`. A row is a file position
+    // (md5 set, inode when known) or a journal cursor, never both.
+    "CREATE TABLE logs_v2(
+         jail TEXT NOT NULL REFERENCES jails(name) ON DELETE CASCADE,
+         path TEXT NOT NULL,
+         first_line_md5 TEXT,
+         inode INTEGER,
+         journal_cursor TEXT,
+         position INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY(jail, path),
+         CHECK((first_line_md5 IS NULL) != (journal_cursor IS NULL))
+     );
+     INSERT INTO logs_v2(jail, path, first_line_md5, inode, journal_cursor, position)
+     SELECT jail, path,
+         CASE WHEN path = '<journal>' THEN NULL
+              WHEN instr(first_line_hash, '@') > 0
+                  THEN substr(first_line_hash, 1, instr(first_line_hash, '@') - 1)
+              ELSE first_line_hash END,
+         CASE WHEN path != '<journal>' AND instr(first_line_hash, '@') > 0
+                  THEN CAST(substr(first_line_hash, instr(first_line_hash, '@') + 1) AS INTEGER)
+              END,
+         CASE WHEN path = '<journal>' THEN first_line_hash END,
+         position
+     FROM logs;
+     DROP TABLE logs;
+     ALTER TABLE logs_v2 RENAME TO logs;",
 ];
 
 /// Connection settings.
@@ -89,18 +117,29 @@ pub(crate) fn migrate(connection: &mut Connection, path: &str) -> Result<(), Sto
             path: path.to_owned(),
         });
     }
-    for (version, step) in (1_i64..)
-        .zip(MIGRATIONS)
-        .skip_while(|(version, _)| *version <= found)
-    {
-        tx.execute_batch(step).map_err(wrap)?;
-        tx.pragma_update(None, "user_version", version)
-            .map_err(wrap)?;
-    }
+    apply_migrations(&tx, found, SCHEMA_VERSION).map_err(wrap)?;
     tx.commit().map_err(wrap)
 }
 
-fn has_tables(connection: &Connection) -> rusqlite::Result<bool> {
+/// Runs the migrations after version `from` up to and including `to` inside `connection`'s
+/// open transaction, recording each version reached.
+pub(crate) fn apply_migrations(
+    connection: &Connection,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<()> {
+    for (version, step) in (1_i64..)
+        .zip(MIGRATIONS)
+        .skip_while(|(version, _)| *version <= from)
+        .take_while(|(version, _)| *version <= to)
+    {
+        connection.execute_batch(step)?;
+        connection.pragma_update(None, "user_version", version)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn has_tables(connection: &Connection) -> rusqlite::Result<bool> {
     connection.query_row(
         "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table')",
         [],

@@ -91,18 +91,20 @@ fn jails_are_disabled_not_deleted_until_purge() -> TestResult {
 fn log_positions_are_saved_per_jail_and_path() -> TestResult {
     let (_dir, mut store) = temp_store()?;
     assert_eq!(store.get_log_position("sshd", "/var/log/auth.log")?, None);
-    let first = LogPosition {
-        first_line_hash: "abc".into(),
-        position: 1234,
+    let first = LogPosition::File {
+        first_line_md5: "abc".into(),
+        inode: Some(42),
+        offset: 1234,
     };
     store.set_log_position("sshd", "/var/log/auth.log", &first)?;
     assert_eq!(
         store.get_log_position("sshd", "/var/log/auth.log")?,
         Some(first)
     );
-    let rotated = LogPosition {
-        first_line_hash: "def".into(),
-        position: 10,
+    let rotated = LogPosition::File {
+        first_line_md5: "def".into(),
+        inode: None,
+        offset: 10,
     };
     store.set_log_position("sshd", "/var/log/auth.log", &rotated)?;
     assert_eq!(
@@ -110,6 +112,11 @@ fn log_positions_are_saved_per_jail_and_path() -> TestResult {
         Some(rotated)
     );
     assert_eq!(store.get_log_position("other", "/var/log/auth.log")?, None);
+    let journal = LogPosition::Journal {
+        cursor: "s=1;i=2".into(),
+    };
+    store.set_log_position("sshd", "<journal>", &journal)?;
+    assert_eq!(store.get_log_position("sshd", "<journal>")?, Some(journal));
     Ok(())
 }
 
@@ -279,18 +286,74 @@ fn newer_schema_version_is_refused() -> TestResult {
 }
 
 #[test]
-fn foreign_database_is_refused() -> TestResult {
+fn foreign_database_is_refused_and_left_alone() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("fail2ban.sqlite3");
+    let path = dir.path().join("other.sqlite3");
     let raw = rusqlite::Connection::open(&path)?;
-    raw.execute_batch(
-        "CREATE TABLE fail2banDb(version INTEGER); INSERT INTO fail2banDb VALUES(4);",
-    )?;
+    raw.execute_batch("CREATE TABLE notes(text TEXT); INSERT INTO notes VALUES('mine');")?;
     drop(raw);
+    let before = std::fs::read(&path)?;
     let result = Store::open(&path);
     assert!(
         matches!(result, Err(StoreError::ForeignDatabase { .. })),
         "{result:?}"
+    );
+    assert!(
+        std::fs::read(&path)? == before,
+        "a refused file is not changed"
+    );
+    let backups = std::fs::read_dir(dir.path())?.count();
+    assert_eq!(backups, 1, "no backup of a file that is not fail2ban's");
+    Ok(())
+}
+
+/// The version 1 schema exactly as migration 1 wrote it, with a file row (`md5@inode`),
+/// a file row of a bare md5 and a journal row, then opened by this build.
+#[test]
+fn version_1_log_positions_are_split_into_their_columns() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("db.sqlite3");
+    let mut raw = rusqlite::Connection::open(&path)?;
+    let tx = raw.transaction()?;
+    schema::apply_migrations(&tx, 0, 1)?;
+    tx.execute_batch(
+        "INSERT INTO jails(name) VALUES('sshd'), ('journal');
+         INSERT INTO logs VALUES('sshd', '/var/log/auth.log', 'e1735158246b267bdc0ec11b0b4c1ecc@1234', 99);
+         INSERT INTO logs VALUES('sshd', '/var/log/old.log', 'e1735158246b267bdc0ec11b0b4c1ecc', 7);
+         INSERT INTO logs VALUES('sshd', '/var/log/empty.log', '@55', 0);
+         INSERT INTO logs VALUES('journal', '<journal>', 's=ab;i=1f;b=cd;m=2;t=5;x=9', 0);",
+    )?;
+    tx.commit()?;
+    assert_eq!(
+        raw.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?,
+        1
+    );
+    drop(raw);
+    let store = Store::open(&path)?;
+    assert_eq!(store.schema_version()?, SCHEMA_VERSION);
+    let md5 = "e1735158246b267bdc0ec11b0b4c1ecc".to_owned();
+    let file = |first_line_md5: &str, inode, offset| LogPosition::File {
+        first_line_md5: first_line_md5.to_owned(),
+        inode,
+        offset,
+    };
+    assert_eq!(
+        store.get_log_position("sshd", "/var/log/auth.log")?,
+        Some(file(&md5, Some(1234), 99))
+    );
+    assert_eq!(
+        store.get_log_position("sshd", "/var/log/old.log")?,
+        Some(file(&md5, None, 7))
+    );
+    assert_eq!(
+        store.get_log_position("sshd", "/var/log/empty.log")?,
+        Some(file("", Some(55), 0))
+    );
+    assert_eq!(
+        store.get_log_position("journal", "<journal>")?,
+        Some(LogPosition::Journal {
+            cursor: "s=ab;i=1f;b=cd;m=2;t=5;x=9".into()
+        })
     );
     Ok(())
 }
@@ -320,9 +383,10 @@ fn crash_writer_helper() -> TestResult {
     for i in 0_u64.. {
         let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
         store.add_ban(&ban("sshd", &ip, NOW, 600, &details))?;
-        let position = LogPosition {
-            first_line_hash: "hash".into(),
-            position: i,
+        let position = LogPosition::File {
+            first_line_md5: "hash".into(),
+            inode: Some(1),
+            offset: i,
         };
         store.set_log_position("sshd", "/var/log/auth.log", &position)?;
     }
@@ -374,7 +438,10 @@ fn kill_9_leaves_a_consistent_file() -> TestResult {
     );
     let position = store
         .get_log_position("sshd", "/var/log/auth.log")?
-        .map(|p| i64::try_from(p.position).unwrap_or(i64::MAX));
+        .map(|p| match p {
+            LogPosition::File { offset, .. } => i64::try_from(offset).unwrap_or(i64::MAX),
+            LogPosition::Journal { .. } => -1,
+        });
     // The position of ban i is written after ban i.
     assert!(
         matches!(position, Some(p) if p == bans - 1 || p == bans - 2),
