@@ -195,7 +195,10 @@ fn stale_socket_needs_x_and_reload_keeps_bans() {
     // A file that cannot be read is refused as a whole: nothing stops, nothing is unbanned.
     dir.write_conf("jail.local", "[alpha\nfilter = no-such-filter\n");
     let (ok, text) = server.client(&["reload"]);
-    assert!(!ok && text.contains("nothing reloaded") && text.contains("jail.local:1"), "{text}");
+    assert!(
+        !ok && text.contains("nothing reloaded") && text.contains("jail.local:1"),
+        "{text}"
+    );
     let (_, status) = server.client(&["status"]);
     assert!(status.ends_with("Jail list:\talpha, gamma\n"), "{status}");
     std::fs::remove_file(dir.conf().join("jail.local")).unwrap();

@@ -466,7 +466,10 @@ fn smtp_py_is_refused_and_dump_prints_the_configuration() {
         "{log_text}"
     );
     let (_, status) = server.client(&["status"]);
-    assert!(status.contains("alpha") && !status.contains("mailer"), "{status}");
+    assert!(
+        status.contains("alpha") && !status.contains("mailer"),
+        "{status}"
+    );
 }
 
 #[test]

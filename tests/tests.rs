@@ -5,6 +5,7 @@
 
 mod support;
 
+mod config_check;
 mod conformance;
 mod daemon_actions;
 mod daemon_common;

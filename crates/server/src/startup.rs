@@ -355,7 +355,9 @@ fn background(options: &ServerOptions) -> Result<(), ServerError> {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let said = told.and_then(|reader| reader.join().ok()).unwrap_or_default();
+            let said = told
+                .and_then(|reader| reader.join().ok())
+                .unwrap_or_default();
             return Err(ServerError::Background(format!(
                 "server exited ({status}):\n{}",
                 said.trim_end()

@@ -1,0 +1,184 @@
+//! One configuration check for start-up, reload, `config-test` and `fail2ban-client -t`,
+//! through the real binary: a file that cannot be read stops the server, a broken jail is
+//! skipped, a reload never leaves a jail reading less than before, and `ignorecommand`
+//! gets the failure's tags as data.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::daemon_common::{BIN, ServerProcess, TestDir, append_line, syslog_now, wait_until};
+
+fn base(dir: &TestDir) {
+    crate::daemon_common::e2e_base(dir);
+    dir.write_conf(
+        "action.d/record.conf",
+        &format!(
+            "[Definition]\nactionban = echo ban <name> <ip> >> {0}\n\
+             actionunban = echo unban <name> <ip> >> {0}\n",
+            dir.path("record").display()
+        ),
+    );
+}
+
+fn jail(name: &str, log: &Path, extra: &str) -> String {
+    format!(
+        "[{name}]\nenabled = true\nfilter = e2e\nlogpath = {}\nmaxretry = 2\nbantime = 600\n\
+         ignoreself = false\naction = record\n{extra}\n",
+        log.display()
+    )
+}
+
+fn record(dir: &TestDir) -> String {
+    std::fs::read_to_string(dir.path("record")).unwrap_or_default()
+}
+
+fn fail(log: &Path, text: &str, times: usize) {
+    for _ in 0..times {
+        append_line(log, &format!("{} host e2e: {text}", syslog_now()));
+    }
+}
+
+/// `ferroban ARGS...`: exit status, stdout, stderr.
+fn run(args: &[&str], conf: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).arg(conf).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Regression: a reload with a failregex that does not compile stopped the jail's log
+/// source, failed to start the new one, and answered "OK": the jail read no log any more.
+#[test]
+fn reload_with_a_broken_failregex_keeps_the_jail_reading_its_log() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    dir.write_conf("jail.conf", &jail("alpha", &log, ""));
+    let server = ServerProcess::start_here(&dir);
+
+    dir.write_conf(
+        "filter.d/e2e.conf",
+        "[Definition]\nfailregex = auth failed from (<HOST>$\n",
+    );
+    let (ok, text) = server.client(&["reload"]);
+    assert!(!ok, "a reload that applied nothing for alpha fails: {text}");
+    assert!(
+        text.contains("Errors in jail 'alpha', it keeps running on its previous settings")
+            && text.contains("e2e.conf:2: [alpha] failregex"),
+        "{text}"
+    );
+    fail(&log, "auth failed from 192.0.2.61", 2);
+    let banned = wait_until(Duration::from_secs(10), || {
+        record(&dir).contains("ban alpha 192.0.2.61")
+    });
+    assert!(banned, "alpha still reads its log:\n{}", dir.log_text());
+}
+
+/// Regression: with `[sshd` (no `]`) in jail.local, every line of that file was dropped and
+/// the server started on jail.conf's defaults. Now it refuses, in the foreground and in
+/// the background, with the file and line on stderr and in the log target.
+#[test]
+fn a_file_that_does_not_parse_stops_the_server_with_its_line() {
+    let dir = TestDir::new();
+    base(&dir);
+    dir.write_conf("jail.conf", &jail("alpha", &dir.path("a.log"), ""));
+    dir.write_conf("jail.local", "[alpha\nenabled = false\n");
+    let (code, _, stderr) = run(&["server", "-f", "-x", "-c"], &dir.conf());
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("jail.local:1:"), "{stderr}");
+    assert!(
+        dir.log_text().contains("jail.local:1:"),
+        "{}",
+        dir.log_text()
+    );
+    assert!(!dir.socket().exists(), "no socket was bound");
+
+    let (code, _, stderr) = run(&["server", "-b", "-x", "-c"], &dir.conf());
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("jail.local:1:") && stderr.contains("configuration cannot be read"),
+        "the background start says why: {stderr}"
+    );
+
+    for args in [&["config-test", "-c"][..], &["client", "-t", "-c"][..]] {
+        let (code, _, stderr) = run(args, &dir.conf());
+        assert_ne!(code, 0, "{args:?}");
+        assert!(stderr.contains("jail.local:1:"), "{args:?}: {stderr}");
+    }
+}
+
+/// A jail whose own settings are broken is skipped, as fail2ban does, and the others run;
+/// `config-test` and `-t` report the same errors and fail.
+#[test]
+fn a_broken_jail_is_skipped_and_both_checks_report_it() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    let text = format!(
+        "{}{}{}",
+        jail("alpha", &log, ""),
+        jail("typo", &log, "backend = inotfy"),
+        "[nolog]\nenabled = true\nfilter = e2e\nlogpath =\n"
+    );
+    dir.write_conf("jail.conf", &text);
+    let mut reports = Vec::new();
+    for args in [&["config-test", "-c"][..], &["client", "-t", "-c"][..]] {
+        let (code, _, stderr) = run(args, &dir.conf());
+        assert_ne!(code, 0, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("jail.conf:18: [typo] unknown backend \"inotfy\"")
+                && stderr.contains("[nolog] Have not found any log file"),
+            "{args:?}: {stderr}"
+        );
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("[typo]")).collect();
+        reports.push(errors.len());
+    }
+    assert_eq!(reports[0], reports[1], "both checks find the same errors");
+
+    let server = ServerProcess::start_here(&dir);
+    let (_, status) = server.client(&["status"]);
+    assert!(status.ends_with("Jail list:\talpha\n"), "{status}");
+    let log_text = dir.log_text();
+    assert!(
+        log_text.contains("Errors in jail 'typo'. Skipping...")
+            && log_text.contains("Errors in jail 'nolog'. Skipping..."),
+        "{log_text}"
+    );
+}
+
+/// `ignorecommand` gets `<F-USER>` of the failure (as data, not shell text) and runs
+/// through the actions' runner.
+#[test]
+fn ignorecommand_gets_the_failures_tags() {
+    let dir = TestDir::new();
+    base(&dir);
+    dir.write_conf(
+        "filter.d/e2e.conf",
+        "[Definition]\nfailregex = user <F-USER>\\S+</F-USER> failed from <HOST>$\n",
+    );
+    let log = dir.path("a.log");
+    let marker = dir.path("injected");
+    dir.write_conf(
+        "jail.conf",
+        &jail("alpha", &log, "ignorecommand = test <F-USER> = trusted"),
+    );
+    let server = ServerProcess::start_here(&dir);
+    fail(&log, "user trusted failed from 192.0.2.71", 2);
+    let hostile = format!("$(touch${{IFS}}{})", marker.display());
+    fail(&log, &format!("user {hostile} failed from 192.0.2.72"), 2);
+    let banned = wait_until(Duration::from_secs(10), || {
+        record(&dir).contains("ban alpha 192.0.2.72")
+    });
+    assert!(banned, "{}", dir.log_text());
+    assert!(!record(&dir).contains("192.0.2.71"), "{}", record(&dir));
+    assert!(
+        dir.log_text().contains("Ignore 192.0.2.71 by command"),
+        "{}",
+        dir.log_text()
+    );
+    assert!(!marker.exists(), "a user name never runs as shell text");
+    drop(server);
+}
