@@ -400,3 +400,24 @@ fn server_log_feeds_the_stock_recidive_filter() {
         dir.log_text()
     );
 }
+
+/// `set JAIL attempt IP [FAILURE...]` counts one failure per text, as fail2ban's
+/// `addAttempt`, and answers 1.
+#[test]
+fn attempt_counts_one_failure_per_text_and_bans_at_maxretry() {
+    let dir = TestDir::new();
+    config(&dir);
+    write_jails(&dir, &["alpha"]);
+    let server = ServerProcess::start_here(&dir);
+    let (ok, text) = server.client(&["set", "alpha", "attempt", "192.0.2.9", "first"]);
+    assert!(ok && text.trim() == "1", "{text}");
+    let (_, status) = server.client(&["status", "alpha"]);
+    assert!(status.contains("Currently failed:\t1"), "{status}");
+    let (ok, _) = server.client(&["set", "alpha", "attempt", "192.0.2.9", "two", "three"]);
+    assert!(ok);
+    let banned = wait_until(Duration::from_secs(10), || {
+        record(&dir).contains("ban alpha 192.0.2.9")
+    });
+    assert!(banned, "{}", dir.log_text());
+    assert!(dir.log_text().contains("[alpha] Attempt 192.0.2.9 - "));
+}

@@ -524,22 +524,7 @@ fn recursive_definitions_fail_cleanly() -> TestResult {
 // ---- stock mail actions, read from the fail2ban tree ----
 
 fn f2b_action_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("FERROBAN_F2B_DIR").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../.cache/fail2ban"
-            ))
-        },
-        PathBuf::from,
-    );
-    let dir = root.join("etc/fail2ban/action.d");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipping: fail2ban action.d not found at {}", dir.display());
-        None
-    }
+    Some(ferroban_testdata::stock_config()?.join("action.d"))
 }
 
 /// A minimal reader of the stock files: sections, continuation lines

@@ -13,27 +13,9 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) {
 }
 
 /// The stock fail2ban configuration (`$FERROBAN_F2B_DIR/etc/fail2ban`), or `None` (with a
-/// message) when it is not there.
+/// message) when it is not there and not required.
 pub(crate) fn stock_config() -> Option<PathBuf> {
-    let root = std::env::var_os("FERROBAN_F2B_DIR").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../.cache/fail2ban"
-            ))
-        },
-        PathBuf::from,
-    );
-    let dir = root.join("etc/fail2ban");
-    if dir.join("jail.conf").is_file() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: no stock fail2ban configuration at {}",
-            dir.display()
-        );
-        None
-    }
+    ferroban_testdata::stock_config()
 }
 
 /// A copy of the stock configuration with `overlay`'s files laid over it.

@@ -272,5 +272,4 @@ fn seconds(b: &[u8], at: usize) -> Ends {
 }
 
 #[cfg(test)]
-#[path = "fastpath_tests.rs"]
 mod tests;

@@ -670,10 +670,8 @@ impl<'l> DatedLine<'l> {
     }
 }
 
-#[path = "find.rs"]
 mod find;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-#[path = "filter_tests.rs"]
 mod tests;

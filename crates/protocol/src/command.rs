@@ -55,6 +55,13 @@ pub enum Command {
     DelIgnoreIp { jail: String, ids: Vec<String> },
     /// `get loglevel|logtarget|dbfile|dbpurgeage|syslogsocket`.
     GetServer { key: String },
+    /// `set JAIL attempt IP [FAILURE...]`: a failure of IP reported by hand, counting
+    /// one per failure text (at least one).
+    Attempt {
+        jail: String,
+        id: String,
+        matches: Vec<String>,
+    },
 }
 
 /// The jail settings `get JAIL KEY` reports.
@@ -179,7 +186,8 @@ impl Command {
             | Command::GetBanIp { jail, .. }
             | Command::GetJail { jail, .. }
             | Command::AddIgnoreIp { jail, .. }
-            | Command::DelIgnoreIp { jail, .. } => Some(jail),
+            | Command::DelIgnoreIp { jail, .. }
+            | Command::Attempt { jail, .. } => Some(jail),
             Command::Reload { jail, .. } => jail.as_deref(),
             _ => None,
         }
@@ -241,6 +249,11 @@ fn parse_set(jail: &str, action: &str, rest: &[&str]) -> Option<Command> {
             jail,
             ids: owned(ids),
         }),
+        ("attempt", [id, matches @ ..]) => Some(Command::Attempt {
+            jail,
+            id: (*id).to_string(),
+            matches: owned(matches),
+        }),
         _ => None,
     }
 }
@@ -289,6 +302,19 @@ mod tests {
                 jail: "sshd".into()
             }
         );
+    }
+
+    #[test]
+    fn attempt_takes_an_address_and_failure_texts() {
+        assert_eq!(
+            parse("set sshd attempt 192.0.2.1 bad password").unwrap(),
+            Command::Attempt {
+                jail: "sshd".into(),
+                id: "192.0.2.1".into(),
+                matches: vec!["bad".into(), "password".into()],
+            }
+        );
+        assert!(parse("set sshd attempt").is_err());
     }
 
     #[test]

@@ -234,6 +234,12 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
                 .await
                 .map(|count| Ok(Reply::Number(count as i64)))
         }
+        Command::Attempt { id, matches, .. } => {
+            let id = FailId::parse(&id);
+            ask(jail, |reply| JailCmd::Attempt { id, matches, reply })
+                .await
+                .map(|count| Ok(Reply::Number(count as i64)))
+        }
         Command::UnbanIp {
             ids: words,
             report_absent,

@@ -24,18 +24,18 @@
 //! keeps the bans of jails that stay, stops removed jails and starts new ones; a
 //! configuration with errors is refused as a whole.
 
-pub mod actions;
+mod actions;
 pub mod check;
 mod control;
-pub mod jail;
-pub mod log;
+mod jail;
+mod log;
 mod memory;
 mod registry;
 mod settings;
-pub mod setup;
-pub mod source;
+mod setup;
+mod source;
 mod startup;
-pub mod store;
+mod store;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};

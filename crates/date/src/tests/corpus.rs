@@ -5,12 +5,6 @@
 use crate::{DateDetector, DateOutcome, TimeContext};
 use std::path::{Path, PathBuf};
 
-fn f2b_dir() -> PathBuf {
-    PathBuf::from(std::env::var("FERROBAN_F2B_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").to_string()
-    }))
-}
-
 /// The `datepattern` a filter file sets itself, and its `before`/`after` includes.
 fn own_datepattern(conf: &str) -> (Option<String>, Vec<String>, Vec<String>) {
     let (mut value, mut before, mut after) = (None::<String>, Vec::new(), Vec::new());
@@ -155,16 +149,13 @@ fn annotation_field(annotation: &str, field: &str) -> Option<String> {
 
 #[test]
 fn sample_logs_agree_with_fail2ban_annotations() {
-    let root = f2b_dir().join("usr/lib/python3/dist-packages/fail2ban");
-    let logs = root.join("tests/files/logs");
-    let Ok(entries) = std::fs::read_dir(&logs) else {
-        println!(
-            "skipping: fail2ban sample logs not found under {}",
-            logs.display()
-        );
+    let Some(corpus) = ferroban_testdata::fail2ban_dir() else {
         return;
     };
-    let filters = f2b_dir().join("etc/fail2ban/filter.d");
+    let logs = corpus.join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs");
+    let entries = std::fs::read_dir(&logs)
+        .unwrap_or_else(|error| panic!("fail2ban sample logs at {}: {error}", logs.display()));
+    let filters = corpus.join("etc/fail2ban/filter.d");
     let ctx = TimeContext::from_tz_env(super::NOW, Some(super::TZ));
     let mut tally = Tally::default();
     let mut paths: Vec<PathBuf> = entries

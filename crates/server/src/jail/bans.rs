@@ -88,6 +88,25 @@ impl JailOwner {
         }
     }
 
+    /// fail2ban's `addAttempt`: counted without the ignore list, one per failure text.
+    pub(super) fn attempt(&mut self, id: FailId, matches: Vec<String>) {
+        let now = now_seconds();
+        log_at!(
+            FILTER_LOG,
+            Level::INFO,
+            "[{}] Attempt {id} - {}",
+            self.config.name,
+            format_time(now)
+        );
+        let history = StoreHistory {
+            store: self.store.as_ref(),
+            jail: &self.config.name,
+        };
+        if let FailureOutcome::Ban(outcome) = self.tracker.add_attempt(id, matches, now, &history) {
+            self.ban_outcome(outcome, now);
+        }
+    }
+
     /// Returns whether a new ban was made.
     pub(super) fn manual_ban(&mut self, id: FailId) -> bool {
         let now = now_seconds();

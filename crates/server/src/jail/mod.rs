@@ -34,11 +34,15 @@ const FILTER_LOG: &str = "fail2ban.filter";
 /// A message to a jail's owner thread.
 #[derive(Debug)]
 pub enum JailCmd {
-    /// A failure found by the jail's log source.
-    Failure(Failure),
     /// Failures found by the jail's log source, in the order of their lines: a burst of
     /// failures costs the jail one wake-up, not one each.
     Failures(Vec<Failure>),
+    /// `set JAIL attempt`: a failure reported by hand; replies 1, as fail2ban does.
+    Attempt {
+        id: FailId,
+        matches: Vec<String>,
+        reply: oneshot::Sender<usize>,
+    },
     /// `set JAIL banip`: replies with how many ids were newly banned.
     BanIp {
         ids: Vec<FailId>,
@@ -197,10 +201,13 @@ impl JailOwner {
 
     fn handle(&mut self, command: JailCmd) {
         match command {
-            JailCmd::Failure(failure) => self.failure(failure),
             JailCmd::Failures(failures) => crate::log::hold(|| {
                 failures.into_iter().for_each(|f| self.failure(f));
             }),
+            JailCmd::Attempt { id, matches, reply } => {
+                self.attempt(id, matches);
+                let _ = reply.send(1);
+            }
             JailCmd::BanIp { ids, reply } => {
                 let count = ids
                     .into_iter()
@@ -386,7 +393,7 @@ mod tests {
     }
 
     fn failure(ip: &str) -> JailCmd {
-        JailCmd::Failure(Failure::new(FailId::parse(ip), now_seconds()))
+        JailCmd::Failures(vec![Failure::new(FailId::parse(ip), now_seconds())])
     }
 
     fn ask<T>(sender: &SyncSender<JailCmd>, make: impl FnOnce(oneshot::Sender<T>) -> JailCmd) -> T {

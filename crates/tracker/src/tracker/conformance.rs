@@ -6,7 +6,6 @@
 //! Needs python3 and the fail2ban tree in `FERROBAN_F2B_DIR` (default: the repository's `.cache/fail2ban`, from `scripts/fetch-fail2ban`);
 //! skips with a message when either is missing.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use super::*;
@@ -85,13 +84,7 @@ for n, (factor, multipliers, maxtime) in enumerate(cases):
 
 /// Runs a driver with fail2ban on the path; `None` (after saying why) when it cannot.
 fn run_reference(script: &str, argument: &str) -> Option<String> {
-    let root = std::env::var("FERROBAN_F2B_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").into());
-    let packages = PathBuf::from(root).join("usr/lib/python3/dist-packages");
-    if !packages.join("fail2ban/server/failmanager.py").is_file() {
-        println!("skipped: no fail2ban tree at {}", packages.display());
-        return None;
-    }
+    let packages = ferroban_testdata::python_packages()?;
     let output = Command::new("python3")
         .args(["-c", script, argument])
         .env("PYTHONPATH", &packages)

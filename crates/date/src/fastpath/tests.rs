@@ -165,14 +165,11 @@ proptest! {
 /// Every line of fail2ban's sample logs (when they are there).
 #[test]
 fn agrees_with_regex_on_fail2ban_sample_logs() {
-    let root = std::env::var("FERROBAN_F2B_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").into());
-    let dir =
-        std::path::Path::new(&root).join("usr/lib/python3/dist-packages/fail2ban/tests/files/logs");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("skipped: no fail2ban sample logs in {}", dir.display());
+    let Some(dir) = ferroban_testdata::sample_logs() else {
         return;
     };
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("fail2ban sample logs at {}: {error}", dir.display()));
     let reference = Reference::new();
     let (mut lines, mut answered) = (0, 0);
     for entry in entries.flatten() {
