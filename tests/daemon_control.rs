@@ -421,3 +421,22 @@ fn attempt_counts_one_failure_per_text_and_bans_at_maxretry() {
     assert!(banned, "{}", dir.log_text());
     assert!(dir.log_text().contains("[alpha] Attempt 192.0.2.9 - "));
 }
+
+/// Regression: `ferroban client status JAIL | head -1` panicked on the closed pipe
+/// (exit 134). The client now ends quietly, as other Unix tools do.
+#[test]
+fn client_ends_quietly_on_a_closed_pipe() {
+    let dir = TestDir::new();
+    config(&dir);
+    write_jails(&dir, &["alpha"]);
+    let _server = ServerProcess::start_here(&dir);
+    let script = format!(
+        "set -o pipefail; '{BIN}' client -c '{}' -s '{}' status alpha | true",
+        dir.conf().display(),
+        dir.socket().display()
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -55,12 +55,23 @@ impl CommandActionDef {
     /// `<ipmatches>`, `<ipjailmatches>`), directly or through one of its values: the
     /// caller keeps matched lines only for jails whose actions read them.
     pub fn reads_matches(&self) -> bool {
+        self.values()
+            .any(|text| MATCHES_TAGS.iter().any(|tag| text.contains(tag)))
+    }
+
+    /// Whether a command reads the matches of the address's earlier bans
+    /// (`<ipmatches>`, `<ipjailmatches>`), which the caller fetches from its database.
+    pub fn reads_earlier_matches(&self) -> bool {
+        self.values()
+            .any(|text| MATCHES_TAGS[1..].iter().any(|tag| text.contains(tag)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &String> {
         self.definition
             .values()
             .chain(self.init.values())
             .chain(self.family_init.values().flat_map(BTreeMap::values))
             .chain(self.options.values())
-            .any(|text| MATCHES_TAGS.iter().any(|tag| text.contains(tag)))
     }
 }
 

@@ -16,6 +16,23 @@ use std::time::Duration;
 
 use ferroban_protocol::{Command, Request, Response, read_message, write_message};
 
+/// `println!` for output that may go to a closed pipe (`status JAIL | head -1`): the reader
+/// has what it wanted, so a broken pipe ends the client quietly, as other Unix tools end.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(format_args!($($arg)*))
+    };
+}
+
+fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if written.is_err_and(|error| error.kind() == ErrorKind::BrokenPipe) {
+        std::process::exit(0);
+    }
+}
+
 pub use beautify::beautify;
 
 const USAGE: &str = "Usage: ferroban client [OPTIONS] <COMMAND>
@@ -97,7 +114,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
                 return Ok(Parsed::Exit(ExitCode::SUCCESS));
             }
             "-V" | "--version" => {
-                println!("ferroban {}", env!("CARGO_PKG_VERSION"));
+                out!("ferroban {}", env!("CARGO_PKG_VERSION"));
                 return Ok(Parsed::Exit(ExitCode::SUCCESS));
             }
             "--" => {
@@ -168,15 +185,15 @@ fn run(args: ClientArgs) -> ExitCode {
     match send(&socket, &command, timeout) {
         Ok(Response::Ok(reply)) => {
             if args.json {
-                println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+                out!("{}", serde_json::to_string(&reply).unwrap_or_default());
             } else {
-                println!("{}", beautify(&command, &reply));
+                out!("{}", beautify(&command, &reply));
             }
             ExitCode::SUCCESS
         }
         Ok(Response::Error(message)) => {
             if args.json {
-                println!("{}", serde_json::json!({ "error": message }));
+                out!("{}", serde_json::json!({ "error": message }));
             } else {
                 eprintln!("ERROR  {message}");
             }
@@ -214,7 +231,7 @@ fn send(socket: &Path, command: &Command, timeout: Duration) -> Result<Response,
 fn config_test(conf_dir: &Path) -> ExitCode {
     let errors = crate::check::check(conf_dir);
     if errors.is_empty() {
-        println!("OK: configuration test is successful");
+        out!("OK: configuration test is successful");
         return ExitCode::SUCCESS;
     }
     for error in &errors {
@@ -231,27 +248,28 @@ fn dump(conf_dir: &Path) -> ExitCode {
         eprintln!("ERROR  {error}");
     }
     for jail in &jails {
-        println!("['add', '{}', '{}']", jail.name, jail.backend.value);
+        out!("['add', '{}', '{}']", jail.name, jail.backend.value);
         let time = |t: &Option<ferroban_ini::Spanned<ferroban_config::TimeSpec>>| {
             t.as_ref().map(|v| v.value.seconds)
         };
         if let Some(v) = &jail.maxretry {
-            println!("['set', '{}', 'maxretry', {}]", jail.name, v.value);
+            out!("['set', '{}', 'maxretry', {}]", jail.name, v.value);
         }
         if let Some(v) = time(&jail.findtime) {
-            println!("['set', '{}', 'findtime', {v}]", jail.name);
+            out!("['set', '{}', 'findtime', {v}]", jail.name);
         }
         if let Some(v) = time(&jail.bantime) {
-            println!("['set', '{}', 'bantime', {v}]", jail.name);
+            out!("['set', '{}', 'bantime', {v}]", jail.name);
         }
         for path in &jail.logpath {
-            println!("['set', '{}', 'addlogpath', '{}']", jail.name, path.value);
+            out!("['set', '{}', 'addlogpath', '{}']", jail.name, path.value);
         }
         if let Some(filter) = &jail.filter {
             for regex in &filter.failregex {
-                println!(
+                out!(
                     "['set', '{}', 'addfailregex', {:?}]",
-                    jail.name, regex.value
+                    jail.name,
+                    regex.value
                 );
             }
         }
@@ -260,9 +278,9 @@ fn dump(conf_dir: &Path) -> ExitCode {
                 ferroban_config::JailAction::Command(spec) => &spec.name,
                 ferroban_config::JailAction::Python { name, .. } => name,
             };
-            println!("['set', '{}', 'addaction', '{name}']", jail.name);
+            out!("['set', '{}', 'addaction', '{name}']", jail.name);
         }
-        println!("['start', '{}']", jail.name);
+        out!("['start', '{}']", jail.name);
     }
     if errors.0.is_empty() {
         ExitCode::SUCCESS
@@ -284,7 +302,7 @@ fn start_server(args: &ClientArgs, conf_dir: PathBuf, socket: PathBuf) -> ExitCo
     };
     match ferroban_server::run(options) {
         Ok(()) => {
-            println!("Server ready");
+            out!("Server ready");
             ExitCode::SUCCESS
         }
         Err(error) => {

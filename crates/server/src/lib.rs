@@ -62,6 +62,24 @@ pub struct ServerOptions {
     pub loglevel: Option<String>,
 }
 
+/// Why a jail could not start (or take new settings): the configuration was checked,
+/// so these are what the system refused or what only the running pieces find out.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JailStartError {
+    #[error(transparent)]
+    Actions(#[from] ferroban_actions::ActionError),
+    #[error(transparent)]
+    Filter(#[from] ferroban_filter::FilterError),
+    #[error(transparent)]
+    Source(#[from] ferroban_source::SourceError),
+    #[error(transparent)]
+    Journal(#[from] ferroban_source::JournalError),
+    #[error("Have not found any log file for this jail (logpath is empty)")]
+    NoLogPath,
+    #[error("cannot start its thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

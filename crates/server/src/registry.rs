@@ -21,7 +21,7 @@ use crate::settings::Settings;
 use crate::setup::JailConfig;
 use crate::source::SourceHandle;
 use crate::store::SharedStore;
-use crate::{JAIL_LOG, SERVER_LOG, log_at, now_seconds};
+use crate::{JAIL_LOG, JailStartError, SERVER_LOG, log_at, now_seconds};
 
 /// A jail that runs: its settings, its owner thread and its source thread.
 pub(crate) struct RunningJail {
@@ -198,7 +198,7 @@ impl Registry {
                 not_reloaded.push(NotReloaded {
                     jail: name,
                     kept: true,
-                    problems: vec![problem],
+                    problems: vec![problem.to_string()],
                 });
             }
         }
@@ -256,9 +256,9 @@ fn start_jail(
     config: JailConfig,
     store: Option<SharedStore>,
     mode: StartMode,
-) -> Result<RunningJail, String> {
+) -> Result<RunningJail, JailStartError> {
     let owner = JailOwner::new(config.clone(), store.clone())?;
-    let (sender, thread) = crate::jail::spawn(owner, mode).map_err(|e| e.to_string())?;
+    let (sender, thread) = crate::jail::spawn(owner, mode)?;
     let source = match crate::source::spawn(&config, sender.clone(), store) {
         Ok(source) => source,
         Err(error) => {
@@ -298,7 +298,7 @@ impl RunningJail {
         &mut self,
         config: JailConfig,
         store: Option<SharedStore>,
-    ) -> Result<(), String> {
+    ) -> Result<(), JailStartError> {
         if let Some(source) = self.source.take() {
             source.stop();
         }

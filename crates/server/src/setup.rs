@@ -14,7 +14,7 @@ use ferroban_actions::{ActionDef, ActionError, CommandActionDef, IgnoreCommand, 
 use ferroban_config::{FilterSpec, JailAction, JailSpec};
 use ferroban_filter::{FilterDefinition, FilterError, RegexKind};
 use ferroban_ini::{Span, Spanned};
-use ferroban_source::{Encoding, LogPathSpec, SourceError};
+use ferroban_source::{Encoding, JournalError, JournalMatch, LogPathSpec, SourceError};
 use ferroban_tracker::{
     BanTime, BanTimeIncrement, Formula, FormulaError, IncrementFormula, JailPolicy,
 };
@@ -137,6 +137,8 @@ pub enum JailErrorKind {
     LogPath(SourceError),
     #[error(transparent)]
     LogEncoding(SourceError),
+    #[error(transparent)]
+    JournalMatch(JournalError),
     #[error(
         "action `{name}` is a Python action ({file}): ferroban runs command actions only{}",
         python_action_advice(.name)
@@ -343,13 +345,20 @@ fn backend(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<Backend> {
     match name.to_ascii_lowercase().as_str() {
         "auto" | "pyinotify" | "gamin" => Some(Backend::Files { polling: false }),
         "polling" => Some(Backend::Files { polling: true }),
-        "systemd" => Some(Backend::Journal {
-            matches: spec
+        "systemd" => {
+            let lines = spec
                 .filter
                 .as_ref()
-                .map(|f| f.journalmatch.iter().map(|v| v.value.clone()).collect())
-                .unwrap_or_default(),
-        }),
+                .map_or(&[][..], |f| &f.journalmatch[..]);
+            for line in lines {
+                if let Err(error) = JournalMatch::parse(&line.value) {
+                    errors.push(Some(&line.span), JailErrorKind::JournalMatch(error));
+                }
+            }
+            Some(Backend::Journal {
+                matches: lines.iter().map(|v| v.value.clone()).collect(),
+            })
+        }
         _ => {
             errors.push(
                 Some(&value.span),

@@ -24,6 +24,7 @@ use ferroban_source::{
 use ferroban_store::LogPosition;
 use ferroban_tracker::{FailId, Failure, FailureData};
 
+use crate::JailStartError;
 use crate::jail::{FAILURE_BATCH, JailCmd};
 use crate::log::Level;
 use crate::log_at;
@@ -80,11 +81,14 @@ struct LineFilter {
 }
 
 impl LineFilter {
-    fn new(config: &JailConfig, sender: SyncSender<JailCmd>) -> Result<Option<LineFilter>, String> {
+    fn new(
+        config: &JailConfig,
+        sender: SyncSender<JailCmd>,
+    ) -> Result<Option<LineFilter>, JailStartError> {
         let Some(definition) = &config.filter else {
             return Ok(None);
         };
-        let mut filter = Filter::new(definition).map_err(|e| e.to_string())?;
+        let mut filter = Filter::new(definition)?;
         let mut options = FilterOptions::daemon(config.find_time() as f64);
         options.raw_host = config.usedns == UseDns::Raw;
         filter.set_options(options);
@@ -212,7 +216,7 @@ pub fn spawn(
     config: &JailConfig,
     sender: SyncSender<JailCmd>,
     store: Option<SharedStore>,
-) -> Result<Option<SourceHandle>, String> {
+) -> Result<Option<SourceHandle>, JailStartError> {
     let Some(filter) = LineFilter::new(config, sender)? else {
         return Ok(None);
     };
@@ -261,21 +265,21 @@ pub fn spawn(
 fn spawn_named(
     name: String,
     body: impl FnOnce() + Send + 'static,
-) -> Result<JoinHandle<()>, String> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(body)
-        .map_err(|e| format!("cannot start source thread: {e}"))
+) -> Result<JoinHandle<()>, JailStartError> {
+    Ok(std::thread::Builder::new().name(name).spawn(body)?)
 }
 
-fn open_files(config: &JailConfig, store: Option<&SharedStore>) -> Result<FileSource, String> {
+fn open_files(
+    config: &JailConfig,
+    store: Option<&SharedStore>,
+) -> Result<FileSource, JailStartError> {
     let specs = config
         .logpaths
         .iter()
-        .map(|line| LogPathSpec::parse(line).map_err(|e| e.to_string()))
+        .map(|line| LogPathSpec::parse(line))
         .collect::<Result<Vec<_>, _>>()?;
     if specs.is_empty() {
-        return Err("Have not found any log file for this jail (logpath is empty)".to_string());
+        return Err(JailStartError::NoLogPath);
     }
     let paths: Vec<PathBuf> = specs.iter().flat_map(expand_for_checkpoints).collect();
     for path in paths.iter().filter(|path| !path.exists()) {
@@ -292,9 +296,9 @@ fn open_files(config: &JailConfig, store: Option<&SharedStore>) -> Result<FileSo
     if let Some(label) = &config.logencoding
         && !label.eq_ignore_ascii_case("auto")
     {
-        options.encoding = Encoding::from_label(label).map_err(|e| e.to_string())?;
+        options.encoding = Encoding::from_label(label)?;
     }
-    FileSource::new(specs, options, checkpoints).map_err(|e| e.to_string())
+    Ok(FileSource::new(specs, options, checkpoints)?)
 }
 
 /// The paths a spec names now, to look up their saved positions.
@@ -372,7 +376,7 @@ fn open_journal(
     config: &JailConfig,
     matches: &[String],
     store: Option<&SharedStore>,
-) -> Result<JournalSource, String> {
+) -> Result<JournalSource, JailStartError> {
     let saved_cursor = store.and_then(|store| {
         let store = store.lock().unwrap_or_else(PoisonError::into_inner);
         store
@@ -397,12 +401,12 @@ fn open_journal(
     let mut options = JournalOptions::new(start);
     options.matches = matches
         .iter()
-        .map(|line| JournalMatch::parse(line).map_err(|e| e.to_string()))
+        .map(|line| JournalMatch::parse(line))
         .collect::<Result<_, _>>()?;
     if let Ok(journalctl) = std::env::var("FERROBAN_JOURNALCTL") {
         options.journalctl = PathBuf::from(journalctl);
     }
-    JournalSource::spawn(&options).map_err(|e| e.to_string())
+    Ok(JournalSource::spawn(&options)?)
 }
 
 struct JournalLoop {

@@ -234,6 +234,9 @@ fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ServerError> {
     tokio::net::UnixListener::from_std(listener).map_err(io)
 }
 
+/// How long the server waits before accepting again after a failed `accept`.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
 /// How many control connections are read at the same time.
 const READERS: usize = 16;
 
@@ -265,11 +268,33 @@ async fn serve(
     let mut purge_timer =
         tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
     purge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut accept_failing = false;
     loop {
         tokio::select! {
             _ = purge_timer.tick() => registry.purge_store(),
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => {
+                        accept_failing = false;
+                        stream
+                    }
+                    Err(error) => {
+                        // Out of descriptors (EMFILE, ENFILE) the socket stays readable:
+                        // retrying at once would spin. Said once, then waited out.
+                        if !accept_failing {
+                            log_at!(
+                                SERVER_LOG,
+                                Level::ERROR,
+                                "cannot accept control connections: {error}; retrying every {} ms \
+                                 (raise the open-file limit, LimitNOFILE in the unit)",
+                                ACCEPT_RETRY.as_millis()
+                            );
+                        }
+                        accept_failing = true;
+                        tokio::time::sleep(ACCEPT_RETRY).await;
+                        continue;
+                    }
+                };
                 let (sender, readers) = (incoming_sender.clone(), readers.clone());
                 tokio::spawn(async move {
                     let Ok(_permit) = readers.acquire_owned().await else { return };

@@ -1,7 +1,7 @@
 //! A jail's bans: failures counted into bans, bans applied, re-applied after a repair,
 //! restored at start and lifted (on time, by the user, at stop).
 
-use ferroban_actions::JailActions;
+use ferroban_actions::{ActionError, JailActions};
 use ferroban_tracker::{
     Ban, BanOutcome, FailId, Failure, FailureOutcome, RestoreOutcome, Unban, UnbanCause,
 };
@@ -291,12 +291,7 @@ impl JailOwner {
 /// Whether an action of the jail uses `<ipmatches>` or `<ipjailmatches>`.
 fn uses_ip_matches(config: &JailConfig) -> bool {
     config.actions.iter().any(|action| match action {
-        ferroban_actions::ActionDef::Command(def) => def
-            .definition
-            .values()
-            .chain(def.options.values())
-            .chain(def.init.values())
-            .any(|text| text.contains("<ipmatches>") || text.contains("<ipjailmatches>")),
+        ferroban_actions::ActionDef::Command(def) => def.reads_earlier_matches(),
         ferroban_actions::ActionDef::Python { .. } => false,
     })
 }
@@ -320,9 +315,8 @@ fn merged_matches(
     Some(matches)
 }
 
-pub(super) fn build_actions(config: &JailConfig) -> Result<JailActions, String> {
-    let mut actions =
-        JailActions::new(&config.name, config.actions.clone()).map_err(|e| e.to_string())?;
+pub(super) fn build_actions(config: &JailConfig) -> Result<JailActions, ActionError> {
+    let mut actions = JailActions::new(&config.name, config.actions.clone())?;
     if let ferroban_tracker::BanTime::Seconds(seconds) = config.policy.ban_time {
         actions.set_jail_ban_time(seconds);
     } else {

@@ -110,7 +110,10 @@ const CONSISTENCY_CHECK_AFTER: f64 = 3.0;
 
 impl JailOwner {
     /// Builds the jail's state; nothing runs yet.
-    pub fn new(config: JailConfig, store: Option<SharedStore>) -> Result<JailOwner, String> {
+    pub fn new(
+        config: JailConfig,
+        store: Option<SharedStore>,
+    ) -> Result<JailOwner, ferroban_actions::ActionError> {
         let actions = build_actions(&config)?;
         let ignore_entries = config.ignore_ip.clone();
         let ignore = ignore_list(&config, &ignore_entries);
