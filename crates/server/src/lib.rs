@@ -11,7 +11,7 @@
 //!   remaining time and reads no line twice.
 //!
 //! The edge is async: one current-thread tokio runtime serves the control socket
-//! (`control`) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). Requests are read
+//! (`control`; fail2ban's pickle dialect on the same socket in `fail2ban_wire`) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). Requests are read
 //! concurrently and executed one at a time. It talks to the jails only through their
 //! command channels (bounded: a burst of failures waits in the log file, not in memory),
 //! with oneshot replies.
@@ -27,6 +27,7 @@
 pub mod actions;
 mod control;
 mod daemon;
+mod fail2ban_wire;
 pub mod formula;
 pub mod jail;
 pub mod log;
