@@ -18,6 +18,7 @@ mod daemon_restart;
 mod daemon_rotation;
 mod daemon_seed;
 mod daemon_syslog;
+mod fail2ban_socket;
 mod firewall_lab;
 mod regex_cli;
 mod stock_config;

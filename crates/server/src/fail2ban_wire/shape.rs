@@ -121,6 +121,11 @@ fn value(command: &Command, reply: Reply) -> Value {
                 key: GetKey::Ignoreself,
                 ..
             } => Value::Bool(text == "True"),
+            // ... and `get JAIL ignorecommand` with `False` when there is none.
+            Command::GetJail {
+                key: GetKey::Ignorecommand,
+                ..
+            } if text.is_empty() => Value::Bool(false),
             _ => Value::Str(text),
         },
         Reply::Number(number) => Value::Int(number),
