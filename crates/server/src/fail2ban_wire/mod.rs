@@ -19,7 +19,7 @@ mod shape;
 use ferroban_protocol::Command;
 use ferroban_protocol::fail2ban::{self, CLOSE_COMMAND, END_COMMAND};
 use ferroban_protocol::pickle::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::Sender;
@@ -204,7 +204,9 @@ async fn send(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> bool {
 
 /// Reads up to the next `END_COMMAND`; `None` when the stream ends between messages. What
 /// follows the marker stays in the reader for the next message.
-async fn read_message(reader: &mut BufReader<OwnedReadHalf>) -> Result<Option<Vec<u8>>, ReadError> {
+async fn read_message(
+    reader: &mut (impl AsyncBufRead + Unpin),
+) -> Result<Option<Vec<u8>>, ReadError> {
     let mut message = Vec::new();
     loop {
         let chunk = reader.fill_buf().await?;
@@ -275,4 +277,60 @@ async fn run(command: Command, registry: &mut Registry) -> (Result<Value, Value>
     }
     let (response, flow) = control::execute(shape::as_executed(&command), registry).await;
     (shape::result(&command, response), flow)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn messages(input: &[u8], capacity: usize) -> Vec<Result<Option<Vec<u8>>, String>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut reader = BufReader::with_capacity(capacity, input);
+            let mut out = Vec::new();
+            loop {
+                let message = read_message(&mut reader).await.map_err(|e| e.to_string());
+                let done = !matches!(message, Ok(Some(_)));
+                out.push(message);
+                if done {
+                    return out;
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn messages_split_at_markers_however_the_bytes_arrive() {
+        let input =
+            b"first<F2B_END_COMMAND>second<F2B_END_COMMAND><F2B_CLOSE_COMMAND><F2B_END_COMMAND>";
+        for capacity in [1, 3, 7, 16, 1024] {
+            assert_eq!(
+                messages(input, capacity),
+                vec![
+                    Ok(Some(b"first".to_vec())),
+                    Ok(Some(b"second".to_vec())),
+                    Ok(Some(CLOSE_COMMAND.to_vec())),
+                    Ok(None),
+                ],
+                "reads of {capacity} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cut_or_endless_message_is_an_error() {
+        assert_eq!(
+            messages(b"half<F2B_END_COMM", 8),
+            vec![Err("the connection ended inside a message".to_string())]
+        );
+        let endless = vec![b'N'; (MAX_REQUEST + 100) as usize];
+        let result = messages(&endless, 8192);
+        assert_eq!(
+            result,
+            vec![Err(format!("message longer than {MAX_REQUEST} bytes"))]
+        );
+    }
 }
