@@ -12,6 +12,7 @@
 //! turns the result into a tree at the end, under a budget of nodes, bytes and depth.
 
 mod read;
+mod text;
 mod write;
 
 pub use read::{DecodeError, decode};
