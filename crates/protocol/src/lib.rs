@@ -9,8 +9,14 @@
 //! (de)serialize with serde. The server decides what a command does; the client decides how
 //! a reply looks (fail2ban-client's `|-` trees, or `--json`). Nothing here does I/O beyond
 //! reading and writing one line on a stream the caller opened.
+//!
+//! The same socket also speaks fail2ban's own dialect, for fail2ban-client and the tools
+//! written against fail2ban ([`fail2ban`]): pickled argument lists in, pickled
+//! `(code, value)` tuples out. [`pickle`] reads and writes that format, plain data only.
 
 mod command;
+pub mod fail2ban;
+pub mod pickle;
 mod reply;
 mod wire;
 

@@ -6,8 +6,7 @@ use std::time::Duration;
 use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response};
 use ferroban_tracker::{BanListEntry, FailId, JailStatus};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
 use crate::jail::JailCmd;
@@ -24,24 +23,28 @@ pub(crate) enum Flow {
 }
 
 /// The longest request read.
-const MAX_REQUEST: u64 = 1 << 20;
+pub(crate) const MAX_REQUEST: u64 = 1 << 20;
 
 /// How long a client may take to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request read from a client, with the half of the connection its reply goes to.
-pub(crate) struct Incoming {
-    request: Result<Request, String>,
-    reply_to: OwnedWriteHalf,
+pub(crate) enum Incoming {
+    Json {
+        request: Result<Request, String>,
+        reply_to: OwnedWriteHalf,
+    },
+    Fail2ban(crate::fail2ban_wire::Incoming),
 }
 
-/// Reads one request. The server runs this in a task of its own per connection, so a
-/// client that is slow to send (or sends nothing) never holds up the others; only the
-/// execution of requests is serialized. `None` when the client sent nothing in time.
-pub(crate) async fn read_request(stream: UnixStream) -> Option<Incoming> {
-    let (read, reply_to) = stream.into_split();
+/// Reads one JSON request (`fail2ban_wire::serve_connection` chose the dialect). `None`
+/// when the client sent nothing in time.
+pub(crate) async fn read_request(
+    reader: BufReader<OwnedReadHalf>,
+    reply_to: OwnedWriteHalf,
+) -> Option<Incoming> {
     // Only root can connect, but a runaway client still must not grow our memory.
-    let mut reader = BufReader::new(read.take(MAX_REQUEST));
+    let mut reader = reader.take(MAX_REQUEST);
     let mut line = String::new();
     let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await;
     let request: Result<Request, String> = match read {
@@ -49,14 +52,20 @@ pub(crate) async fn read_request(stream: UnixStream) -> Option<Incoming> {
         Ok(Ok(_)) | Err(_) => return None,
         Ok(Err(error)) => Err(error.to_string()),
     };
-    Some(Incoming { request, reply_to })
+    Some(Incoming::Json { request, reply_to })
 }
 
 /// Executes a request and sends its reply: from a task of its own, bounded in time, so a
 /// client that does not read cannot stall the server either; inline when the server is
 /// about to exit, so that `stop` is answered.
 pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow {
-    let (response, flow) = match incoming.request {
+    let (request, reply_to) = match incoming {
+        Incoming::Json { request, reply_to } => (request, reply_to),
+        Incoming::Fail2ban(incoming) => {
+            return crate::fail2ban_wire::answer(incoming, registry).await;
+        }
+    };
+    let (response, flow) = match request {
         Ok(request) => execute(request.command, registry).await,
         Err(error) => (
             Response::Error(format!("malformed request: {error}")),
@@ -65,7 +74,7 @@ pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow 
     };
     let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "null".to_string());
     text.push('\n');
-    let mut write = incoming.reply_to;
+    let mut write = reply_to;
     let send = async move {
         let _ = write.write_all(text.as_bytes()).await;
         let _ = write.flush().await;
@@ -97,7 +106,7 @@ fn ids(words: &[String]) -> Vec<FailId> {
     words.iter().map(|w| FailId::parse(w)).collect()
 }
 
-async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) {
+pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) {
     log_at!(crate::SERVER_LOG, Level::DEBUG, "command {command:?}");
     let ok = |reply| (Response::Ok(reply), Flow::Continue);
     match command {

@@ -1,32 +1,41 @@
 //! The ferroban daemon: runs the jails of a fail2ban configuration directory.
 //!
-//! It wires the pipeline `config → filter → source → tracker → actions → store`:
-//! - [`setup`] turns each resolved `JailSpec` into the settings of the pieces;
-//! - a source thread per jail ([`source`]) follows its logs (inotify, or the journal),
-//!   runs the filter and sends failures to the jail;
-//! - an owner thread per jail ([`jail`]) holds the jail's tracker and actions, decides and
-//!   applies bans, and ends them on time (one deadline set per jail); after an action is
-//!   repaired (its `actioncheck` failed) it re-applies the jail's bans with `actionreban`;
-//! - the store records bans and log positions, so a restart restores bans with their
-//!   remaining time and reads no line twice.
+//! Read it in the order a start runs:
+//! - `startup` checks the configuration ([`check`], which resolves every jail through
+//!   `setup::resolve_jail`: the same check `config-test` and `-t` print), sets up logging,
+//!   the run files (socket, pidfile, the `<dbfile>.running` marker) and the database, then
+//!   serves the control socket and the signals; `settings` holds the server's own values.
+//! - `registry` keeps the running jails: it starts them, stops them and reloads new
+//!   settings into them (a broken jail keeps its old settings; an unreadable file changes
+//!   nothing).
+//! - `jail` is a jail's owner thread, the one place its tracker and actions live: its loop,
+//!   start, stop and reload; `jail::bans` turns failures into bans and applies, re-applies,
+//!   restores and lifts them; `jail::ignore` is what the jail ignores (`ignoreip`,
+//!   `ignoreself`, `ignorecommand`).
+//! - `source` is a jail's log thread (files with inotify, or the journal): it runs the
+//!   filter and sends failures to the jail in batches.
+//! - `store` adapts the tracker's bans and the tailer's positions to the SQLite store, so a
+//!   restart restores bans with their remaining time and reads no line twice; `actions`
+//!   adapts bans to the actions crate.
+//! - `control` executes the control socket's commands against the registry; requests come
+//!   in ferroban's JSON lines or in fail2ban's pickle dialect (`fail2ban_wire`), told apart
+//!   by their first byte.
 //!
-//! The edge is async: one current-thread tokio runtime serves the control socket
-//! (`control`) and the signals (SIGTERM/SIGINT stop, SIGHUP reloads). Requests are read
-//! concurrently and executed one at a time. It talks to the jails only through their
-//! command channels (bounded: a burst of failures waits in the log file, not in memory),
-//! with oneshot replies.
+//! The edge is async: one current-thread tokio runtime serves the socket and the signals
+//! (SIGTERM/SIGINT stop, SIGHUP reloads). Requests are read concurrently and executed one at
+//! a time; the runtime talks to the jails only through their command channels (bounded: a
+//! burst of failures waits in the log file, not in memory), with oneshot replies.
 //!
 //! Receives: [`ServerOptions`] (from `ferroban server` or `fail2ban-server`) and a
 //! configuration directory. Emits: firewall changes through the actions, fail2ban's log
-//! lines ([`log`]), the pidfile and the socket. An unclean previous stop (its pidfile or
-//! the `<dbfile>.running` marker left behind by a dead process) makes each jail flush and
-//! stop its actions before starting, so restored bans never meet stale rules. A reload
-//! keeps the bans of jails that stay, stops removed jails and starts new ones; a
-//! configuration with errors is refused as a whole.
+//! lines (`log`), the pidfile and the socket. An unclean previous stop (its pidfile or the
+//! running marker left behind by a dead process) makes each jail flush and stop its
+//! actions before starting, so restored bans never meet stale rules.
 
 mod actions;
 pub mod check;
 mod control;
+mod fail2ban_wire;
 mod jail;
 mod log;
 mod memory;

@@ -296,12 +296,7 @@ async fn serve(
                     }
                 };
                 let (sender, readers) = (incoming_sender.clone(), readers.clone());
-                tokio::spawn(async move {
-                    let Ok(_permit) = readers.acquire_owned().await else { return };
-                    if let Some(request) = crate::control::read_request(stream).await {
-                        let _ = sender.send(request).await;
-                    }
-                });
+                tokio::spawn(crate::fail2ban_wire::serve_connection(stream, sender, readers));
             }
             Some(request) = incoming.recv() => {
                 if crate::control::answer(request, registry).await == crate::control::Flow::Exit {
