@@ -8,32 +8,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon_common::{BIN, ServerProcess, TestDir, append_line, syslog_now, wait_until};
+use crate::record_jail::{base, fail, jail, record};
 
-fn base(dir: &TestDir) {
-    crate::daemon_common::e2e_base(dir);
-    dir.write_conf(
-        "action.d/record.conf",
-        &format!(
-            "[Definition]\nactionban = echo ban <name> <ip> >> {0}\n\
-             actionunban = echo unban <name> <ip> >> {0}\n",
-            dir.path("record").display()
-        ),
-    );
-}
-
-fn jail(name: &str, log: &Path, extra: &str) -> String {
-    format!(
-        "[{name}]\nenabled = true\nfilter = e2e\nlogpath = {}\nmaxretry = 2\nbantime = 600\n\
-         ignoreself = false\naction = record\n{extra}\n",
-        log.display()
-    )
-}
-
-fn record(dir: &TestDir) -> String {
-    std::fs::read_to_string(dir.path("record")).unwrap_or_default()
-}
-
-fn fail(log: &Path, text: &str, times: usize) {
+/// Appends `text` to `log` as a syslog line, `times` times.
+fn log_lines(log: &Path, text: &str, times: usize) {
     for _ in 0..times {
         append_line(log, &format!("{} host e2e: {text}", syslog_now()));
     }
@@ -70,7 +48,7 @@ fn reload_with_a_broken_failregex_keeps_the_jail_reading_its_log() {
             && text.contains("e2e.conf:2: [alpha] failregex"),
         "{text}"
     );
-    fail(&log, "auth failed from 192.0.2.61", 2);
+    fail(&log, "192.0.2.61", 3);
     let banned = wait_until(Duration::from_secs(10), || {
         record(&dir).contains("ban alpha 192.0.2.61")
     });
@@ -166,9 +144,9 @@ fn ignorecommand_gets_the_failures_tags() {
         &jail("alpha", &log, "ignorecommand = test <F-USER> = trusted"),
     );
     let server = ServerProcess::start_here(&dir);
-    fail(&log, "user trusted failed from 192.0.2.71", 2);
+    log_lines(&log, "user trusted failed from 192.0.2.71", 3);
     let hostile = format!("$(touch${{IFS}}{})", marker.display());
-    fail(&log, &format!("user {hostile} failed from 192.0.2.72"), 2);
+    log_lines(&log, &format!("user {hostile} failed from 192.0.2.72"), 3);
     let banned = wait_until(Duration::from_secs(10), || {
         record(&dir).contains("ban alpha 192.0.2.72")
     });

@@ -323,6 +323,10 @@ struct FileLoop {
 impl FileLoop {
     fn run(mut self) {
         let mut reported = HashSet::new();
+        // Watch first, then look again: a missing log created between the source's first
+        // look and its watches would otherwise wait for the next rescan.
+        self.watcher.watch(self.source.watch_targets());
+        self.source.rescan();
         self.publish_files();
         while !self.stop.load(Ordering::SeqCst) {
             self.filter.time.now = now_float();

@@ -1,0 +1,48 @@
+//! The jail most daemon tests run: the `e2e` filter (`auth failed from <HOST>`) and a
+//! `record` action that appends what it is asked to do to the file `record`.
+#![allow(dead_code)]
+
+use crate::daemon_common::{ServerProcess, TestDir, append_line, syslog_now};
+
+/// A configuration whose `e2e` filter finds `auth failed from <HOST>` and whose `record`
+/// action appends what it does to `record`.
+pub fn base(dir: &TestDir) {
+    crate::daemon_common::e2e_base(dir);
+    dir.write_conf(
+        "action.d/record.conf",
+        &format!(
+            "[Definition]\nactionstart = echo start <name> >> {0}\n\
+             actionstop = echo stop <name> >> {0}\n\
+             actionban = echo ban <name> <ip> >> {0}\n\
+             actionunban = echo unban <name> <ip> >> {0}\n",
+            dir.path("record").display()
+        ),
+    );
+}
+
+pub fn record(dir: &TestDir) -> String {
+    std::fs::read_to_string(dir.path("record")).unwrap_or_default()
+}
+
+pub fn jail(name: &str, log: &std::path::Path, extra: &str) -> String {
+    format!(
+        "[{name}]\nenabled = true\nfilter = e2e\nlogpath = {}\nmaxretry = 3\nbantime = 600\n\
+         ignoreself = false\naction = record\n{extra}\n",
+        log.display()
+    )
+}
+
+pub fn fail(log: &std::path::Path, host: &str, times: usize) {
+    for _ in 0..times {
+        append_line(
+            log,
+            &format!("{} host e2e: auth failed from {host}", syslog_now()),
+        );
+    }
+}
+
+pub fn total_failed(server: &ServerProcess, jail: &str) -> Option<u64> {
+    let (_, text) = server.client(&["status", jail]);
+    let line = text.lines().find(|l| l.contains("Total failed:"))?;
+    line.rsplit('\t').next()?.trim().parse().ok()
+}
