@@ -27,4 +27,5 @@ mod fail2ban_socket;
 mod firewall_lab;
 mod record_jail;
 mod regex_cli;
+mod snapshots;
 mod stock_config;
