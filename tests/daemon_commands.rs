@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::daemon_common::{BIN, ServerProcess, TestDir, wait_until};
-use crate::record_jail::{base, fail, jail};
+use crate::record_jail::{base, fail, first_ban_time, jail};
 
 /// Sends raw bytes on the socket and returns whatever the server answers.
 fn raw_request(dir: &TestDir, bytes: &[u8]) -> String {
@@ -127,13 +127,7 @@ fn custom_bantime_formula_is_evaluated() {
         .replace("bantime = 600", "bantime = 2");
     dir.write_conf("jail.conf", &text);
     let server = ServerProcess::start_here(&dir);
-    let ban_time = || {
-        let (_, text) = server.client(&["get", "alpha", "banip", "--with-time"]);
-        text.split(" + ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .map(str::to_string)
-    };
+    let ban_time = || first_ban_time(&server, "alpha");
     for expected in ["2", "6"] {
         fail(&log, "192.0.2.50", 1);
         let mut seen = None;

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon_common::{BIN, ServerProcess, TestDir, wait_until};
+use crate::record_jail::{base, first_ban_time, record};
 
 /// Jails `names` whose one action records what it does in `record`.
 fn write_jails(dir: &TestDir, names: &[&str]) {
@@ -22,30 +23,11 @@ fn write_jails(dir: &TestDir, names: &[&str]) {
     dir.write_conf("jail.conf", &text);
 }
 
-fn config(dir: &TestDir) {
-    crate::daemon_common::e2e_base(dir);
-    let record = dir.path("record");
-    dir.write_conf(
-        "action.d/record.conf",
-        &format!(
-            "[Definition]\nactionstart = echo start <name> >> {0}\n\
-             actionstop = echo stop <name> >> {0}\n\
-             actionban = echo ban <name> <ip> >> {0}\n\
-             actionunban = echo unban <name> <ip> >> {0}\n",
-            record.display()
-        ),
-    );
-}
-
-fn record(dir: &TestDir) -> String {
-    std::fs::read_to_string(dir.path("record")).unwrap_or_default()
-}
-
 #[test]
 fn socket_is_root_only_and_client_entry_points_work() {
     let dir = TestDir::new();
     std::fs::set_permissions(dir.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    config(&dir);
+    base(&dir);
     write_jails(&dir, &["alpha"]);
     let server = ServerProcess::start_here(&dir);
 
@@ -148,7 +130,7 @@ fn socket_is_root_only_and_client_entry_points_work() {
 #[test]
 fn stale_socket_needs_x_and_reload_keeps_bans() {
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     write_jails(&dir, &["alpha", "beta"]);
     // A socket nobody listens on, as a killed server leaves it.
     drop(std::os::unix::net::UnixListener::bind(dir.socket()).unwrap());
@@ -240,7 +222,7 @@ fn stale_socket_needs_x_and_reload_keeps_bans() {
 #[test]
 fn missing_log_is_waited_for() {
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     let log = dir.path("later/alpha.log");
     dir.write_conf(
         "jail.conf",
@@ -273,7 +255,7 @@ fn missing_log_is_waited_for() {
 #[test]
 fn attacker_text_reaches_actions_as_data_never_as_shell() {
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     let canary = dir.path("pwned");
     dir.write_conf(
         "filter.d/user.conf",
@@ -330,7 +312,7 @@ fn attacker_text_reaches_actions_as_data_never_as_shell() {
 #[test]
 fn bantime_increment_grows_with_recorded_bans() {
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     let log = dir.path("alpha.log");
     dir.write_conf(
         "jail.conf",
@@ -341,13 +323,7 @@ fn bantime_increment_grows_with_recorded_bans() {
         ),
     );
     let server = ServerProcess::start_here(&dir);
-    let ban_time = || {
-        let (_, text) = server.client(&["get", "alpha", "banip", "--with-time"]);
-        text.split(" + ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .map(str::to_string)
-    };
+    let ban_time = || first_ban_time(&server, "alpha");
     for expected in ["2", "4", "8"] {
         crate::daemon_common::append_line(
             &log,
@@ -373,7 +349,7 @@ fn server_log_feeds_the_stock_recidive_filter() {
         return;
     };
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     write_jails(&dir, &["alpha"]);
     let server = ServerProcess::start_here(&dir);
     let (ok, reply) = server.client(&["set", "alpha", "banip", "192.0.2.77"]);
@@ -406,7 +382,7 @@ fn server_log_feeds_the_stock_recidive_filter() {
 #[test]
 fn attempt_counts_one_failure_per_text_and_bans_at_maxretry() {
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     write_jails(&dir, &["alpha"]);
     let server = ServerProcess::start_here(&dir);
     let (ok, text) = server.client(&["set", "alpha", "attempt", "192.0.2.9", "first"]);
@@ -427,7 +403,7 @@ fn attempt_counts_one_failure_per_text_and_bans_at_maxretry() {
 #[test]
 fn client_ends_quietly_on_a_closed_pipe() {
     let dir = TestDir::new();
-    config(&dir);
+    base(&dir);
     write_jails(&dir, &["alpha"]);
     let _server = ServerProcess::start_here(&dir);
     let script = format!(

@@ -46,3 +46,12 @@ pub fn total_failed(server: &ServerProcess, jail: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.contains("Total failed:"))?;
     line.rsplit('\t').next()?.trim().parse().ok()
 }
+
+/// The ban time (seconds) of the first ban `get JAIL banip --with-time` lists.
+pub fn first_ban_time(server: &ServerProcess, jail: &str) -> Option<String> {
+    let (_, text) = server.client(&["get", jail, "banip", "--with-time"]);
+    text.split(" + ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .map(str::to_string)
+}
