@@ -1,6 +1,7 @@
 //! All actions of one jail, run in their configured order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 
 use crate::command::{CommandAction, CommandActionDef};
 use crate::dynamic::BanInfo;
@@ -28,9 +29,10 @@ pub struct ActionFailure {
 ///
 /// The jail keeps fail2ban's *ban epoch*: it grows by one each time an action
 /// is repaired after a failed `actioncheck`, and that action remembers the
-/// epoch of its last repair. A ban applied at an older epoch may be missing
-/// from the repaired actions; [`JailActions::reban_since`] re-applies it on
-/// exactly those.
+/// epoch of its last repair. It also remembers the epoch each active ban was
+/// applied at: a ban applied at an older epoch may be missing from the
+/// repaired actions ([`JailActions::unsettled_bans`]), and
+/// [`JailActions::reban_since`] re-applies it on exactly those.
 #[derive(Debug)]
 pub struct JailActions {
     actions: Vec<CommandAction>,
@@ -38,6 +40,10 @@ pub struct JailActions {
     epoch: u64,
     /// Per action: the epoch of its last repair, and its repair count then.
     repaired: Vec<(u64, u64)>,
+    /// The epoch each active ban was last applied at.
+    applied: HashMap<IpAddr, u64>,
+    /// The epoch at which every active ban was last looked at for re-applying.
+    settled: u64,
 }
 
 impl JailActions {
@@ -58,6 +64,8 @@ impl JailActions {
             actions,
             epoch: 0,
             repaired,
+            applied: HashMap::new(),
+            settled: 0,
         })
     }
 
@@ -111,14 +119,40 @@ impl JailActions {
         self.each(|action| action.start())
     }
 
-    /// Bans on every action; actions with `norestored` skip restored bans.
+    /// Bans on every action; actions with `norestored` skip restored bans. The ban is
+    /// current at the epoch this leaves the jail in.
     pub fn ban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
-        self.each(|action| {
+        let failures = self.each(|action| {
             if ban.restored && action.skips_restored() {
                 return Ok(());
             }
             action.ban(ban)
-        })
+        });
+        self.applied.insert(ban.ip, self.epoch);
+        failures
+    }
+
+    /// Whether `ip`'s ban was applied at the current epoch (no repair since).
+    pub fn is_current(&self, ip: &IpAddr) -> bool {
+        self.applied.get(ip) == Some(&self.epoch)
+    }
+
+    /// The active bans applied before the latest repair, with the epoch each was applied
+    /// at, for [`JailActions::reban_since`]; `None` when every ban was looked at since the
+    /// latest repair.
+    pub fn unsettled_bans(&self) -> Option<Vec<(IpAddr, u64)>> {
+        if self.settled == self.epoch {
+            return None;
+        }
+        let epoch = self.epoch;
+        let stale = self.applied.iter().filter(|(_, applied)| **applied < epoch);
+        Some(stale.map(|(ip, applied)| (*ip, *applied)).collect())
+    }
+
+    /// Every ban applied before `epoch` was looked at: a ban whose reban failed stays
+    /// behind and is tried again at the next repair.
+    pub fn settle_at(&mut self, epoch: u64) {
+        self.settled = epoch;
     }
 
     pub fn reban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
@@ -130,7 +164,7 @@ impl JailActions {
     /// `None` rebans on every action.
     pub fn reban_since(&mut self, ban: &BanInfo, epoch: Option<u64>) -> Vec<ActionFailure> {
         let repaired = self.repaired.clone();
-        self.each_indexed(|index, action| {
+        let failures = self.each_indexed(|index, action| {
             let stale = match (epoch, repaired.get(index)) {
                 (None, _) => true,
                 (Some(epoch), Some((repaired_at, _))) => *repaired_at > epoch,
@@ -140,7 +174,11 @@ impl JailActions {
                 return Ok(());
             }
             action.reban(ban)
-        })
+        });
+        if failures.is_empty() {
+            self.applied.insert(ban.ip, self.epoch);
+        }
+        failures
     }
 
     /// fail2ban's `consistencyCheck` on every action: `actioncheck` of each
@@ -159,6 +197,7 @@ impl JailActions {
     }
 
     pub fn unban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
+        self.applied.remove(&ban.ip);
         self.each(|action| action.unban(ban))
     }
 
@@ -168,6 +207,9 @@ impl JailActions {
     /// action is repaired, except while the jail is `stopping` (its `actionstop`
     /// follows) unless the action sets `actionrepair_on_unban`.
     pub fn flush(&mut self, bans: &[BanInfo], stopping: bool) -> Vec<ActionFailure> {
+        for ban in bans {
+            self.applied.remove(&ban.ip);
+        }
         let mut failures = Vec::new();
         for index in 0..self.actions.len() {
             let Some(action) = self.actions.get_mut(index) else {

@@ -44,9 +44,6 @@ impl JailOwner {
 
     /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
     pub(super) fn flush(&mut self, unbans: &[Unban], stopping: bool) {
-        for unban in unbans {
-            self.ban_epochs.remove(&unban.ban.id);
-        }
         let infos: Vec<_> = unbans.iter().filter_map(|u| ban_info(&u.ban)).collect();
         if infos.is_empty() {
             return;
@@ -155,7 +152,7 @@ impl JailOwner {
             _ => Level::WARNING,
         };
         log_at!(ACTIONS_LOG, level, "[{name}] {id} already banned");
-        let current = self.ban_epochs.get(id) == Some(&self.actions.ban_epoch());
+        let current = id.ip().is_some_and(|ip| self.actions.is_current(&ip));
         let now = crate::now_float();
         if current
             && late as f64 > CONSISTENCY_CHECK_AFTER
@@ -179,35 +176,25 @@ impl JailOwner {
         // that stays broken is reported, not retried forever.
         for _ in 0..3 {
             let epoch = self.actions.ban_epoch();
-            if epoch == self.settled_epoch {
+            let Some(stale) = self.actions.unsettled_bans() else {
                 return;
+            };
+            for (ip, applied) in stale {
+                if let Some(ban) = self.tracker.get_ban(&FailId::from(ip)).cloned() {
+                    self.reban(&ban, applied);
+                }
             }
-            let stale: Vec<(Ban, u64)> = self
-                .ban_epochs
-                .iter()
-                .filter(|(_, applied)| **applied < epoch)
-                .filter_map(|(id, applied)| Some((self.tracker.get_ban(id)?.clone(), *applied)))
-                .collect();
-            for (ban, applied) in stale {
-                self.reban(&ban, applied);
-            }
-            // A ban whose reban failed stays behind; the next repair tries it again.
-            self.settled_epoch = epoch;
+            self.actions.settle_at(epoch);
         }
     }
 
     fn reban(&mut self, ban: &Ban, applied_epoch: u64) {
         let name = self.config.name.clone();
         let Some(info) = self.action_info(ban) else {
-            self.ban_epochs.remove(&ban.id);
             return;
         };
         log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Reban {}", ban.id);
         let failures = self.actions.reban_since(&info, Some(applied_epoch));
-        if failures.is_empty() {
-            self.ban_epochs
-                .insert(ban.id.clone(), self.actions.ban_epoch());
-        }
         report(&name, "reban", failures);
     }
 
@@ -224,8 +211,6 @@ impl JailOwner {
         };
         let failures = self.actions.ban(&info);
         report(&self.config.name, "ban", failures);
-        self.ban_epochs
-            .insert(ban.id.clone(), self.actions.ban_epoch());
         self.reban_after_repairs();
     }
 
@@ -279,7 +264,6 @@ impl JailOwner {
         if unban.cause == UnbanCause::Manual {
             forget_ban(self.store.as_ref(), &name, &unban.ban.id);
         }
-        self.ban_epochs.remove(&unban.ban.id);
         if let Some(info) = ban_info(&unban.ban) {
             let failures = self.actions.unban(&info);
             report(&name, "unban", failures);

@@ -8,7 +8,6 @@
 //! tracker's next deadline (a ban ending), then expires what is due. Actions run here,
 //! synchronously: a slow action delays this jail only.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -95,11 +94,6 @@ pub struct JailOwner {
     actions: JailActions,
     ignore_entries: Vec<String>,
     store: Option<SharedStore>,
-    /// The actions' ban epoch at which each active ban was last applied: a repair after a
-    /// failed `actioncheck` moves the epoch on, and older bans are rebanned.
-    ban_epochs: HashMap<FailId, u64>,
-    /// The epoch every active ban was re-applied at: nothing to look at below it.
-    settled_epoch: u64,
     /// When the last consistency check prompted by an "already banned" address ran.
     last_consistency_check: f64,
 }
@@ -124,8 +118,6 @@ impl JailOwner {
             actions,
             ignore_entries,
             store,
-            ban_epochs: HashMap::new(),
-            settled_epoch: 0,
             last_consistency_check: 0.0,
         })
     }
@@ -280,11 +272,6 @@ impl JailOwner {
                     for info in &infos {
                         report(&name, "ban", self.actions.ban(info));
                     }
-                    let epoch = self.actions.ban_epoch();
-                    for epoch_of_ban in self.ban_epochs.values_mut() {
-                        *epoch_of_ban = epoch;
-                    }
-                    self.settled_epoch = epoch;
                 }
                 Err(error) => log_at!(
                     JAIL_LOG,
