@@ -26,9 +26,11 @@ fn maxmatches_bounds_the_matches_handed_to_the_action() {
     dir.write_conf("jail.conf", &text);
     let _server = ServerProcess::start_here(&dir);
     fail(&log, "192.0.2.77", 3);
-    let seen = wait_until(Duration::from_secs(10), || dir.path("matches").exists());
+    // The action's output ends with `==` once it is written whole.
+    let seen = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.path("matches")).is_ok_and(|text| text.ends_with("==\n"))
+    });
     assert!(seen, "{}", dir.log_text());
-    std::thread::sleep(Duration::from_millis(200));
     let matches = std::fs::read_to_string(dir.path("matches")).unwrap();
     assert_eq!(
         matches.matches("auth failed from 192.0.2.77").count(),
@@ -94,7 +96,10 @@ fn on_demand_start_timeout_and_restore_after_kill() {
         &jail("alpha", &log, "").replace("action = record", "action = lazy"),
     );
     let mut server = ServerProcess::start_here(&dir);
-    std::thread::sleep(Duration::from_millis(300));
+    let started = wait_until(Duration::from_secs(10), || {
+        dir.log_text().contains("Jail 'alpha' started")
+    });
+    assert!(started, "{}", dir.log_text());
     assert_eq!(record(&dir), "", "actionstart waits for the first ban");
 
     let started = Instant::now();

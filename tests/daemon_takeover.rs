@@ -207,7 +207,7 @@ fn ferroban_takes_over_a_database_filled_by_fail2ban() {
     fail(&log, LATER, 2);
     std::fs::remove_file(dir.path("record")).unwrap();
 
-    let server = ServerProcess::start_here(&dir);
+    let server = ServerProcess::start_here_with_env(&dir, &[("FERROBAN_TEST_CLOCK", "1")]);
     let backup = dir.path("ferroban.sqlite3.fail2ban.bak");
     assert!(
         std::fs::read(&backup).ok() == Some(original),
@@ -283,11 +283,21 @@ fn check_remaining_time(server: &ServerProcess, fail2ban_bans: &str) {
 /// FIRST's restored ban ends; banned again, it is its second ban (fail2ban's count goes
 /// on) with the longer ban time `bantime.increment` gives.
 fn check_increment_goes_on(server: &ServerProcess, dir: &TestDir, log: &Path, db: &Path) {
-    let unbanned = wait_until(Duration::from_secs(BAN_TIME + 10), || {
+    // fail2ban banned FIRST at most a few seconds ago: the clock moves past its end.
+    crate::record_jail::advance_clock(server, BAN_TIME as u32);
+    let unbanned = wait_until(Duration::from_secs(10), || {
         record(dir).contains(&format!("unban {FIRST}"))
     });
     assert!(unbanned, "the restored ban ended: {}", record(dir));
-    fail(log, FIRST, 3);
+    // Dated on the server's moved clock (a dateless line would take the last date seen).
+    let moved = jiff::ZonedDateTime::now()
+        .checked_add(jiff::SignedDuration::from_secs(BAN_TIME as i64))
+        .unwrap();
+    let date = moved.strftime("%b %e %H:%M:%S");
+    for _ in 0..3 {
+        let line = format!("{date} host e2e: auth failed from {FIRST}");
+        crate::daemon_common::append_line(log, &line);
+    }
     let rebanned = wait_until(Duration::from_secs(10), || {
         record(dir).matches(&format!("ban {FIRST} ")).count() == 2
     });

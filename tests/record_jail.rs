@@ -55,3 +55,21 @@ pub fn first_ban_time(server: &ServerProcess, jail: &str) -> Option<String> {
         .and_then(|rest| rest.split(' ').next())
         .map(str::to_string)
 }
+
+/// Moves the clock of a server started with `FERROBAN_TEST_CLOCK=1` forward.
+pub fn advance_clock(server: &ServerProcess, seconds: u32) {
+    let (ok, text) = server.client(&["test-clock", "advance", &seconds.to_string()]);
+    assert!(ok, "{text}");
+}
+
+/// A ban of `seconds` ends exactly then on the server's clock: still there a second
+/// before, gone when the clock reaches it.
+pub fn assert_ban_lasts(server: &ServerProcess, jail: &str, seconds: u32) {
+    advance_clock(server, seconds - 1);
+    assert!(
+        first_ban_time(server, jail).is_some(),
+        "banned until its end"
+    );
+    advance_clock(server, 1);
+    assert_eq!(first_ban_time(server, jail), None, "unbanned at its end");
+}

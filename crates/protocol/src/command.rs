@@ -55,6 +55,9 @@ pub enum Command {
     DelIgnoreIp { jail: String, ids: Vec<String> },
     /// `get loglevel|logtarget|dbfile|dbpurgeage|syslogsocket`.
     GetServer { key: String },
+    /// `test-clock advance SECONDS`: moves the daemon's clock forward. Only a server started
+    /// with `FERROBAN_TEST_CLOCK=1` takes it: tests advance time instead of sleeping.
+    TestClockAdvance { millis: u64 },
     /// `set JAIL attempt IP [FAILURE...]`: a failure of IP reported by hand, counting
     /// one per failure text (at least one).
     Attempt {
@@ -162,6 +165,14 @@ impl Command {
             ["unban"] => Err(missing("unban", "IP... or --all")),
             ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),
             ["banned", ids @ ..] => Ok(Command::Banned { ids: owned(ids) }),
+            ["test-clock", "advance", seconds] => seconds
+                .parse::<f64>()
+                .ok()
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+                .map(|seconds| Command::TestClockAdvance {
+                    millis: (seconds * 1000.0) as u64,
+                })
+                .ok_or_else(invalid),
             ["set", jail, action, rest @ ..] => parse_set(jail, action, rest).ok_or_else(invalid),
             ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
                 key: (*key).to_string(),

@@ -113,6 +113,13 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::Ping => ok(Reply::Text("pong".into())),
         Command::Version => ok(Reply::Text(env!("CARGO_PKG_VERSION").into())),
         Command::Echo { words } => ok(Reply::List(words)),
+        Command::TestClockAdvance { millis } => match crate::clock::advance(millis) {
+            Ok(offset) => {
+                registry.wake_jails().await;
+                ok(Reply::Text(format!("clock advanced, {offset} s ahead")))
+            }
+            Err(error) => (Response::Error(error.to_string()), Flow::Continue),
+        },
         Command::Stop => {
             registry.stop_all().await;
             (Response::Ok(Reply::None), Flow::Exit)

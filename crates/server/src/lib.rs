@@ -34,6 +34,7 @@
 
 mod actions;
 pub mod check;
+mod clock;
 mod control;
 mod fail2ban_wire;
 mod jail;
@@ -47,7 +48,6 @@ mod startup;
 mod store;
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use startup::run;
 
@@ -121,9 +121,7 @@ pub(crate) fn now_seconds() -> i64 {
     now_float().floor() as i64
 }
 
-/// Now in Unix seconds.
+/// Now in Unix seconds, from the daemon's clock ([`clock`]).
 pub(crate) fn now_float() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    clock::now_float()
 }

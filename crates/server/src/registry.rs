@@ -233,6 +233,16 @@ impl Registry {
         }
     }
 
+    /// Has every jail look at its deadlines again (the clock moved).
+    pub async fn wake_jails(&self) {
+        for jail in self.jails.values() {
+            let (reply, wait) = oneshot::channel();
+            if crate::jail::send_async(&jail.sender, JailCmd::Wake { reply }).await {
+                let _ = wait.await;
+            }
+        }
+    }
+
     /// Drops bans older than `dbpurgeage` from the database (fail2ban's `db_purge`), then
     /// gives free memory back (this runs hourly and after each reload).
     pub fn purge_store(&self) {

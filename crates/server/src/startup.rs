@@ -27,6 +27,7 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
     if !options.foreground {
         return background(&options);
     }
+    crate::clock::configure();
     let checked = check(&options.conf_dir);
     let settings = Settings::new(&options, &checked.server);
     configure_logging(&options, &checked.server)?;

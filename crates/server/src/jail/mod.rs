@@ -36,6 +36,8 @@ pub enum JailCmd {
     /// Failures found by the jail's log source, in the order of their lines: a burst of
     /// failures costs the jail one wake-up, not one each.
     Failures(Vec<Failure>),
+    /// Look at the deadlines again (the clock moved); replies once what was due ended.
+    Wake { reply: oneshot::Sender<()> },
     /// `set JAIL attempt`: a failure reported by hand; replies 1, as fail2ban does.
     Attempt {
         id: FailId,
@@ -199,6 +201,10 @@ impl JailOwner {
             JailCmd::Failures(failures) => crate::log::hold(|| {
                 failures.into_iter().for_each(|f| self.failure(f));
             }),
+            JailCmd::Wake { reply } => {
+                self.expire();
+                let _ = reply.send(());
+            }
             JailCmd::Attempt { id, matches, reply } => {
                 self.attempt(id, matches);
                 let _ = reply.send(1);
