@@ -160,3 +160,43 @@ fn ignorecommand_gets_the_failures_tags() {
     assert!(!marker.exists(), "a user name never runs as shell text");
     drop(server);
 }
+
+/// A start that fails after the configuration was read (here: a database that cannot be
+/// created) says why on standard error, also from the background, and in the log target;
+/// a second background server next to a running one is refused.
+#[test]
+fn start_up_problems_are_reported_where_the_user_looks() {
+    let dir = TestDir::new();
+    base(&dir);
+    dir.write_conf("jail.conf", &jail("alpha", &dir.path("a.log"), ""));
+    let good = std::fs::read_to_string(dir.conf().join("fail2ban.local")).unwrap();
+    let broken = good
+        .lines()
+        .map(|line| match line.starts_with("dbfile") {
+            true => "dbfile = /proc/ferroban-test/db.sqlite3",
+            false => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    dir.write_conf("fail2ban.local", &broken);
+    let (code, _, stderr) = run(&["server", "-b", "-x", "-c"], &dir.conf());
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("/proc/ferroban-test/db.sqlite3"),
+        "{stderr}"
+    );
+    let log = dir.log_text();
+    assert!(
+        log.contains("CRITICAL") && log.contains("/proc/ferroban-test/db.sqlite3"),
+        "{log}"
+    );
+
+    dir.write_conf("fail2ban.local", &good);
+    let _server = ServerProcess::start_here(&dir);
+    let (code, _, stderr) = run(&["server", "-b", "-c"], &dir.conf());
+    assert_ne!(code, 0, "a second server is refused");
+    assert!(
+        stderr.contains("already running") && stderr.contains(&dir.socket().display().to_string()),
+        "{stderr}"
+    );
+}

@@ -31,19 +31,44 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
     let checked = check(&options.conf_dir);
     let settings = Settings::new(&options, &checked.server);
     configure_logging(&options, &checked.server)?;
+    // Every reason for not starting goes to the log target too, where an admin of a
+    // detached server looks.
+    let result = start(&options, checked, &settings);
+    if let Err(error) = &result {
+        log_at!(SERVER_LOG, Level::CRITICAL, "{error}");
+    }
+    result
+}
+
+/// The configuration's problems logged, a refusal on a file that cannot be read, then the
+/// run files claimed for as long as the server serves.
+fn start(
+    options: &ServerOptions,
+    checked: crate::check::CheckedConfig,
+    settings: &Settings,
+) -> Result<(), ServerError> {
     log_problems(&checked);
     let fatal: Vec<String> = checked.fatal().map(ToString::to_string).collect();
     if !fatal.is_empty() {
-        log_at!(
-            SERVER_LOG,
-            Level::CRITICAL,
-            "Failed during configuration: {} cannot be read",
-            options.conf_dir.display()
-        );
         return Err(ServerError::Configuration(fatal));
     }
     prepare_socket(&settings.socket, options.remove_stale_socket)?;
-    let unclean = claim_run_files(&settings)?;
+    let unclean = claim_run_files(settings)?;
+    let result = serve_claimed(options, checked.jails, settings, unclean);
+    // A server that could not start leaves the marker of an earlier unclean stop: the
+    // firewall may still hold that run's rules.
+    if result.is_ok() || !unclean {
+        release_run_files(settings);
+    }
+    result
+}
+
+fn serve_claimed(
+    options: &ServerOptions,
+    jails: Vec<JailConfig>,
+    settings: &Settings,
+    unclean: bool,
+) -> Result<(), ServerError> {
     log_at!(
         SERVER_LOG,
         Level::INFO,
@@ -52,7 +77,7 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
         std::process::id()
     );
     crate::memory::tune_allocator();
-    let store = open_store(&settings)?;
+    let store = open_store(settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -68,9 +93,8 @@ pub fn run(options: ServerOptions) -> Result<(), ServerError> {
         store,
         settings: settings.clone(),
     };
-    let result = runtime.block_on(serve(&mut registry, checked.jails, unclean));
+    let result = runtime.block_on(serve(&mut registry, jails, unclean));
     runtime.block_on(registry.stop_all());
-    release_run_files(&settings);
     log_at!(SERVER_LOG, Level::INFO, "Exiting ferroban");
     result
 }
