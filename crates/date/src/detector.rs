@@ -4,7 +4,9 @@
 
 use crate::strptime::{self, Conversion, TimeCache, ZoneError, same_zone};
 use crate::template::{self, Builder, LINE_BEGIN, LINE_END, MatchState, Template};
-use crate::{DateError, DateFound, DateMatch, DateOutcome, TemplateStats, TimeContext};
+use crate::{
+    DateError, DateFound, DateMatch, DateOutcome, TemplateError, TemplateStats, TimeContext,
+};
 use std::sync::{Arc, LazyLock};
 
 /// fail2ban's default templates (`DateDetectorCache.DEFAULT_TEMPLATES`).
@@ -37,7 +39,7 @@ struct Defaults {
     ordered: Vec<Arc<Template>>,
 }
 
-static DEFAULTS: LazyLock<Result<Defaults, String>> = LazyLock::new(build_defaults);
+static DEFAULTS: LazyLock<Result<Defaults, TemplateError>> = LazyLock::new(build_defaults);
 
 fn current_year() -> i64 {
     i64::from(
@@ -47,7 +49,7 @@ fn current_year() -> i64 {
     )
 }
 
-fn build_defaults() -> Result<Defaults, String> {
+fn build_defaults() -> Result<Defaults, TemplateError> {
     let builder = Builder::new(current_year());
     let mut originals = Vec::new();
     let mut anchored = Vec::new();
@@ -226,7 +228,7 @@ impl DateDetector {
 
     /// fail2ban's `appendTemplate(str)`.
     fn append_pattern(&mut self, pattern: &str, defaults_built: bool) -> Result<(), DateError> {
-        let invalid = |reason: String| DateError::InvalidPattern {
+        let invalid = |reason: TemplateError| DateError::InvalidPattern {
             pattern: pattern.to_string(),
             reason,
         };
@@ -284,7 +286,7 @@ impl DateDetector {
         pattern: &str,
         defaults: &Defaults,
     ) -> Result<(), DateError> {
-        let invalid = |reason: String| DateError::InvalidPattern {
+        let invalid = |reason: TemplateError| DateError::InvalidPattern {
             pattern: pattern.to_string(),
             reason,
         };
@@ -305,7 +307,11 @@ impl DateDetector {
     }
 
     /// `_appendTemplate`: names are unique.
-    fn append(&mut self, template: Arc<Template>, ignore_duplicates: bool) -> Result<(), String> {
+    fn append(
+        &mut self,
+        template: Arc<Template>,
+        ignore_duplicates: bool,
+    ) -> Result<(), TemplateError> {
         if self
             .slots
             .iter()
@@ -314,10 +320,7 @@ impl DateDetector {
             if ignore_duplicates {
                 return Ok(());
             }
-            return Err(format!(
-                "There is already a template with name {}",
-                template.name
-            ));
+            return Err(TemplateError::DuplicateName(template.name.clone()));
         }
         self.slots.push(Slot::new(template));
         Ok(())

@@ -30,6 +30,7 @@ mod template;
 use jiff::tz::TimeZone;
 
 pub use detector::{DateDetector, parse_log_time_zone};
+pub use pyregex::PyRegexError;
 
 /// What a caller knows about "now" and the local time zone; decides the year of year-less
 /// dates and the meaning of dates without a zone (when no `logtimezone` is set on the
@@ -117,9 +118,25 @@ pub struct DateFound {
 #[derive(Debug, thiserror::Error)]
 pub enum DateError {
     #[error("invalid datepattern {pattern:?}: {reason}")]
-    InvalidPattern { pattern: String, reason: String },
+    InvalidPattern {
+        pattern: String,
+        reason: TemplateError,
+    },
     #[error("{reason}: {zone:?}")]
     UnknownTimeZone { zone: String, reason: &'static str },
+}
+
+/// Why a date template could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error(transparent)]
+    PythonRegex(#[from] pyregex::PyRegexError),
+    #[error(transparent)]
+    Syntax(#[from] Box<regex_syntax::Error>),
+    #[error("Failed to set datepattern '{0}' (may be an invalid format or unescaped percent char)")]
+    BadDirective(String),
+    #[error("There is already a template with name {0}")]
+    DuplicateName(String),
 }
 
 /// A template and how often it matched, for `regex` reports.

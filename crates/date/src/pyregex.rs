@@ -12,6 +12,31 @@
 //!
 //! Other look-arounds, conditionals and numeric back-references are refused.
 
+/// A Python date regex this translator does not take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PyRegexError {
+    #[error("unsupported regex flags {0:?}")]
+    UnsupportedFlags(String),
+    #[error("unsupported regex construct {0:?}")]
+    UnsupportedConstruct(String),
+    #[error("unsupported escape \\{0}")]
+    UnsupportedEscape(char),
+    #[error("incomplete escape \\{0}")]
+    IncompleteEscape(char),
+    #[error("trailing backslash")]
+    TrailingBackslash,
+    #[error("unterminated {0}")]
+    Unterminated(&'static str),
+    #[error("unknown group name {0:?}")]
+    UnknownGroup(String),
+    #[error("redefinition of group name {0:?}")]
+    RedefinedGroup(String),
+    #[error("unsupported back-reference to group {0:?}")]
+    UnsupportedBackReference(String),
+    #[error("back-references to more than one group")]
+    SeveralBackReferences,
+}
+
 /// What both of fail2ban's word-boundary look-aheads mean.
 pub(crate) const BOUNDARY: &str = r"(?:\b{start-half}|\b{end-half})";
 
@@ -25,7 +50,7 @@ pub(crate) struct Translated {
 }
 
 /// Translates a Python regex (as fail2ban builds it) to a `regex` crate regex.
-pub(crate) fn translate(python: &str) -> Result<Translated, String> {
+pub(crate) fn translate(python: &str) -> Result<Translated, PyRegexError> {
     let (flags, body) = split_global_flags(python)?;
     let first = Translator::new(body, None).run()?;
     let Some((name, class)) = first.backref else {
@@ -35,13 +60,13 @@ pub(crate) fn translate(python: &str) -> Result<Translated, String> {
             variants: 1,
         });
     };
-    let chars = class_chars(&class)
-        .ok_or_else(|| format!("unsupported back-reference to group {name:?}"))?;
+    let chars =
+        class_chars(&class).ok_or_else(|| PyRegexError::UnsupportedBackReference(name.clone()))?;
     let mut alternatives = Vec::with_capacity(chars.len());
     for c in &chars {
         let variant = Translator::new(body, Some((name.as_str(), *c))).run()?;
         if variant.backref.is_some() {
-            return Err("more than one back-referenced group".to_string());
+            return Err(PyRegexError::SeveralBackReferences);
         }
         alternatives.push(variant.out);
     }
@@ -53,7 +78,7 @@ pub(crate) fn translate(python: &str) -> Result<Translated, String> {
 }
 
 /// Leading `(?iu)`-style flags, translated (`u` is the `regex` crate's default).
-fn split_global_flags(python: &str) -> Result<(String, &str), String> {
+fn split_global_flags(python: &str) -> Result<(String, &str), PyRegexError> {
     let Some(rest) = python.strip_prefix("(?") else {
         return Ok((String::new(), python));
     };
@@ -69,7 +94,7 @@ fn split_global_flags(python: &str) -> Result<(String, &str), String> {
         match letter {
             'i' | 'm' | 's' | 'x' => out.push(letter),
             'u' => {}
-            other => return Err(format!("unsupported regex flag {other:?}")),
+            other => return Err(PyRegexError::UnsupportedFlags(other.to_string())),
         }
     }
     Ok((
@@ -144,7 +169,7 @@ impl<'a> Translator<'a> {
         &self.src[self.pos..]
     }
 
-    fn run(mut self) -> Result<Output, String> {
+    fn run(mut self) -> Result<Output, PyRegexError> {
         while let Some(c) = self.rest().chars().next() {
             match c {
                 '\\' => self.escape()?,
@@ -176,22 +201,22 @@ impl<'a> Translator<'a> {
     }
 
     /// Python text of the body of group `name` (for a back-reference).
-    fn group_body(&self, name: &str) -> Result<String, String> {
+    fn group_body(&self, name: &str) -> Result<String, PyRegexError> {
         let open = format!("(?P<{name}>");
         let start = self
             .src
             .find(&open)
-            .ok_or_else(|| format!("unknown group name {name:?}"))?
+            .ok_or_else(|| PyRegexError::UnknownGroup(name.to_owned()))?
             + open.len();
-        let len = group_len(&self.src[start..]).ok_or("unbalanced parenthesis")?;
+        let len = group_len(&self.src[start..]).ok_or(PyRegexError::Unterminated("group"))?;
         Ok(self.src[start..start + len].to_string())
     }
 
-    fn escape(&mut self) -> Result<(), String> {
+    fn escape(&mut self) -> Result<(), PyRegexError> {
         let mut chars = self.rest().chars();
         chars.next();
         let Some(c) = chars.next() else {
-            return Err("trailing backslash".to_string());
+            return Err(PyRegexError::TrailingBackslash);
         };
         self.pos += 1 + c.len_utf8();
         let translated = escape_outside_class(c, self.rest())?;
@@ -200,8 +225,7 @@ impl<'a> Translator<'a> {
         Ok(())
     }
 
-    fn class(&mut self) -> Result<(), String> {
-        let start = self.pos;
+    fn class(&mut self) -> Result<(), PyRegexError> {
         self.pos += 1;
         self.out.push('[');
         if self.rest().starts_with('^') {
@@ -211,14 +235,14 @@ impl<'a> Translator<'a> {
         let mut first = true;
         loop {
             let Some(c) = self.rest().chars().next() else {
-                return Err(format!("unterminated character set at {start}"));
+                return Err(PyRegexError::Unterminated("character set"));
             };
             self.pos += c.len_utf8();
             match c {
                 ']' if !first => break,
                 '\\' => {
                     let Some(e) = self.rest().chars().next() else {
-                        return Err("trailing backslash".to_string());
+                        return Err(PyRegexError::TrailingBackslash);
                     };
                     self.pos += e.len_utf8();
                     let (text, consumed) = escape_inside_class(e, self.rest())?;
@@ -240,7 +264,7 @@ impl<'a> Translator<'a> {
         Ok(())
     }
 
-    fn group(&mut self) -> Result<(), String> {
+    fn group(&mut self) -> Result<(), PyRegexError> {
         let rest = self.rest();
         if !rest.starts_with("(?") {
             self.groups.push(None);
@@ -267,23 +291,27 @@ impl<'a> Translator<'a> {
             return Ok(());
         }
         if rest.starts_with("(?#") {
-            let end = rest.find(')').ok_or("unterminated comment")?;
+            let end = rest
+                .find(')')
+                .ok_or(PyRegexError::Unterminated("comment"))?;
             self.pos += end + 1;
             return Ok(());
         }
         self.scoped_flags(rest)
     }
 
-    fn named_group(&mut self, named: &str) -> Result<(), String> {
-        let end = named.find('>').ok_or("unterminated group name")?;
+    fn named_group(&mut self, named: &str) -> Result<(), PyRegexError> {
+        let end = named
+            .find('>')
+            .ok_or(PyRegexError::Unterminated("group name"))?;
         let name = &named[..end];
         self.pos += 4 + end + 1;
         if self.groups.iter().flatten().any(|known| known == name) {
-            return Err(format!("redefinition of group name {name:?}"));
+            return Err(PyRegexError::RedefinedGroup(name.to_owned()));
         }
         self.groups.push(Some(name.to_string()));
         if let Some((_, c)) = self.fixed.filter(|(fixed, _)| *fixed == name) {
-            let len = group_len(self.rest()).ok_or("unbalanced parenthesis")?;
+            let len = group_len(self.rest()).ok_or(PyRegexError::Unterminated("group"))?;
             self.pos += len + 1;
             self.out.push('(');
             self.out
@@ -295,8 +323,10 @@ impl<'a> Translator<'a> {
         Ok(())
     }
 
-    fn backreference(&mut self, reference: &str) -> Result<(), String> {
-        let end = reference.find(')').ok_or("unterminated back-reference")?;
+    fn backreference(&mut self, reference: &str) -> Result<(), PyRegexError> {
+        let end = reference
+            .find(')')
+            .ok_or(PyRegexError::Unterminated("back-reference"))?;
         let name = &reference[..end];
         self.pos += 4 + end + 1;
         match self.fixed {
@@ -306,7 +336,7 @@ impl<'a> Translator<'a> {
                 Ok(())
             }
             _ if self.backref.as_deref().is_some_and(|known| known != name) => {
-                Err("back-references to more than one group".to_string())
+                Err(PyRegexError::SeveralBackReferences)
             }
             _ => {
                 self.backref = Some(name.to_string());
@@ -316,7 +346,7 @@ impl<'a> Translator<'a> {
     }
 
     /// `(?i:...)`-style scoped flags; everything else (look-around, conditionals) is refused.
-    fn scoped_flags(&mut self, rest: &str) -> Result<(), String> {
+    fn scoped_flags(&mut self, rest: &str) -> Result<(), PyRegexError> {
         let after = &rest[2..];
         let len = after.find(':').filter(|&n| {
             after[..n]
@@ -325,11 +355,11 @@ impl<'a> Translator<'a> {
         });
         let Some(len) = len else {
             let construct: String = rest.chars().take(4).collect();
-            return Err(format!("unsupported regex construct {construct:?}"));
+            return Err(PyRegexError::UnsupportedConstruct(construct));
         };
         let flags: String = after[..len].chars().filter(|&c| c != 'u').collect();
         if flags.chars().any(|c| !"imsx-".contains(c)) {
-            return Err(format!("unsupported regex flags {flags:?}"));
+            return Err(PyRegexError::UnsupportedFlags(flags));
         }
         self.out.push_str(&format!("(?{flags}:"));
         self.pos += 2 + len + 1;
@@ -380,7 +410,7 @@ fn group_len(src: &str) -> Option<usize> {
 }
 
 /// A Python escape outside a class: the `regex` text and how many more bytes it consumed.
-fn escape_outside_class(c: char, rest: &str) -> Result<(String, usize), String> {
+fn escape_outside_class(c: char, rest: &str) -> Result<(String, usize), PyRegexError> {
     Ok(match c {
         'd' => ("[0-9]".to_string(), 0),
         'D' => ("[^0-9]".to_string(), 0),
@@ -389,26 +419,26 @@ fn escape_outside_class(c: char, rest: &str) -> Result<(String, usize), String> 
             (format!("\\{c}"), 0)
         }
         'x' | 'u' | 'U' => hex_escape(c, rest)?,
-        c if c.is_ascii_alphanumeric() => return Err(format!("unsupported escape \\{c}")),
+        c if c.is_ascii_alphanumeric() => return Err(PyRegexError::UnsupportedEscape(c)),
         c => (regex::escape(c.encode_utf8(&mut [0; 4])), 0),
     })
 }
 
 /// A Python escape inside a class (`\b` is a backspace there).
-fn escape_inside_class(c: char, rest: &str) -> Result<(String, usize), String> {
+fn escape_inside_class(c: char, rest: &str) -> Result<(String, usize), PyRegexError> {
     Ok(match c {
         'd' => ("0-9".to_string(), 0),
         'b' => (r"\x08".to_string(), 0),
         'w' | 'W' | 's' | 'S' | 'n' | 't' | 'r' | 'f' | 'v' | 'a' => (format!("\\{c}"), 0),
         'x' | 'u' | 'U' => hex_escape(c, rest)?,
-        c if c.is_ascii_alphanumeric() => return Err(format!("unsupported escape \\{c} in a set")),
+        c if c.is_ascii_alphanumeric() => return Err(PyRegexError::UnsupportedEscape(c)),
         // Non-ASCII characters cannot be escaped in the `regex` crate; they need no escape.
         c if !c.is_ascii() => (c.to_string(), 0),
         c => (format!("\\{c}"), 0),
     })
 }
 
-fn hex_escape(c: char, rest: &str) -> Result<(String, usize), String> {
+fn hex_escape(c: char, rest: &str) -> Result<(String, usize), PyRegexError> {
     let len = match c {
         'x' => 2,
         'u' => 4,
@@ -417,7 +447,7 @@ fn hex_escape(c: char, rest: &str) -> Result<(String, usize), String> {
     let digits = rest
         .get(..len)
         .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
-    let digits = digits.ok_or_else(|| format!("incomplete escape \\{c}"))?;
+    let digits = digits.ok_or(PyRegexError::IncompleteEscape(c))?;
     Ok((format!("\\x{{{digits}}}"), len))
 }
 

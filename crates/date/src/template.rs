@@ -1,10 +1,10 @@
 //! Date templates (`server/datetemplate.py`): how fail2ban turns a `datepattern` into a
 //! named, bounded regex, and how a match becomes a Unix time.
 
-use crate::TimeContext;
 use crate::fastpath::{self, SyslogMatcher};
 use crate::pyregex::{self, BOUNDARY};
 use crate::strptime::{self, Conversion, Field, FieldValues, TimeCache};
+use crate::{TemplateError, TimeContext};
 use regex::{CaptureLocations, Regex};
 use std::sync::{LazyLock, OnceLock};
 
@@ -65,10 +65,10 @@ struct LazyRegex {
 }
 
 impl LazyRegex {
-    fn new(source: String) -> Result<Self, String> {
+    fn new(source: String) -> Result<Self, TemplateError> {
         regex_syntax::Parser::new()
             .parse(&source)
-            .map_err(|e| e.to_string())?;
+            .map_err(Box::new)?;
         Ok(LazyRegex {
             source,
             regex: OnceLock::new(),
@@ -367,7 +367,7 @@ pub(crate) struct Builder {
 }
 
 /// A template that could not be built, with fail2ban's reason.
-pub(crate) type BuildResult = Result<Template, String>;
+pub(crate) type BuildResult = Result<Template, TemplateError>;
 
 impl Builder {
     pub(crate) fn new(current_year: i64) -> Self {
@@ -448,7 +448,7 @@ impl Builder {
     }
 
     /// Replaces `%X` directives by their name and by their regex.
-    fn expand_directives(&self, pattern: &str) -> Result<(String, String), String> {
+    fn expand_directives(&self, pattern: &str) -> Result<(String, String), TemplateError> {
         let (mut name, mut regex) = (String::new(), String::new());
         let mut rest = pattern;
         while let Some(percent) = rest.find('%') {
@@ -458,9 +458,7 @@ impl Builder {
             let Some((len, directive_regex, directive_name)) =
                 strptime::directive(after, &self.year_regex)
             else {
-                return Err(format!(
-                    "Failed to set datepattern '{pattern}' (may be an invalid format or unescaped percent char)"
-                ));
+                return Err(TemplateError::BadDirective(pattern.to_owned()));
             };
             name.push_str(directive_name);
             regex.push_str(&directive_regex);
