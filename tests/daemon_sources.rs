@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::daemon_common::{ServerProcess, TestDir, append_line, syslog_now, wait_until};
-use crate::record_jail::{base, fail, jail, total_failed};
+use crate::record_jail::{base, fail, jail, record, total_failed};
 
 #[test]
 fn tail_logencoding_and_multiline_filters_in_the_daemon() {
@@ -53,4 +53,50 @@ fn tail_logencoding_and_multiline_filters_in_the_daemon() {
         total_failed(&server, "multi"),
         dir.log_text()
     );
+}
+
+/// CPU seconds (user + system) a process used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// Regression: a log replaced by a directory kept the source busy (1.6 cores) until the
+/// file came back: opening and refusing the directory woke its own watcher. Now it is
+/// one warning, an idle wait, and reading resumes when the file is back.
+#[test]
+fn a_log_that_became_a_directory_is_waited_for_without_spinning() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    std::fs::write(&log, "").unwrap();
+    dir.write_conf("jail.conf", &jail("alpha", &log, ""));
+    let server = ServerProcess::start_here(&dir);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let warned = wait_until(Duration::from_secs(15), || {
+        dir.log_text().contains("not a regular file")
+    });
+    assert!(warned, "{}", dir.log_text());
+    let pid = server.pid().unwrap();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(pid) - before;
+    assert!(used < 0.5, "{used} CPU seconds in 2 s: a busy loop");
+    assert_eq!(dir.log_text().matches("not a regular file").count(), 1);
+
+    std::fs::remove_dir(&log).unwrap();
+    fail(&log, "192.0.2.33", 3);
+    let banned = wait_until(Duration::from_secs(20), || {
+        record(&dir).contains("ban alpha 192.0.2.33")
+    });
+    assert!(banned, "reading resumed:\n{}", dir.log_text());
 }

@@ -115,6 +115,10 @@ impl Watcher {
         let sender = watcher.sender.clone();
         let handler = move |event: notify::Result<notify::Event>| {
             let relevant = match event {
+                // Opening or reading a file changes nothing in it. Those events are also
+                // our own: a log path that became a directory is opened, refused and
+                // closed on every look, and waking on that was a busy loop.
+                Ok(event) if is_only_a_look(&event.kind) => false,
                 Ok(event) => {
                     let interest = interest.lock().unwrap_or_else(PoisonError::into_inner);
                     event.need_rescan() || event.paths.iter().any(|p| interest.is_relevant(p))
@@ -227,6 +231,16 @@ fn wake_of(signal: &Signal) -> Wake {
     match signal {
         Signal::Changed => Wake::Changed,
         Signal::Woken => Wake::Woken,
+    }
+}
+
+/// An event that only says a file was opened, read or closed without writing.
+fn is_only_a_look(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+        EventKind::Access(_) => true,
+        _ => false,
     }
 }
 
