@@ -5,6 +5,7 @@
 //! as in fail2ban-client, so the command words are not parsed by clap. `-t`/`--test` and
 //! `-d` work without a server; `start` starts one in the background.
 
+mod args;
 mod beautify;
 mod options;
 
@@ -20,7 +21,8 @@ use ferroban_protocol::{Command, Request, Response, read_message, write_message}
 pub use beautify::beautify;
 pub use options::{COMMANDS, command};
 
-use options::{ClientArgs, Parsed, parse_args, usage};
+use args::{ClientArgs, Parsed, parse_args};
+use options::usage;
 
 /// Runs the client with the arguments after the program (and `client`) name.
 pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
