@@ -9,8 +9,14 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct ConfigTestArgs {
-    /// Configuration directory.
-    #[arg(short = 'c', long = "config", default_value = "/etc/fail2ban")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "DIR",
+        help = crate::conf_dir::HELP,
+        default_value_os_t = crate::conf_dir::or_default(None),
+        hide_default_value = true
+    )]
     pub config: PathBuf,
 }
 

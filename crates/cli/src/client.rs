@@ -5,7 +5,9 @@
 //! as in fail2ban-client, so the command words are not parsed by clap. `-t`/`--test` and
 //! `-d` work without a server; `start` starts one in the background.
 
+mod args;
 mod beautify;
+mod options;
 
 use std::ffi::OsString;
 use std::io::{BufReader, ErrorKind};
@@ -15,6 +17,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ferroban_protocol::{Command, Request, Response, read_message, write_message};
+
+pub use beautify::beautify;
+pub use options::{COMMANDS, command};
+
+use args::{ClientArgs, Parsed, parse_args};
+use options::usage;
 
 /// `println!` for output that may go to a closed pipe (`status JAIL | head -1`): the reader
 /// has what it wanted, so a broken pipe ends the client quietly, as other Unix tools end.
@@ -28,110 +36,9 @@ fn write_out(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if written.is_err_and(|error| error.kind() == ErrorKind::BrokenPipe) {
+    if written.is_err_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe) {
         std::process::exit(0);
     }
-}
-
-pub use beautify::beautify;
-
-const USAGE: &str = "Usage: ferroban client [OPTIONS] <COMMAND>
-
-Options:
-    -c <DIR>            configuration directory
-    -s <FILE>           socket path
-    -p <FILE>           pidfile path
-    --json              print replies as JSON
-    -t, --test          test configuration (can be also specified with start parameters)
-    -d                  dump configuration. For debugging
-    --timeout <SECONDS> how long to wait for the server (default 60)
-    -q, -v              accepted for compatibility
-    -h, --help          display this help message
-    -V, --version       print the version
-
-Commands:
-    start                                    starts the server and the jails
-    reload [--unban] [JAIL]                  reloads the configuration
-    stop                                     stops all jails and terminate the server
-    flushlogs                                reopens the log file (after logrotate)
-    status [JAIL]                            gets the current status of the server or a jail
-    ping                                     tests if the server is alive
-    unban --all | IP ...                     unbans IPs in all jails
-    banned [IP ...]                          which jails ban the IPs
-    set JAIL banip IP ...                    bans IPs in JAIL
-    set JAIL unbanip [--report-absent] IP .. unbans IPs in JAIL
-    set JAIL addignoreip|delignoreip IP      changes the ignore list of JAIL
-    get JAIL banip [--with-time]             the banned IPs of JAIL
-    get JAIL bantime|findtime|maxretry|logpath|ignoreip|...
-";
-
-/// The client's options.
-#[derive(Debug, Default)]
-struct ClientArgs {
-    config: Option<PathBuf>,
-    socket: Option<PathBuf>,
-    pidfile: Option<PathBuf>,
-    json: bool,
-    test: bool,
-    dump: bool,
-    timeout: Option<f64>,
-    words: Vec<String>,
-}
-
-enum Parsed {
-    Run(ClientArgs),
-    Exit(ExitCode),
-}
-
-fn parse_args(args: &[String]) -> Result<Parsed, String> {
-    let mut parsed = ClientArgs::default();
-    let mut at = 0;
-    while at < args.len() {
-        let arg = args[at].as_str();
-        let mut value = || {
-            at += 1;
-            args.get(at)
-                .cloned()
-                .ok_or_else(|| format!("option {arg} needs a value"))
-        };
-        match arg {
-            "-c" | "--conf" => parsed.config = Some(PathBuf::from(value()?)),
-            "-s" | "--socket" => parsed.socket = Some(PathBuf::from(value()?)),
-            "-p" | "--pidfile" => parsed.pidfile = Some(PathBuf::from(value()?)),
-            "--timeout" => {
-                let text = value()?;
-                parsed.timeout = Some(text.parse().map_err(|_| format!("bad timeout {text:?}"))?);
-            }
-            "--loglevel" | "--logtarget" | "--syslogsocket" => {
-                value()?;
-            }
-            "--json" => parsed.json = true,
-            "-t" | "--test" => parsed.test = true,
-            "-d" => parsed.dump = true,
-            "-q" | "-v" | "-vv" | "-x" | "-f" | "-b" | "-i" | "--async" => {}
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(Parsed::Exit(ExitCode::SUCCESS));
-            }
-            "-V" | "--version" => {
-                out!("ferroban {}", env!("CARGO_PKG_VERSION"));
-                return Ok(Parsed::Exit(ExitCode::SUCCESS));
-            }
-            "--" => {
-                parsed.words.extend(args[at + 1..].iter().cloned());
-                break;
-            }
-            _ if arg.starts_with('-') && parsed.words.is_empty() => {
-                return Err(format!("unknown option {arg}"));
-            }
-            _ => {
-                parsed.words.extend(args[at..].iter().cloned());
-                break;
-            }
-        }
-        at += 1;
-    }
-    Ok(Parsed::Run(parsed))
 }
 
 /// Runs the client with the arguments after the program (and `client`) name.
@@ -142,20 +49,24 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
         .collect();
     match parse_args(&args) {
         Ok(Parsed::Run(args)) => run(args),
-        Ok(Parsed::Exit(code)) => code,
+        Ok(Parsed::Help) => {
+            print!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        Ok(Parsed::Version) => {
+            out!("ferroban {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
         Err(message) => {
             eprintln!("ERROR  {message}");
-            eprint!("{USAGE}");
+            eprint!("{}", usage());
             ExitCode::from(255)
         }
     }
 }
 
 fn run(args: ClientArgs) -> ExitCode {
-    let conf_dir = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/etc/fail2ban"));
+    let conf_dir = crate::conf_dir::or_default(args.config.clone());
     if args.test {
         return config_test(&conf_dir);
     }
@@ -173,7 +84,7 @@ fn run(args: ClientArgs) -> ExitCode {
     let command = match Command::parse(&args.words) {
         Ok(command) => command,
         Err(ferroban_protocol::ParseError::Empty) => {
-            eprint!("{USAGE}");
+            eprint!("{}", usage());
             return ExitCode::from(255);
         }
         Err(error) => {
@@ -316,35 +227,6 @@ fn start_server(args: &ClientArgs, conf_dir: PathBuf, socket: PathBuf) -> ExitCo
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn words(line: &str) -> Vec<String> {
-        line.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn options_then_command_words() {
-        let Parsed::Run(args) = parse_args(&words("-s /tmp/x.sock --json status sshd")).unwrap()
-        else {
-            panic!("expected a run");
-        };
-        assert_eq!(args.socket, Some(PathBuf::from("/tmp/x.sock")));
-        assert!(args.json);
-        assert_eq!(args.words, words("status sshd"));
-    }
-
-    #[test]
-    fn dashes_after_the_command_belong_to_it() {
-        let Parsed::Run(args) = parse_args(&words("get sshd banip --with-time")).unwrap() else {
-            panic!("expected a run");
-        };
-        assert_eq!(args.words, words("get sshd banip --with-time"));
-    }
-
-    #[test]
-    fn unknown_option_is_an_error() {
-        assert!(parse_args(&words("--bogus ping")).is_err());
-        assert!(parse_args(&words("-s")).is_err());
-    }
 
     #[test]
     fn missing_socket_is_worded_for_users() {

@@ -8,9 +8,16 @@
 //!
 //! - `regex`: fail2ban-regex's report on a log file or line, plus `--json` for scripts.
 //! - `config-test`: reads a whole configuration directory and prints every error at once.
+//! - `server`, `client`: fail2ban-server and fail2ban-client.
+//! - `completions`, `manpages` (hidden): shell completions and man pages, generated from
+//!   these definitions (`docs`).
+//!
+//! Every tool reads the same configuration directory when `-c` is not given (`conf_dir`).
 
 mod check;
 mod client;
+mod conf_dir;
+mod docs;
 mod regex;
 mod server_cmd;
 
@@ -41,7 +48,14 @@ pub fn main() -> ExitCode {
 #[command(
     name = "ferroban",
     version,
-    about = "Intrusion prevention that reads fail2ban's configuration"
+    about = "Intrusion prevention that reads fail2ban's configuration",
+    long_about = "Intrusion prevention that reads fail2ban's configuration.\n\n\
+        ferroban watches log files, recognises repeated authentication failures, bans the \
+        source address in the firewall and lifts the ban later. A first word that is no \
+        subcommand is a client command (`ferroban status` is `ferroban client status`). \
+        Invoked as fail2ban-server, fail2ban-client or fail2ban-regex (through a symlink), \
+        it behaves as that program. Without -c, every tool reads /etc/ferroban if it \
+        exists, else /etc/fail2ban."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +76,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<OsString>,
     },
+    /// Print a shell completion script (bash, zsh, fish, ...).
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages into a directory.
+    #[command(hide = true)]
+    Manpages(docs::ManpagesArgs),
 }
 
 fn run_ferroban(args: Vec<OsString>) -> ExitCode {
@@ -84,6 +103,8 @@ fn run_ferroban(args: Vec<OsString>) -> ExitCode {
         Command::ConfigTest(args) => check::run(args),
         Command::Server(args) => server_cmd::run(args),
         Command::Client { args } => client::run_from_args(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Manpages(args) => docs::manpages(args),
     }
 }
 
@@ -112,7 +133,15 @@ pub(crate) fn print_error(error: &anyhow::Error) {
 /// `ferroban COMMAND...`: a first word that is no subcommand (nor a top-level option) is
 /// a client command, so `ferroban status sshd` works like `fail2ban-client status sshd`.
 fn is_client_shorthand(args: &[OsString]) -> bool {
-    const SUBCOMMANDS: [&str; 5] = ["regex", "config-test", "server", "client", "help"];
+    const SUBCOMMANDS: [&str; 7] = [
+        "regex",
+        "config-test",
+        "server",
+        "client",
+        "completions",
+        "manpages",
+        "help",
+    ];
     const OWN_OPTIONS: [&str; 4] = ["-h", "--help", "-V", "--version"];
     match args.get(1).and_then(|a| a.to_str()) {
         Some(first) => !SUBCOMMANDS.contains(&first) && !OWN_OPTIONS.contains(&first),

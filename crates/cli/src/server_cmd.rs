@@ -1,7 +1,8 @@
 //! `ferroban server` / `fail2ban-server`: runs the daemon (see `ferroban-server`).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser};
@@ -11,8 +12,14 @@ use ferroban_server::ServerOptions;
 #[derive(Debug, Args)]
 #[command(about = "Run the ferroban daemon on a fail2ban configuration directory")]
 pub struct ServerArgs {
-    /// Configuration directory.
-    #[arg(short = 'c', long = "conf", default_value = "/etc/fail2ban")]
+    #[arg(
+        short = 'c',
+        long = "conf",
+        value_name = "DIR",
+        help = crate::conf_dir::HELP,
+        default_value_os_t = crate::conf_dir::or_default(None),
+        hide_default_value = true
+    )]
     pub config: PathBuf,
     /// Control socket (default: `socket` from fail2ban.conf).
     #[arg(short = 's', long = "socket")]
@@ -55,6 +62,9 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
 }
 
 pub fn run(args: ServerArgs) -> ExitCode {
+    if let Some(line) = log_notice(&args, std::io::stderr().is_terminal()) {
+        eprintln!("{line}");
+    }
     let options = ServerOptions {
         conf_dir: args.config,
         socket: args.socket,
@@ -70,5 +80,88 @@ pub fn run(args: ServerArgs) -> ExitCode {
             crate::print_error(&anyhow::Error::new(error));
             ExitCode::from(255)
         }
+    }
+}
+
+/// The line a server started from a terminal prints when its log goes to a file: the
+/// terminal then stays silent, and a first-time user would not know where to look.
+fn log_notice(args: &ServerArgs, stderr_is_terminal: bool) -> Option<String> {
+    if !stderr_is_terminal {
+        return None;
+    }
+    let target = match &args.logtarget {
+        Some(target) => target.clone(),
+        None => ferroban_config::load_server(&args.config).0.logtarget.value,
+    };
+    log_file(&target).map(|path| format!("ferroban: logging to {}", path.display()))
+}
+
+/// The file a `logtarget` names, or `None` for the streams and the system logs. The names
+/// are the ones the server's logger knows (`ferroban_server::log`), with fail2ban's
+/// `NAME[options]` suffix.
+fn log_file(target: &str) -> Option<&Path> {
+    const STREAMS: [&str; 5] = ["STDOUT", "SYSOUT", "STDERR", "SYSLOG", "SYSTEMD-JOURNAL"];
+    let target = target.trim();
+    let name = target
+        .split_once('[')
+        .map_or(target, |(name, _)| name)
+        .trim();
+    if target.is_empty() || STREAMS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+        return None;
+    }
+    Some(Path::new(target))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(line: &str) -> ServerArgs {
+        let words = std::iter::once("fail2ban-server").chain(line.split_whitespace());
+        StandaloneServer::try_parse_from(words).unwrap().args
+    }
+
+    #[test]
+    fn a_file_target_is_named_on_a_terminal() {
+        let args = args("-f --logtarget /var/log/ferroban.log");
+        assert_eq!(
+            log_notice(&args, true).as_deref(),
+            Some("ferroban: logging to /var/log/ferroban.log")
+        );
+        assert_eq!(log_notice(&args, false), None);
+    }
+
+    #[test]
+    fn streams_and_system_logs_need_no_notice() {
+        for target in [
+            "STDERR",
+            "stdout",
+            "SYSLOG[facility=AUTH]",
+            "SYSTEMD-JOURNAL",
+            "sysout",
+        ] {
+            assert_eq!(
+                log_notice(&args(&format!("-f --logtarget {target}")), true),
+                None
+            );
+        }
+    }
+
+    /// Without `--logtarget`, the configuration's `logtarget` decides.
+    #[test]
+    fn the_configured_target_is_read() {
+        let dir = std::env::temp_dir().join(format!("ferroban-notice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("server.log");
+        let conf = format!("[Definition]\nlogtarget = {}\n", log.display());
+        std::fs::write(dir.join("fail2ban.conf"), conf).unwrap();
+        let notice = log_notice(&args(&format!("-f -c {}", dir.display())), true);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            notice,
+            Some(format!("ferroban: logging to {}", log.display()))
+        );
     }
 }

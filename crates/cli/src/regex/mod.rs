@@ -27,8 +27,14 @@ pub struct RegexArgs {
     pub regex: String,
     /// An ignoreregex, or a filter file.
     pub ignoreregex: Option<String>,
-    /// Configuration directory.
-    #[arg(short = 'c', long = "config", default_value = "/etc/fail2ban")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "DIR",
+        help = crate::conf_dir::HELP,
+        default_value_os_t = crate::conf_dir::or_default(None),
+        hide_default_value = true
+    )]
     pub config: PathBuf,
     /// Custom pattern used to match dates.
     #[arg(short = 'd', long = "datepattern")]
