@@ -97,3 +97,19 @@ fn status_and_jail_status() {
     let text = format!("$ status\n{status}$ status alpha\n{alpha}");
     insta::assert_snapshot!(normalised(&text, dir.root.path()));
 }
+
+#[test]
+fn help_texts() {
+    let mut text = String::new();
+    for args in [
+        &["--help"][..],
+        &["server", "--help"],
+        &["client", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        text.push_str(&format!("$ ferroban {}\n", args.join(" ")));
+        text.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    insta::assert_snapshot!(text);
+}
