@@ -20,6 +20,7 @@ mod daemon_rotation;
 mod daemon_seed;
 mod daemon_syslog;
 mod daemon_takeover;
+mod fail2ban_runtime;
 mod fail2ban_socket;
 mod firewall_lab;
 mod regex_cli;

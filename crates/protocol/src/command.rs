@@ -55,6 +55,16 @@ pub enum Command {
     DelIgnoreIp { jail: String, ids: Vec<String> },
     /// `get loglevel|logtarget|dbfile|dbpurgeage|syslogsocket`.
     GetServer { key: String },
+    /// `set JAIL KEY VALUE...`: a jail setting changed at run time, until the next reload.
+    SetJail {
+        jail: String,
+        key: SetKey,
+        args: Vec<String>,
+    },
+    /// `server-status`: whether the server is ready.
+    ServerStatus,
+    /// `sleep SECONDS`: the server waits before answering (fail2ban's scripts use it).
+    Sleep { millis: u64 },
     /// `set JAIL attempt IP [FAILURE...]`: a failure of IP reported by hand, counting
     /// one per failure text (at least one).
     Attempt {
@@ -82,10 +92,14 @@ pub enum GetKey {
     Actions,
     Journalmatch,
     Logencoding,
+    Maxlines,
+    Datepattern,
+    Prefregex,
+    Logtimezone,
 }
 
 impl GetKey {
-    const ALL: [(&'static str, GetKey); 14] = [
+    const ALL: [(&'static str, GetKey); 18] = [
         ("bantime", GetKey::Bantime),
         ("findtime", GetKey::Findtime),
         ("maxretry", GetKey::Maxretry),
@@ -100,6 +114,10 @@ impl GetKey {
         ("actions", GetKey::Actions),
         ("journalmatch", GetKey::Journalmatch),
         ("logencoding", GetKey::Logencoding),
+        ("maxlines", GetKey::Maxlines),
+        ("datepattern", GetKey::Datepattern),
+        ("prefregex", GetKey::Prefregex),
+        ("logtimezone", GetKey::Logtimezone),
     ];
 
     fn parse(word: &str) -> Option<GetKey> {
@@ -115,6 +133,77 @@ impl GetKey {
             .iter()
             .find(|(_, key)| *key == self)
             .map_or("", |(name, _)| name)
+    }
+}
+
+/// The jail settings `set JAIL KEY VALUE...` changes at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetKey {
+    Bantime,
+    Findtime,
+    Maxretry,
+    Maxmatches,
+    Maxlines,
+    Usedns,
+    Datepattern,
+    Logencoding,
+    Ignoreself,
+    Ignorecommand,
+    Addfailregex,
+    Delfailregex,
+    Addignoreregex,
+    Delignoreregex,
+    Addlogpath,
+    Dellogpath,
+}
+
+impl SetKey {
+    /// Each key with the setting its reply shows (fail2ban answers a `set` with the `get`).
+    const ALL: [(&'static str, SetKey, GetKey); 16] = [
+        ("bantime", SetKey::Bantime, GetKey::Bantime),
+        ("findtime", SetKey::Findtime, GetKey::Findtime),
+        ("maxretry", SetKey::Maxretry, GetKey::Maxretry),
+        ("maxmatches", SetKey::Maxmatches, GetKey::Maxmatches),
+        ("maxlines", SetKey::Maxlines, GetKey::Maxlines),
+        ("usedns", SetKey::Usedns, GetKey::Usedns),
+        ("datepattern", SetKey::Datepattern, GetKey::Datepattern),
+        ("logencoding", SetKey::Logencoding, GetKey::Logencoding),
+        ("ignoreself", SetKey::Ignoreself, GetKey::Ignoreself),
+        (
+            "ignorecommand",
+            SetKey::Ignorecommand,
+            GetKey::Ignorecommand,
+        ),
+        ("addfailregex", SetKey::Addfailregex, GetKey::Failregex),
+        ("delfailregex", SetKey::Delfailregex, GetKey::Failregex),
+        (
+            "addignoreregex",
+            SetKey::Addignoreregex,
+            GetKey::Ignoreregex,
+        ),
+        (
+            "delignoreregex",
+            SetKey::Delignoreregex,
+            GetKey::Ignoreregex,
+        ),
+        ("addlogpath", SetKey::Addlogpath, GetKey::Logpath),
+        ("dellogpath", SetKey::Dellogpath, GetKey::Logpath),
+    ];
+
+    fn parse(word: &str) -> Option<SetKey> {
+        SetKey::ALL
+            .iter()
+            .find(|(name, _, _)| *name == word)
+            .map(|(_, key, _)| *key)
+    }
+
+    /// The setting the reply to this `set` shows.
+    pub fn shown(self) -> GetKey {
+        SetKey::ALL
+            .iter()
+            .find(|(_, key, _)| *key == self)
+            .map_or(GetKey::Bantime, |(_, _, shown)| *shown)
     }
 }
 
@@ -154,6 +243,8 @@ impl Command {
             ["stop"] => Ok(Command::Stop),
             ["flushlogs"] => Ok(Command::FlushLogs),
             ["status"] => Ok(Command::Status),
+            ["server-status"] => Ok(Command::ServerStatus),
+            ["sleep", seconds] => parse_sleep(seconds).ok_or_else(invalid),
             ["status", jail] | ["status", jail, _] => Ok(Command::StatusJail {
                 jail: (*jail).to_string(),
             }),
@@ -162,7 +253,12 @@ impl Command {
             ["unban"] => Err(missing("unban", "IP... or --all")),
             ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),
             ["banned", ids @ ..] => Ok(Command::Banned { ids: owned(ids) }),
-            ["set", jail, action, rest @ ..] => parse_set(jail, action, rest).ok_or_else(invalid),
+            ["set", jail, action, rest @ ..] => {
+                parse_set_command(jail, action, rest).map_err(|error| match error {
+                    ParseError::Invalid(_) => invalid(),
+                    error => error,
+                })
+            }
             ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
                 key: (*key).to_string(),
             }),
@@ -177,6 +273,15 @@ impl Command {
         }
     }
 
+    /// The jail setting a reply shows, for `get JAIL KEY` and `set JAIL KEY VALUE`.
+    pub fn shown_key(&self) -> Option<GetKey> {
+        match self {
+            Command::GetJail { key, .. } => Some(*key),
+            Command::SetJail { key, .. } => Some(key.shown()),
+            _ => None,
+        }
+    }
+
     /// The jail a command is about, if any.
     pub fn jail(&self) -> Option<&str> {
         match self {
@@ -187,6 +292,7 @@ impl Command {
             | Command::GetJail { jail, .. }
             | Command::AddIgnoreIp { jail, .. }
             | Command::DelIgnoreIp { jail, .. }
+            | Command::SetJail { jail, .. }
             | Command::Attempt { jail, .. } => Some(jail),
             Command::Reload { jail, .. } => jail.as_deref(),
             _ => None,
@@ -221,6 +327,27 @@ fn parse_reload(words: &[&str]) -> Option<Command> {
         unban,
         restart,
     })
+}
+
+/// `sleep SECONDS`: fail2ban's `float(value)`.
+fn parse_sleep(seconds: &str) -> Option<Command> {
+    let seconds: f64 = seconds.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Command::Sleep {
+        millis: (seconds * 1000.0).round() as u64,
+    })
+}
+
+fn parse_set_command(jail: &str, action: &str, rest: &[&str]) -> Result<Command, ParseError> {
+    match SetKey::parse(action) {
+        Some(_) if rest.is_empty() => Err(missing(action, "a value")),
+        Some(key) => Ok(Command::SetJail {
+            jail: jail.to_string(),
+            key,
+            args: owned(rest),
+        }),
+        // The caller names the whole command line.
+        None => parse_set(jail, action, rest).ok_or_else(|| ParseError::Invalid(String::new())),
+    }
 }
 
 fn parse_set(jail: &str, action: &str, rest: &[&str]) -> Option<Command> {
@@ -301,6 +428,32 @@ mod tests {
             Command::StatusJail {
                 jail: "sshd".into()
             }
+        );
+    }
+
+    #[test]
+    fn run_time_settings_and_server_commands() {
+        assert_eq!(
+            parse("set sshd maxretry 3").unwrap(),
+            Command::SetJail {
+                jail: "sshd".into(),
+                key: SetKey::Maxretry,
+                args: vec!["3".into()],
+            }
+        );
+        let regex = parse("set sshd addfailregex ^x <HOST>$").unwrap();
+        assert_eq!(regex.shown_key(), Some(GetKey::Failregex));
+        assert_eq!(regex.jail(), Some("sshd"));
+        assert!(matches!(
+            parse("set sshd ignorecommand"),
+            Err(ParseError::MissingArgument { .. })
+        ));
+        assert_eq!(parse("server-status").unwrap(), Command::ServerStatus);
+        assert_eq!(parse("sleep 0.25").unwrap(), Command::Sleep { millis: 250 });
+        assert!(parse("sleep soon").is_err());
+        assert_eq!(
+            parse("get sshd datepattern").unwrap().shown_key(),
+            Some(GetKey::Datepattern)
         );
     }
 

@@ -3,17 +3,20 @@
 
 use std::time::Duration;
 
-use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response};
+use ferroban_protocol::{
+    BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response, SetKey,
+};
 use ferroban_tracker::{BanListEntry, FailId, JailStatus};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
 use crate::jail::JailCmd;
+use crate::jail::settings;
 use crate::log::{self, Level};
 use crate::log_at;
 use crate::registry::{Registry, RunningJail};
-use crate::setup::Backend;
+use crate::setup::{Backend, JailConfig, UseDns};
 
 /// What the server does after a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -142,6 +145,15 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::UnbanAll => ok(Reply::Number(unban_everywhere(registry, None).await)),
         Command::Banned { ids: words } => ok(banned(registry, &words).await),
         Command::GetServer { key } => ok(server_value(registry, &key)),
+        Command::ServerStatus => ok(Reply::Text("Server ready".into())),
+        Command::Sleep { millis } => {
+            // As in fail2ban, the server itself waits: this is what scripts use it for.
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            ok(Reply::None)
+        }
+        Command::SetJail { jail, key, args } => {
+            (set_jail(registry, &jail, key, &args).await, Flow::Continue)
+        }
         command => match command.jail().map(str::to_string) {
             Some(name) => match registry.jails.get(&name) {
                 Some(jail) => (jail_command(jail, command).await, Flow::Continue),
@@ -150,6 +162,28 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
             None => (Response::Error("Invalid command".into()), Flow::Continue),
         },
     }
+}
+
+/// `set JAIL KEY VALUE...`: the jail takes the changed setting at once, and the reply
+/// shows it as `get JAIL KEY` would (fail2ban answers a `set` with its `get`).
+async fn set_jail(registry: &mut Registry, name: &str, key: SetKey, args: &[String]) -> Response {
+    let store = registry.store.clone();
+    let Some(jail) = registry.jails.get_mut(name) else {
+        return no_jail(name);
+    };
+    let mut current = JailConfig::clone(&jail.config);
+    // `addignoreip` changes live in the owner: carry them into the new settings.
+    if let Some(list) = ask(jail, |reply| JailCmd::IgnoreList { reply }).await {
+        current.ignore_ip = list;
+    }
+    let changed = match settings::apply(&current, key, args) {
+        Ok(changed) => changed,
+        Err(error) => return Response::Error(error.to_string()),
+    };
+    if let Err(error) = jail.apply_setting(changed, store).await {
+        return Response::Error(error.to_string());
+    }
+    get_jail_value(jail, key.shown()).await
 }
 
 /// `unban IP...` (or `--all` for `None`) in every jail: how many bans were lifted.
@@ -340,15 +374,6 @@ fn status_reply(jail: &RunningJail, status: JailStatus) -> JailStatusReply {
 async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
     let config = &jail.config;
     let python_bool = |b: bool| Reply::Text(if b { "True" } else { "False" }.into());
-    let filter_list = |pick: fn(&ferroban_filter::FilterDefinition) -> &Vec<String>| {
-        Reply::List(
-            config
-                .filter
-                .as_ref()
-                .map(|f| pick(f).clone())
-                .unwrap_or_default(),
-        )
-    };
     let reply = match key {
         GetKey::Bantime => Reply::Number(config.policy.ban_time.as_seconds()),
         GetKey::Findtime => Reply::Number(config.policy.find_time),
@@ -371,8 +396,8 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
                 .unwrap_or_default(),
         ),
         GetKey::Usedns => Reply::Text(config.usedns.as_str().into()),
-        GetKey::Failregex => filter_list(|f| &f.failregex),
-        GetKey::Ignoreregex => filter_list(|f| &f.ignoreregex),
+        GetKey::Failregex => Reply::List(expanded(config, |f| &f.failregex)),
+        GetKey::Ignoreregex => Reply::List(expanded(config, |f| &f.ignoreregex)),
         GetKey::Actions => Reply::List(
             config
                 .actions
@@ -387,9 +412,74 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
             Backend::Journal { matches } => Reply::List(matches.clone()),
             Backend::Files { .. } => Reply::List(Vec::new()),
         },
-        GetKey::Logencoding => {
-            Reply::Text(config.logencoding.clone().unwrap_or_else(|| "UTF-8".into()))
+        GetKey::Logencoding => Reply::Text(log_encoding(config)),
+        GetKey::Maxlines => {
+            Reply::Number(config.filter.as_ref().map_or(1, |f| f.maxlines.max(1)) as i64)
         }
+        GetKey::Datepattern => date_pattern(
+            config
+                .filter
+                .as_ref()
+                .and_then(|f| f.datepattern.as_deref()),
+        ),
+        GetKey::Prefregex => Reply::Text(
+            config
+                .filter
+                .as_ref()
+                .and_then(|f| f.prefregex.as_deref())
+                .map(|regex| resolve(config, regex))
+                .unwrap_or_default(),
+        ),
+        GetKey::Logtimezone => config
+            .filter
+            .as_ref()
+            .and_then(|f| f.logtimezone.clone())
+            .map_or(Reply::None, Reply::Text),
     };
     Response::Ok(reply)
+}
+
+/// A regex with its tags expanded, as fail2ban prints it (`<HOST>` as its groups), as
+/// the filter expanded it: a run-time `usedns` does not expand the regexes again.
+fn resolve(config: &JailConfig, regex: &str) -> String {
+    let use_dns_no = config
+        .filter
+        .as_ref()
+        .and_then(|f| f.usedns.as_deref())
+        .and_then(UseDns::parse)
+        == Some(UseDns::No);
+    ferroban_filter::expand_tags(regex, use_dns_no)
+}
+
+fn expanded(
+    config: &JailConfig,
+    pick: fn(&ferroban_filter::FilterDefinition) -> &Vec<String>,
+) -> Vec<String> {
+    config
+        .filter
+        .as_ref()
+        .map(|f| pick(f).iter().map(|regex| resolve(config, regex)).collect())
+        .unwrap_or_default()
+}
+
+/// fail2ban reads `auto` as the locale's encoding, which it then reports.
+fn log_encoding(config: &JailConfig) -> String {
+    match config.logencoding.as_deref() {
+        None => "UTF-8".into(),
+        Some(label) if label.eq_ignore_ascii_case("auto") => "UTF-8".into(),
+        Some(label) => label.into(),
+    }
+}
+
+/// fail2ban's `getDatePattern`: `(pattern, name)` for one template of a pattern,
+/// `(None, name)` for a named template (`Epoch`, `TAI64N`, `ISO8601`) or the defaults.
+fn date_pattern(pattern: Option<&str>) -> Reply {
+    const NAMED: [&str; 4] = ["EPOCH", "LEPOCH", "TAI64N", "ISO8601"];
+    let detector = pattern.and_then(|p| ferroban_date::DateDetector::from_pattern(p).ok());
+    let name = detector.map_or_else(|| "Default Detectors".to_string(), |d| d.description());
+    let pattern = pattern
+        .filter(|p| !NAMED.contains(&p.trim().to_ascii_uppercase().as_str()))
+        .filter(|_| name != "Default Detectors")
+        .map(str::to_string);
+    Reply::DatePattern { pattern, name }
 }

@@ -10,7 +10,16 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         (Command::FlushLogs, Reply::Text(text)) => format!("logs: {text}"),
         (Command::Status, Reply::Status { jails }) => status(jails),
         (_, Reply::JailStatus(status)) => jail_status(status),
-        (Command::GetJail { jail, key }, Reply::List(list)) => jail_list(jail, *key, list),
+        (Command::GetJail { jail, .. } | Command::SetJail { jail, .. }, Reply::List(list)) => {
+            jail_list(jail, command.shown_key().unwrap_or(GetKey::Logpath), list)
+        }
+        (_, Reply::Text(text)) if command.shown_key() == Some(GetKey::Logencoding) => {
+            format!("Current log encoding is set to:\n{text}")
+        }
+        (_, Reply::DatePattern { pattern, name }) => match pattern {
+            Some(pattern) => format!("Current date pattern set to: {pattern} ({name})"),
+            None => format!("Current date pattern set to: {name}"),
+        },
         (Command::AddIgnoreIp { .. } | Command::DelIgnoreIp { .. }, Reply::List(list)) => {
             jail_list("", GetKey::Ignoreip, list)
         }

@@ -64,7 +64,9 @@ fn invalid_command(words: &[String], parse_error: &ParseError) -> Value {
     let index_error = || exception("builtins", "IndexError", "list index out of range");
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match (parse_error, words.as_slice()) {
-        (ParseError::Empty, _) | (_, ["set"] | ["set", _] | ["get"] | ["get", _]) => index_error(),
+        (ParseError::Empty, _)
+        | (_, ["set"] | ["set", _] | ["get"] | ["get", _])
+        | (ParseError::MissingArgument { .. }, ["set", ..]) => index_error(),
         (_, ["set", _, action, ..]) => error(format!(
             "Invalid command {} (no set action or not yet implemented)",
             python_repr(action)
@@ -115,26 +117,17 @@ fn pair(key: &str, value: Value) -> Value {
 fn value(command: &Command, reply: Reply) -> Value {
     match reply {
         Reply::None => Value::None,
-        Reply::Text(text) => match command {
-            // fail2ban answers `get JAIL ignoreself` with a bool.
-            Command::GetJail {
-                key: GetKey::Ignoreself,
-                ..
-            } => Value::Bool(text == "True"),
-            // ... and `get JAIL ignorecommand` with `False` when there is none.
-            Command::GetJail {
-                key: GetKey::Ignorecommand,
-                ..
-            } if text.is_empty() => Value::Bool(false),
+        Reply::Text(text) => match command.shown_key() {
+            // fail2ban answers `get|set JAIL ignoreself` with a bool.
+            Some(GetKey::Ignoreself) => Value::Bool(text == "True"),
+            // ... and `ignorecommand` with `False` when there is none.
+            Some(GetKey::Ignorecommand) if text.is_empty() => Value::Bool(false),
             _ => Value::Str(text),
         },
         Reply::Number(number) => Value::Int(number),
-        Reply::List(items) => match command {
+        Reply::List(items) => match command.shown_key() {
             // fail2ban keeps each journal match as its list of words.
-            Command::GetJail {
-                key: GetKey::Journalmatch,
-                ..
-            } => Value::List(
+            Some(GetKey::Journalmatch) => Value::List(
                 items
                     .iter()
                     .map(|line| str_list(line.split_whitespace().map(String::from).collect()))
@@ -152,6 +145,10 @@ fn value(command: &Command, reply: Reply) -> Value {
                 .collect(),
         ),
         Reply::JailsOfIds(per_id) => Value::List(per_id.into_iter().map(str_list).collect()),
+        Reply::DatePattern { pattern, name } => Value::Tuple(vec![
+            pattern.map_or(Value::None, Value::Str),
+            Value::Str(name),
+        ]),
     }
 }
 

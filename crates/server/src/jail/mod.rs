@@ -25,6 +25,7 @@ use crate::store::{SharedStore, forget_ban};
 
 mod bans;
 mod ignore;
+pub(crate) mod settings;
 
 use bans::build_actions;
 use ignore::ignore_list;
@@ -342,7 +343,7 @@ pub fn spawn(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
     use std::sync::{Arc, Mutex};
@@ -357,7 +358,7 @@ mod tests {
     use crate::store::{record_ban, stored_bans};
 
     /// A jail whose one action appends what it is asked to do to `record`.
-    fn config(record: &Path) -> JailConfig {
+    pub(crate) fn config(record: &Path) -> JailConfig {
         let file = record.display();
         let definition: BTreeMap<String, String> = [
             ("actionstart", format!("echo start >> {file}")),
