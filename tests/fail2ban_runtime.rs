@@ -11,7 +11,8 @@ use crate::daemon_common::{ServerProcess, TestDir, append_line, syslog_now, wait
 use crate::fail2ban_socket::{Fail2banServer, configure, python_client, total_failed};
 use crate::support;
 
-/// The commands compared, in order; each is split at spaces, as a shell would, so a value
+/// The commands compared, in order (the server's own settings and the jail's life at the
+/// end); each is split at spaces, as a shell would, so a value
 /// is one word (fail2ban reads only the first word after the key).
 const SETTINGS: &[&str] = &[
     "get alpha bantime",
@@ -78,6 +79,23 @@ const SETTINGS: &[&str] = &[
     "server-status",
     "sleep 0.1",
     "status alpha",
+    "get dbmaxmatches",
+    "set dbmaxmatches 5",
+    "get dbmaxmatches",
+    "set dbpurgeage 2d",
+    "get dbpurgeage",
+    "set loglevel DEBUG",
+    "get loglevel",
+    "set loglevel INFO",
+    "set alpha idle on",
+    "set alpha idle maybe",
+    "set alpha idle off",
+    "status alpha short",
+    "status alpha basic",
+    "stop alpha",
+    "status",
+    "status alpha",
+    "stop alpha",
 ];
 
 /// Runs `SETTINGS` on one server: each command's output and exit status.
@@ -196,6 +214,28 @@ fn a_setting_changed_at_run_time_takes_effect_at_once_until_reload() {
             .contains("198.51.100.7")),
         "the added failregex found the line: {}",
         banned(&f2b, &dir)
+    );
+
+    // An idle jail does not act on what it finds.
+    assert_eq!(
+        python_client(&f2b, &dir, &["set", "alpha", "idle", "on"]).1,
+        0
+    );
+    append_line(
+        &log,
+        &format!(
+            "{} host e2e: denied for 198.51.100.8 by policy",
+            syslog_now()
+        ),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !banned(&f2b, &dir).contains("198.51.100.8"),
+        "idle jail banned"
+    );
+    assert_eq!(
+        python_client(&f2b, &dir, &["set", "alpha", "idle", "off"]).1,
+        0
     );
 
     assert_eq!(python_client(&f2b, &dir, &["reload"]).1, 0);

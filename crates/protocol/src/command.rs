@@ -19,8 +19,18 @@ pub enum Command {
     FlushLogs,
     /// `status`: the jail list.
     Status,
-    /// `status JAIL [basic|cymru|...]`.
-    StatusJail { jail: String },
+    /// `status JAIL [basic|short|cymru]`; `short` leaves out the banned addresses.
+    StatusJail {
+        jail: String,
+        #[serde(default)]
+        short: bool,
+    },
+    /// `stop JAIL`: stop one jail, which leaves the server's list until a reload.
+    StopJail { jail: String },
+    /// `set JAIL idle on|off`: an idle jail ignores the failures it finds.
+    SetIdle { jail: String, value: String },
+    /// `set loglevel|dbpurgeage|dbmaxmatches VALUE`.
+    SetServer { key: String, value: String },
     /// `reload [--restart] [--unban] [--all] [JAIL]`.
     Reload {
         jail: Option<String>,
@@ -222,13 +232,17 @@ pub enum ParseError {
 }
 
 /// Server settings `get KEY` answers.
-const SERVER_KEYS: [&str; 5] = [
+const SERVER_KEYS: [&str; 6] = [
     "loglevel",
     "logtarget",
     "dbfile",
     "dbpurgeage",
+    "dbmaxmatches",
     "syslogsocket",
 ];
+
+/// Server settings `set KEY VALUE` changes.
+const SET_SERVER_KEYS: [&str; 3] = ["loglevel", "dbpurgeage", "dbmaxmatches"];
 
 impl Command {
     /// Parses the words after the client's options, as fail2ban-client takes them.
@@ -245,8 +259,24 @@ impl Command {
             ["status"] => Ok(Command::Status),
             ["server-status"] => Ok(Command::ServerStatus),
             ["sleep", seconds] => parse_sleep(seconds).ok_or_else(invalid),
-            ["status", jail] | ["status", jail, _] => Ok(Command::StatusJail {
+            ["status", jail] => Ok(Command::StatusJail {
                 jail: (*jail).to_string(),
+                short: false,
+            }),
+            ["status", jail, flavor] => Ok(Command::StatusJail {
+                jail: (*jail).to_string(),
+                short: *flavor == "short",
+            }),
+            ["stop", jail] => Ok(Command::StopJail {
+                jail: (*jail).to_string(),
+            }),
+            ["set", key, value] if SET_SERVER_KEYS.contains(key) => Ok(Command::SetServer {
+                key: (*key).to_string(),
+                value: (*value).to_string(),
+            }),
+            ["set", jail, "idle", value] => Ok(Command::SetIdle {
+                jail: (*jail).to_string(),
+                value: (*value).to_string(),
             }),
             ["reload", rest @ ..] => parse_reload(rest).ok_or_else(invalid),
             ["unban", "--all"] => Ok(Command::UnbanAll),
@@ -285,7 +315,9 @@ impl Command {
     /// The jail a command is about, if any.
     pub fn jail(&self) -> Option<&str> {
         match self {
-            Command::StatusJail { jail }
+            Command::StatusJail { jail, .. }
+            | Command::StopJail { jail }
+            | Command::SetIdle { jail, .. }
             | Command::BanIp { jail, .. }
             | Command::UnbanIp { jail, .. }
             | Command::GetBanIp { jail, .. }
@@ -426,7 +458,28 @@ mod tests {
         assert_eq!(
             parse("status sshd").unwrap(),
             Command::StatusJail {
+                jail: "sshd".into(),
+                short: false
+            }
+        );
+        assert_eq!(
+            parse("status sshd short").unwrap(),
+            Command::StatusJail {
+                jail: "sshd".into(),
+                short: true
+            }
+        );
+        assert_eq!(
+            parse("stop sshd").unwrap(),
+            Command::StopJail {
                 jail: "sshd".into()
+            }
+        );
+        assert_eq!(
+            parse("set dbpurgeage 2d").unwrap(),
+            Command::SetServer {
+                key: "dbpurgeage".into(),
+                value: "2d".into()
             }
         );
     }

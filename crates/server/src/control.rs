@@ -146,6 +146,14 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::Banned { ids: words } => ok(banned(registry, &words).await),
         Command::GetServer { key } => ok(server_value(registry, &key)),
         Command::ServerStatus => ok(Reply::Text("Server ready".into())),
+        Command::SetServer { key, value } => (set_server(registry, &key, &value), Flow::Continue),
+        Command::StopJail { jail } => match registry.jails.contains_key(&jail) {
+            true => {
+                registry.stop_jail(&jail).await;
+                ok(Reply::None)
+            }
+            false => (no_jail(&jail), Flow::Continue),
+        },
         Command::Sleep { millis } => {
             // As in fail2ban, the server itself waits: this is what scripts use it for.
             tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -261,8 +269,59 @@ fn server_value(registry: &Registry, key: &str) -> Reply {
             Some(_) => Reply::Number(registry.settings.dbpurgeage),
             None => Reply::None,
         },
+        "dbmaxmatches" => match registry.settings.dbfile {
+            Some(_) => Reply::Number(registry.settings.dbmaxmatches as i64),
+            None => Reply::None,
+        },
         "syslogsocket" => Reply::Text(log::syslog_socket()),
         _ => Reply::Text("auto".into()),
+    }
+}
+
+/// `set loglevel|dbpurgeage|dbmaxmatches VALUE`: the new value in effect at once, answered
+/// as `get KEY`; the database settings answer `None` without a database, as in fail2ban.
+fn set_server(registry: &mut Registry, key: &str, value: &str) -> Response {
+    match key {
+        "loglevel" => {
+            let Some(level) = log::Level::parse(value) else {
+                return Response::Error(format!("Invalid log level {value:?}"));
+            };
+            let (target, _) = log::current();
+            match log::configure(&target, level) {
+                // fail2ban answers the level as it was given.
+                Ok(()) => Response::Ok(Reply::Text(value.to_string())),
+                Err(error) => Response::Error(format!("cannot reopen {target}: {error}")),
+            }
+        }
+        _ if registry.settings.dbfile.is_none() => Response::Ok(Reply::None),
+        "dbpurgeage" => match ferroban_config::str_to_seconds(value) {
+            Ok(age) => {
+                registry.settings.dbpurgeage = age;
+                with_store(registry, |store| {
+                    store.set_purge_age(Duration::from_secs(age.max(0) as u64));
+                });
+                Response::Ok(Reply::Number(age))
+            }
+            Err(error) => Response::Error(format!("invalid time {value:?}: {error}")),
+        },
+        _ => match value.trim().parse::<usize>() {
+            Ok(max) => {
+                registry.settings.dbmaxmatches = max;
+                with_store(registry, |store| store.set_max_matches(max));
+                Response::Ok(Reply::Number(max as i64))
+            }
+            Err(_) => Response::Error(format!("invalid literal for int() with base 10: '{value}'")),
+        },
+    }
+}
+
+fn with_store(registry: &Registry, change: impl FnOnce(&mut ferroban_store::Store)) {
+    if let Some(store) = &registry.store {
+        change(
+            &mut store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
     }
 }
 
@@ -307,6 +366,16 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
         Command::AddIgnoreIp { ids: entries, .. } => change_ignore(jail, true, entries).await,
         Command::DelIgnoreIp { ids: entries, .. } => change_ignore(jail, false, entries).await,
         Command::GetJail { key, .. } => return get_jail_value(jail, key).await,
+        Command::SetIdle { value, .. } => {
+            let idle = match value.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Response::Error("Invalid idle option, must be 'on' or 'off'".into()),
+            };
+            ask(jail, |reply| JailCmd::SetIdle { idle, reply })
+                .await
+                .map(|idle| Ok(Reply::Text(if idle { "True" } else { "False" }.into())))
+        }
         _ => return Response::Error("Invalid command".into()),
     };
     match answer {

@@ -9,7 +9,11 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         (Command::Stop, _) => "Shutdown successful".to_string(),
         (Command::FlushLogs, Reply::Text(text)) => format!("logs: {text}"),
         (Command::Status, Reply::Status { jails }) => status(jails),
-        (_, Reply::JailStatus(status)) => jail_status(status),
+        (_, Reply::JailStatus(status)) => jail_status(
+            status,
+            matches!(command, Command::StatusJail { short: true, .. }),
+        ),
+        (Command::StopJail { .. }, Reply::None) => "Jail stopped".to_string(),
         (Command::GetJail { jail, .. } | Command::SetJail { jail, .. }, Reply::List(list)) => {
             jail_list(jail, command.shown_key().unwrap_or(GetKey::Logpath), list)
         }
@@ -47,7 +51,7 @@ fn status(jails: &[String]) -> String {
     )
 }
 
-fn jail_status(status: &JailStatusReply) -> String {
+fn jail_status(status: &JailStatusReply, short: bool) -> String {
     let source = match &status.journal_matches {
         Some(matches) => ("Journal matches", matches.join(" + ")),
         None => ("File list", status.files.join(" ")),
@@ -70,6 +74,10 @@ fn jail_status(status: &JailStatusReply) -> String {
             ],
         ),
     ];
+    let mut sections = sections;
+    if short {
+        sections[1].1.truncate(2);
+    }
     let mut lines = vec![format!("Status for the jail: {}", status.jail)];
     for (n, (title, rows)) in sections.iter().enumerate() {
         let last_section = n == sections.len() - 1;

@@ -122,6 +122,8 @@ fn value(command: &Command, reply: Reply) -> Value {
             Some(GetKey::Ignoreself) => Value::Bool(text == "True"),
             // ... and `ignorecommand` with `False` when there is none.
             Some(GetKey::Ignorecommand) if text.is_empty() => Value::Bool(false),
+            // `set JAIL idle` answers the jail's idle flag.
+            _ if matches!(command, Command::SetIdle { .. }) => Value::Bool(text == "True"),
             _ => Value::Str(text),
         },
         Reply::Number(number) => Value::Int(number),
@@ -136,7 +138,10 @@ fn value(command: &Command, reply: Reply) -> Value {
             _ => str_list(items),
         },
         Reply::Status { jails } => status(jails),
-        Reply::JailStatus(status) => jail_status(status),
+        Reply::JailStatus(status) => {
+            let short = matches!(command, Command::StatusJail { short: true, .. });
+            jail_status(status, short)
+        }
         Reply::BanTimes(entries) => Value::List(entries.iter().map(ban_time).collect()),
         Reply::BannedByJail(by_jail) => Value::List(
             by_jail
@@ -161,8 +166,9 @@ fn status(mut jails: Vec<String>) -> Value {
     ])
 }
 
-/// `status JAIL`: the filter's and the actions' lists of `(name, value)` pairs.
-fn jail_status(status: JailStatusReply) -> Value {
+/// `status JAIL`: the filter's and the actions' lists of `(name, value)` pairs; `short`
+/// leaves out the banned addresses, as fail2ban's `short` flavour does.
+fn jail_status(status: JailStatusReply, short: bool) -> Value {
     let source = match status.journal_matches {
         // `filtersystemd.py`: one string, the matches joined by " + ".
         Some(matches) => pair(
@@ -176,11 +182,14 @@ fn jail_status(status: JailStatusReply) -> Value {
         pair("Total failed", int(status.total_failed)),
         source,
     ]);
-    let actions = Value::List(vec![
+    let mut actions = vec![
         pair("Currently banned", int(status.currently_banned)),
         pair("Total banned", int(status.total_banned)),
-        pair("Banned IP list", str_list(status.banned)),
-    ]);
+    ];
+    if !short {
+        actions.push(pair("Banned IP list", str_list(status.banned)));
+    }
+    let actions = Value::List(actions);
     Value::List(vec![pair("Filter", filter), pair("Actions", actions)])
 }
 
@@ -264,7 +273,7 @@ mod tests {
             total_banned: 0,
             banned: Vec::new(),
         };
-        let Value::List(sections) = jail_status(status) else {
+        let Value::List(sections) = jail_status(status, false) else {
             panic!()
         };
         let Value::Tuple(filter) = &sections[0] else {

@@ -78,6 +78,11 @@ pub enum JailCmd {
         config: Box<JailConfig>,
         reply: oneshot::Sender<()>,
     },
+    /// `set JAIL idle on|off`: replies with the flag as set.
+    SetIdle {
+        idle: bool,
+        reply: oneshot::Sender<bool>,
+    },
     /// Stop: flush the bans from the firewall, run `actionstop`, end the thread.
     Stop { reply: oneshot::Sender<()> },
 }
@@ -103,6 +108,9 @@ pub struct JailOwner {
     settled_epoch: u64,
     /// When the last consistency check prompted by an "already banned" address ran.
     last_consistency_check: f64,
+    /// `set JAIL idle on`: failures found meanwhile are dropped. fail2ban's idle jail stops
+    /// reading its logs instead and reads what was written once it is back.
+    idle: bool,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -128,6 +136,7 @@ impl JailOwner {
             ban_epochs: HashMap::new(),
             settled_epoch: 0,
             last_consistency_check: 0.0,
+            idle: false,
         })
     }
 
@@ -205,6 +214,11 @@ impl JailOwner {
 
     fn handle(&mut self, command: JailCmd) {
         match command {
+            JailCmd::Failures(_) if self.idle => {}
+            JailCmd::SetIdle { idle, reply } => {
+                self.idle = idle;
+                let _ = reply.send(idle);
+            }
             JailCmd::Failures(failures) => crate::log::hold(|| {
                 failures.into_iter().for_each(|f| self.failure(f));
             }),
