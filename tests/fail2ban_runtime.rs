@@ -98,9 +98,14 @@ const SETTINGS: &[&str] = &[
     "stop alpha",
 ];
 
-/// Runs `SETTINGS` on one server: each command's output and exit status.
-fn session(f2b: &Path, dir: &TestDir, logs: &Path) -> Vec<(String, String, i32)> {
-    SETTINGS
+/// Runs `commands` on one server: each command's output and exit status.
+fn session(
+    f2b: &Path,
+    dir: &TestDir,
+    logs: &Path,
+    commands: &[&str],
+) -> Vec<(String, String, i32)> {
+    commands
         .iter()
         .map(|command| {
             let command = command.replace("<logs>", &logs.display().to_string());
@@ -111,11 +116,14 @@ fn session(f2b: &Path, dir: &TestDir, logs: &Path) -> Vec<(String, String, i32)>
         .collect()
 }
 
-#[test]
-fn run_time_settings_print_the_same_against_ferroban_and_fail2ban() {
-    let Some(f2b) = support::fail2ban_dir() else {
-        return;
-    };
+/// The outputs of `commands` on fail2ban-server and on ferroban, each on the same fresh
+/// configuration, and what each one's action recorded.
+struct SideBySide {
+    differences: Vec<String>,
+    records: [String; 2],
+}
+
+fn side_by_side(f2b: &Path, commands: &[&str]) -> SideBySide {
     let logs = TestDir::new();
     let log = logs.path("auth.log");
     std::fs::write(&log, "").unwrap();
@@ -123,17 +131,18 @@ fn run_time_settings_print_the_same_against_ferroban_and_fail2ban() {
 
     let theirs = TestDir::new();
     configure(&theirs, &log);
-    let fail2ban = Fail2banServer::start(&f2b, &theirs);
-    let expected = session(&f2b, &theirs, logs.root.path());
+    let fail2ban = Fail2banServer::start(f2b, &theirs);
+    let expected = session(f2b, &theirs, logs.root.path(), commands);
     drop(fail2ban);
 
     let ours = TestDir::new();
     configure(&ours, &log);
     let server = ServerProcess::start_here(&ours);
-    let actual = session(&f2b, &ours, logs.root.path());
+    let actual = session(f2b, &ours, logs.root.path(), commands);
     drop(server);
 
-    let differences: Vec<String> = expected
+    assert_eq!(actual.len(), commands.len());
+    let differences = expected
         .iter()
         .zip(&actual)
         .filter(|(want, got)| want != got)
@@ -143,8 +152,63 @@ fn run_time_settings_print_the_same_against_ferroban_and_fail2ban() {
             )
         })
         .collect();
-    assert_eq!(actual.len(), SETTINGS.len());
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let record = |dir: &TestDir| std::fs::read_to_string(dir.path("record")).unwrap_or_default();
+    SideBySide {
+        differences,
+        records: [record(&theirs), record(&ours)],
+    }
+}
+
+#[test]
+fn run_time_settings_print_the_same_against_ferroban_and_fail2ban() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let compared = side_by_side(&f2b, SETTINGS);
+    assert!(
+        compared.differences.is_empty(),
+        "{}",
+        compared.differences.join("\n")
+    );
+}
+
+/// `restart` stops the jail with its actions and starts it again: the bans leave the
+/// firewall and come back from the database, or stay gone with `--unban`.
+const RESTARTS: &[&str] = &[
+    "set alpha banip 192.0.2.1",
+    "restart alpha",
+    "get alpha banip",
+    "restart --unban alpha",
+    "get alpha banip",
+    "restart --if-exists nope",
+    "restart nope",
+    "start alpha",
+    "start nope",
+    "set alpha banip 192.0.2.2",
+    "reload --restart --unban alpha",
+    "get alpha banip",
+    "stop alpha",
+    "start alpha",
+    "status alpha",
+];
+
+#[test]
+fn restart_and_start_act_and_print_as_in_fail2ban() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let compared = side_by_side(&f2b, RESTARTS);
+    assert!(
+        compared.differences.is_empty(),
+        "{}",
+        compared.differences.join("\n")
+    );
+    let [theirs, ours] = &compared.records;
+    assert!(
+        theirs.contains("unban alpha 192.0.2.1\nban alpha 192.0.2.1"),
+        "{theirs}"
+    );
+    assert_eq!(ours, theirs, "the actions ran alike");
 }
 
 fn failure_line(ip: &str) -> String {

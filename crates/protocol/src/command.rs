@@ -25,6 +25,8 @@ pub enum Command {
         #[serde(default)]
         short: bool,
     },
+    /// `start JAIL`: start a jail (fail2ban's, after `add`; ferroban's jails all run).
+    StartJail { jail: String },
     /// `stop JAIL`: stop one jail, which leaves the server's list until a reload.
     StopJail { jail: String },
     /// `set JAIL idle on|off`: an idle jail ignores the failures it finds.
@@ -267,6 +269,9 @@ impl Command {
                 jail: (*jail).to_string(),
                 short: *flavor == "short",
             }),
+            ["start", jail] => Ok(Command::StartJail {
+                jail: (*jail).to_string(),
+            }),
             ["stop", jail] => Ok(Command::StopJail {
                 jail: (*jail).to_string(),
             }),
@@ -317,6 +322,7 @@ impl Command {
         match self {
             Command::StatusJail { jail, .. }
             | Command::StopJail { jail }
+            | Command::StartJail { jail }
             | Command::SetIdle { jail, .. }
             | Command::BanIp { jail, .. }
             | Command::UnbanIp { jail, .. }

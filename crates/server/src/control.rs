@@ -133,12 +133,23 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::Status => ok(Reply::Status {
             jails: registry.jails.keys().cloned().collect(),
         }),
-        Command::Reload { jail, unban, .. } => {
+        Command::Reload {
+            jail,
+            unban,
+            restart,
+        } => {
+            if restart {
+                restart_jails(registry, jail.as_deref(), unban).await;
+            }
             match registry.reload(jail.as_deref(), unban).await {
                 Ok(()) => ok(Reply::Text("OK".into())),
                 Err(error) => (Response::Error(error.to_string()), Flow::Continue),
             }
         }
+        // fail2ban starts a jail that `add` created; every jail ferroban knows runs already
+        // and a stopped one is gone until a reload, as in fail2ban.
+        Command::StartJail { jail } if registry.jails.contains_key(&jail) => ok(Reply::None),
+        Command::StartJail { jail } => (no_jail(&jail), Flow::Continue),
         Command::Unban { ids: words } => ok(Reply::Number(
             unban_everywhere(registry, Some(ids(&words))).await,
         )),
@@ -275,6 +286,24 @@ fn server_value(registry: &Registry, key: &str) -> Reply {
         },
         "syslogsocket" => Reply::Text(log::syslog_socket()),
         _ => Reply::Text("auto".into()),
+    }
+}
+
+/// `restart [--unban] [JAIL]` (`reload --restart`): the jails stop, their actions too
+/// (the firewall forgets the bans), and the reload that follows starts them again from
+/// the files, restoring the bans kept in the database unless `--unban` lifted them.
+async fn restart_jails(registry: &mut Registry, only: Option<&str>, unban: bool) {
+    let names: Vec<String> = registry
+        .jails
+        .keys()
+        .filter(|name| only.is_none_or(|only| only == name.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        if unban && let Some(jail) = registry.jails.get(&name) {
+            ask(jail, |reply| JailCmd::UnbanAll { reply }).await;
+        }
+        registry.stop_jail(&name).await;
     }
 }
 

@@ -14,6 +14,7 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
             matches!(command, Command::StatusJail { short: true, .. }),
         ),
         (Command::StopJail { .. }, Reply::None) => "Jail stopped".to_string(),
+        (Command::StartJail { .. }, _) => "Jail started".to_string(),
         (Command::GetJail { jail, .. } | Command::SetJail { jail, .. }, Reply::List(list)) => {
             jail_list(jail, command.shown_key().unwrap_or(GetKey::Logpath), list)
         }
