@@ -28,7 +28,9 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         (Command::AddIgnoreIp { .. } | Command::DelIgnoreIp { .. }, Reply::List(list)) => {
             jail_list("", GetKey::Ignoreip, list)
         }
-        (Command::GetServer { key }, reply) => server_value(key, reply),
+        (Command::GetServer { key } | Command::SetServer { key, .. }, reply) => {
+            server_value(key, reply)
+        }
         (_, Reply::BanTimes(entries)) => ban_times(entries),
         (_, Reply::BannedByJail(by_jail)) => banned_by_jail(by_jail),
         (_, Reply::JailsOfIds(per_id)) => jails_of_ids(per_id),
@@ -226,6 +228,35 @@ mod tests {
             beautify(&parse("flushlogs"), &Reply::Text("rolled over".into())),
             "logs: rolled over"
         );
+    }
+
+    #[test]
+    fn run_time_settings_render_as_their_get() {
+        let regexes = Reply::List(vec!["^a".into(), "^b".into()]);
+        assert_eq!(
+            beautify(&parse("set sshd addfailregex ^b"), &regexes),
+            "The following regular expression are defined:\n|- [0]: ^a\n`- [1]: ^b"
+        );
+        assert_eq!(
+            beautify(
+                &parse("set sshd logencoding latin-1"),
+                &Reply::Text("latin-1".into())
+            ),
+            "Current log encoding is set to:\nlatin-1"
+        );
+        let pattern = Reply::DatePattern {
+            pattern: Some("%Y-%m-%d".into()),
+            name: "Year-Month-Day".into(),
+        };
+        assert_eq!(
+            beautify(&parse("get sshd datepattern"), &pattern),
+            "Current date pattern set to: %Y-%m-%d (Year-Month-Day)"
+        );
+        assert_eq!(
+            beautify(&parse("set loglevel DEBUG"), &Reply::Text("DEBUG".into())),
+            "Current logging level is 'DEBUG'"
+        );
+        assert_eq!(beautify(&parse("stop sshd"), &Reply::None), "Jail stopped");
     }
 
     #[test]
