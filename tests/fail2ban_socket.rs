@@ -19,7 +19,7 @@ use crate::support;
 
 /// One configuration, written into `dir`, watching `log`: the `e2e` filter, an action
 /// appending to `dir/record`, and the jail `alpha`.
-fn configure(dir: &TestDir, log: &Path) {
+pub(crate) fn configure(dir: &TestDir, log: &Path) {
     crate::daemon_common::e2e_base(dir);
     dir.write_conf(
         "action.d/record.conf",
@@ -45,12 +45,12 @@ fn python_path(f2b: &Path) -> PathBuf {
 }
 
 /// The real fail2ban-server, in the foreground, killed when the test ends.
-struct Fail2banServer {
+pub(crate) struct Fail2banServer {
     child: Child,
 }
 
 impl Fail2banServer {
-    fn start(f2b: &Path, dir: &TestDir) -> Fail2banServer {
+    pub(crate) fn start(f2b: &Path, dir: &TestDir) -> Fail2banServer {
         let child = Command::new("python3")
             .arg(f2b.join("usr/bin/fail2ban-server"))
             .args(["-f", "-x", "-c"])
@@ -82,7 +82,7 @@ impl Drop for Fail2banServer {
 }
 
 /// Debian's fail2ban-client, `-c CONF -s SOCKET ARGS...`: its stdout and exit status.
-fn python_client(f2b: &Path, dir: &TestDir, args: &[&str]) -> (String, i32) {
+pub(crate) fn python_client(f2b: &Path, dir: &TestDir, args: &[&str]) -> (String, i32) {
     let out = Command::new("python3")
         .arg(f2b.join("usr/bin/fail2ban-client"))
         .arg("-c")
@@ -190,7 +190,7 @@ fn mask_clock_times(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn total_failed(f2b: &Path, dir: &TestDir) -> Option<u64> {
+pub(crate) fn total_failed(f2b: &Path, dir: &TestDir) -> Option<u64> {
     let (text, _) = python_client(f2b, dir, &["status", "alpha"]);
     let line = text.lines().find(|l| l.contains("Total failed:"))?;
     line.rsplit('\t').next()?.trim().parse().ok()

@@ -24,6 +24,7 @@ mod daemon_sources;
 mod daemon_syslog;
 mod daemon_takeover;
 mod docs;
+mod fail2ban_runtime;
 mod fail2ban_socket;
 mod firewall_lab;
 mod first_run;

@@ -19,8 +19,20 @@ pub enum Command {
     FlushLogs,
     /// `status`: the jail list.
     Status,
-    /// `status JAIL [basic|cymru|...]`.
-    StatusJail { jail: String },
+    /// `status JAIL [basic|short|cymru]`; `short` leaves out the banned addresses.
+    StatusJail {
+        jail: String,
+        #[serde(default)]
+        short: bool,
+    },
+    /// `start JAIL`: start a jail (fail2ban's, after `add`; ferroban's jails all run).
+    StartJail { jail: String },
+    /// `stop JAIL`: stop one jail, which leaves the server's list until a reload.
+    StopJail { jail: String },
+    /// `set JAIL idle on|off`: an idle jail ignores the failures it finds.
+    SetIdle { jail: String, value: String },
+    /// `set loglevel|dbpurgeage|dbmaxmatches VALUE`.
+    SetServer { key: String, value: String },
     /// `reload [--restart] [--unban] [--all] [JAIL]`.
     Reload {
         jail: Option<String>,
@@ -58,6 +70,16 @@ pub enum Command {
     /// `test-clock advance SECONDS`: moves the daemon's clock forward. Only a server started
     /// with `FERROBAN_TEST_CLOCK=1` takes it: tests advance time instead of sleeping.
     TestClockAdvance { millis: u64 },
+    /// `set JAIL KEY VALUE...`: a jail setting changed at run time, until the next reload.
+    SetJail {
+        jail: String,
+        key: SetKey,
+        args: Vec<String>,
+    },
+    /// `server-status`: whether the server is ready.
+    ServerStatus,
+    /// `sleep SECONDS`: the server waits before answering (fail2ban's scripts use it).
+    Sleep { millis: u64 },
     /// `set JAIL attempt IP [FAILURE...]`: a failure of IP reported by hand, counting
     /// one per failure text (at least one).
     Attempt {
@@ -85,10 +107,14 @@ pub enum GetKey {
     Actions,
     Journalmatch,
     Logencoding,
+    Maxlines,
+    Datepattern,
+    Prefregex,
+    Logtimezone,
 }
 
 impl GetKey {
-    const ALL: [(&'static str, GetKey); 14] = [
+    const ALL: [(&'static str, GetKey); 18] = [
         ("bantime", GetKey::Bantime),
         ("findtime", GetKey::Findtime),
         ("maxretry", GetKey::Maxretry),
@@ -103,6 +129,10 @@ impl GetKey {
         ("actions", GetKey::Actions),
         ("journalmatch", GetKey::Journalmatch),
         ("logencoding", GetKey::Logencoding),
+        ("maxlines", GetKey::Maxlines),
+        ("datepattern", GetKey::Datepattern),
+        ("prefregex", GetKey::Prefregex),
+        ("logtimezone", GetKey::Logtimezone),
     ];
 
     fn parse(word: &str) -> Option<GetKey> {
@@ -121,6 +151,77 @@ impl GetKey {
     }
 }
 
+/// The jail settings `set JAIL KEY VALUE...` changes at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetKey {
+    Bantime,
+    Findtime,
+    Maxretry,
+    Maxmatches,
+    Maxlines,
+    Usedns,
+    Datepattern,
+    Logencoding,
+    Ignoreself,
+    Ignorecommand,
+    Addfailregex,
+    Delfailregex,
+    Addignoreregex,
+    Delignoreregex,
+    Addlogpath,
+    Dellogpath,
+}
+
+impl SetKey {
+    /// Each key with the setting its reply shows (fail2ban answers a `set` with the `get`).
+    const ALL: [(&'static str, SetKey, GetKey); 16] = [
+        ("bantime", SetKey::Bantime, GetKey::Bantime),
+        ("findtime", SetKey::Findtime, GetKey::Findtime),
+        ("maxretry", SetKey::Maxretry, GetKey::Maxretry),
+        ("maxmatches", SetKey::Maxmatches, GetKey::Maxmatches),
+        ("maxlines", SetKey::Maxlines, GetKey::Maxlines),
+        ("usedns", SetKey::Usedns, GetKey::Usedns),
+        ("datepattern", SetKey::Datepattern, GetKey::Datepattern),
+        ("logencoding", SetKey::Logencoding, GetKey::Logencoding),
+        ("ignoreself", SetKey::Ignoreself, GetKey::Ignoreself),
+        (
+            "ignorecommand",
+            SetKey::Ignorecommand,
+            GetKey::Ignorecommand,
+        ),
+        ("addfailregex", SetKey::Addfailregex, GetKey::Failregex),
+        ("delfailregex", SetKey::Delfailregex, GetKey::Failregex),
+        (
+            "addignoreregex",
+            SetKey::Addignoreregex,
+            GetKey::Ignoreregex,
+        ),
+        (
+            "delignoreregex",
+            SetKey::Delignoreregex,
+            GetKey::Ignoreregex,
+        ),
+        ("addlogpath", SetKey::Addlogpath, GetKey::Logpath),
+        ("dellogpath", SetKey::Dellogpath, GetKey::Logpath),
+    ];
+
+    fn parse(word: &str) -> Option<SetKey> {
+        SetKey::ALL
+            .iter()
+            .find(|(name, _, _)| *name == word)
+            .map(|(_, key, _)| *key)
+    }
+
+    /// The setting the reply to this `set` shows.
+    pub fn shown(self) -> GetKey {
+        SetKey::ALL
+            .iter()
+            .find(|(_, key, _)| *key == self)
+            .map_or(GetKey::Bantime, |(_, _, shown)| *shown)
+    }
+}
+
 /// A command line the grammar does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -136,13 +237,17 @@ pub enum ParseError {
 }
 
 /// Server settings `get KEY` answers.
-const SERVER_KEYS: [&str; 5] = [
+const SERVER_KEYS: [&str; 6] = [
     "loglevel",
     "logtarget",
     "dbfile",
     "dbpurgeage",
+    "dbmaxmatches",
     "syslogsocket",
 ];
+
+/// Server settings `set KEY VALUE` changes.
+const SET_SERVER_KEYS: [&str; 3] = ["loglevel", "dbpurgeage", "dbmaxmatches"];
 
 impl Command {
     /// Parses the words after the client's options, as fail2ban-client takes them.
@@ -157,8 +262,29 @@ impl Command {
             ["stop"] => Ok(Command::Stop),
             ["flushlogs"] => Ok(Command::FlushLogs),
             ["status"] => Ok(Command::Status),
-            ["status", jail] | ["status", jail, _] => Ok(Command::StatusJail {
+            ["server-status"] => Ok(Command::ServerStatus),
+            ["sleep", seconds] => parse_sleep(seconds).ok_or_else(invalid),
+            ["status", jail] => Ok(Command::StatusJail {
                 jail: (*jail).to_string(),
+                short: false,
+            }),
+            ["status", jail, flavor] => Ok(Command::StatusJail {
+                jail: (*jail).to_string(),
+                short: *flavor == "short",
+            }),
+            ["start", jail] => Ok(Command::StartJail {
+                jail: (*jail).to_string(),
+            }),
+            ["stop", jail] => Ok(Command::StopJail {
+                jail: (*jail).to_string(),
+            }),
+            ["set", key, value] if SET_SERVER_KEYS.contains(key) => Ok(Command::SetServer {
+                key: (*key).to_string(),
+                value: (*value).to_string(),
+            }),
+            ["set", jail, "idle", value] => Ok(Command::SetIdle {
+                jail: (*jail).to_string(),
+                value: (*value).to_string(),
             }),
             ["reload", rest @ ..] => parse_reload(rest).ok_or_else(invalid),
             ["unban", "--all"] => Ok(Command::UnbanAll),
@@ -173,7 +299,12 @@ impl Command {
                     millis: (seconds * 1000.0) as u64,
                 })
                 .ok_or_else(invalid),
-            ["set", jail, action, rest @ ..] => parse_set(jail, action, rest).ok_or_else(invalid),
+            ["set", jail, action, rest @ ..] => {
+                parse_set_command(jail, action, rest).map_err(|error| match error {
+                    ParseError::Invalid(_) => invalid(),
+                    error => error,
+                })
+            }
             ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
                 key: (*key).to_string(),
             }),
@@ -188,16 +319,29 @@ impl Command {
         }
     }
 
+    /// The jail setting a reply shows, for `get JAIL KEY` and `set JAIL KEY VALUE`.
+    pub fn shown_key(&self) -> Option<GetKey> {
+        match self {
+            Command::GetJail { key, .. } => Some(*key),
+            Command::SetJail { key, .. } => Some(key.shown()),
+            _ => None,
+        }
+    }
+
     /// The jail a command is about, if any.
     pub fn jail(&self) -> Option<&str> {
         match self {
-            Command::StatusJail { jail }
+            Command::StatusJail { jail, .. }
+            | Command::StopJail { jail }
+            | Command::StartJail { jail }
+            | Command::SetIdle { jail, .. }
             | Command::BanIp { jail, .. }
             | Command::UnbanIp { jail, .. }
             | Command::GetBanIp { jail, .. }
             | Command::GetJail { jail, .. }
             | Command::AddIgnoreIp { jail, .. }
             | Command::DelIgnoreIp { jail, .. }
+            | Command::SetJail { jail, .. }
             | Command::Attempt { jail, .. } => Some(jail),
             Command::Reload { jail, .. } => jail.as_deref(),
             _ => None,
@@ -232,6 +376,27 @@ fn parse_reload(words: &[&str]) -> Option<Command> {
         unban,
         restart,
     })
+}
+
+/// `sleep SECONDS`: fail2ban's `float(value)`.
+fn parse_sleep(seconds: &str) -> Option<Command> {
+    let seconds: f64 = seconds.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Command::Sleep {
+        millis: (seconds * 1000.0).round() as u64,
+    })
+}
+
+fn parse_set_command(jail: &str, action: &str, rest: &[&str]) -> Result<Command, ParseError> {
+    match SetKey::parse(action) {
+        Some(_) if rest.is_empty() => Err(missing(action, "a value")),
+        Some(key) => Ok(Command::SetJail {
+            jail: jail.to_string(),
+            key,
+            args: owned(rest),
+        }),
+        // The caller names the whole command line.
+        None => parse_set(jail, action, rest).ok_or_else(|| ParseError::Invalid(String::new())),
+    }
 }
 
 fn parse_set(jail: &str, action: &str, rest: &[&str]) -> Option<Command> {
@@ -310,8 +475,55 @@ mod tests {
         assert_eq!(
             parse("status sshd").unwrap(),
             Command::StatusJail {
+                jail: "sshd".into(),
+                short: false
+            }
+        );
+        assert_eq!(
+            parse("status sshd short").unwrap(),
+            Command::StatusJail {
+                jail: "sshd".into(),
+                short: true
+            }
+        );
+        assert_eq!(
+            parse("stop sshd").unwrap(),
+            Command::StopJail {
                 jail: "sshd".into()
             }
+        );
+        assert_eq!(
+            parse("set dbpurgeage 2d").unwrap(),
+            Command::SetServer {
+                key: "dbpurgeage".into(),
+                value: "2d".into()
+            }
+        );
+    }
+
+    #[test]
+    fn run_time_settings_and_server_commands() {
+        assert_eq!(
+            parse("set sshd maxretry 3").unwrap(),
+            Command::SetJail {
+                jail: "sshd".into(),
+                key: SetKey::Maxretry,
+                args: vec!["3".into()],
+            }
+        );
+        let regex = parse("set sshd addfailregex ^x <HOST>$").unwrap();
+        assert_eq!(regex.shown_key(), Some(GetKey::Failregex));
+        assert_eq!(regex.jail(), Some("sshd"));
+        assert!(matches!(
+            parse("set sshd ignorecommand"),
+            Err(ParseError::MissingArgument { .. })
+        ));
+        assert_eq!(parse("server-status").unwrap(), Command::ServerStatus);
+        assert_eq!(parse("sleep 0.25").unwrap(), Command::Sleep { millis: 250 });
+        assert!(parse("sleep soon").is_err());
+        assert_eq!(
+            parse("get sshd datepattern").unwrap().shown_key(),
+            Some(GetKey::Datepattern)
         );
     }
 

@@ -138,7 +138,8 @@ mod tests {
         assert_eq!(
             status,
             Command::StatusJail {
-                jail: "sshd".into()
+                jail: "sshd".into(),
+                short: false
             }
         );
         // fail2ban-client's ping carries its timeout as a float.

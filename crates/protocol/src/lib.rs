@@ -20,6 +20,6 @@ pub mod pickle;
 mod reply;
 mod wire;
 
-pub use command::{Command, GetKey, ParseError};
+pub use command::{Command, GetKey, ParseError, SetKey};
 pub use reply::{BanTimeEntry, JailStatusReply, Reply, Response};
 pub use wire::{Request, WireError, read_message, write_message};

@@ -32,6 +32,12 @@ pub enum Reply {
     BannedByJail(Vec<(String, Vec<String>)>),
     /// `banned IP...`: per id asked, the jails it is banned in.
     JailsOfIds(Vec<Vec<String>>),
+    /// `get JAIL datepattern`: the pattern as set (none for the default detectors and
+    /// named templates such as `Epoch`) and the name of the template it stands for.
+    DatePattern {
+        pattern: Option<String>,
+        name: String,
+    },
 }
 
 /// `status JAIL`: the filter's and the actions' counters.

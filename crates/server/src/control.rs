@@ -3,17 +3,20 @@
 
 use std::time::Duration;
 
-use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response};
+use ferroban_protocol::{
+    BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response, SetKey,
+};
 use ferroban_tracker::{BanListEntry, FailId, JailStatus};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
 use crate::jail::JailCmd;
+use crate::jail::settings;
 use crate::log::{self, Level};
 use crate::log_at;
 use crate::registry::{Registry, RunningJail};
-use crate::setup::Backend;
+use crate::setup::{Backend, JailConfig, UseDns};
 
 /// What the server does after a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,18 +140,46 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::Status => ok(Reply::Status {
             jails: registry.jails.keys().cloned().collect(),
         }),
-        Command::Reload { jail, unban, .. } => {
+        Command::Reload {
+            jail,
+            unban,
+            restart,
+        } => {
+            if restart {
+                restart_jails(registry, jail.as_deref(), unban).await;
+            }
             match registry.reload(jail.as_deref(), unban).await {
                 Ok(()) => ok(Reply::Text("OK".into())),
                 Err(error) => (Response::Error(error.to_string()), Flow::Continue),
             }
         }
+        // fail2ban starts a jail that `add` created; every jail ferroban knows runs already
+        // and a stopped one is gone until a reload, as in fail2ban.
+        Command::StartJail { jail } if registry.jails.contains_key(&jail) => ok(Reply::None),
+        Command::StartJail { jail } => (no_jail(&jail), Flow::Continue),
         Command::Unban { ids: words } => ok(Reply::Number(
             unban_everywhere(registry, Some(ids(&words))).await,
         )),
         Command::UnbanAll => ok(Reply::Number(unban_everywhere(registry, None).await)),
         Command::Banned { ids: words } => ok(banned(registry, &words).await),
         Command::GetServer { key } => ok(server_value(registry, &key)),
+        Command::ServerStatus => ok(Reply::Text("Server ready".into())),
+        Command::SetServer { key, value } => (set_server(registry, &key, &value), Flow::Continue),
+        Command::StopJail { jail } => match registry.jails.contains_key(&jail) {
+            true => {
+                registry.stop_jail(&jail).await;
+                ok(Reply::None)
+            }
+            false => (no_jail(&jail), Flow::Continue),
+        },
+        Command::Sleep { millis } => {
+            // As in fail2ban, the server itself waits: this is what scripts use it for.
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            ok(Reply::None)
+        }
+        Command::SetJail { jail, key, args } => {
+            (set_jail(registry, &jail, key, &args).await, Flow::Continue)
+        }
         command => match command.jail().map(str::to_string) {
             Some(name) => match registry.jails.get(&name) {
                 Some(jail) => (jail_command(jail, command).await, Flow::Continue),
@@ -157,6 +188,28 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
             None => (Response::Error("Invalid command".into()), Flow::Continue),
         },
     }
+}
+
+/// `set JAIL KEY VALUE...`: the jail takes the changed setting at once, and the reply
+/// shows it as `get JAIL KEY` would (fail2ban answers a `set` with its `get`).
+async fn set_jail(registry: &mut Registry, name: &str, key: SetKey, args: &[String]) -> Response {
+    let store = registry.store.clone();
+    let Some(jail) = registry.jails.get_mut(name) else {
+        return no_jail(name);
+    };
+    let mut current = JailConfig::clone(&jail.config);
+    // `addignoreip` changes live in the owner: carry them into the new settings.
+    if let Some(list) = ask(jail, |reply| JailCmd::IgnoreList { reply }).await {
+        current.ignore_ip = list;
+    }
+    let changed = match settings::apply(&current, key, args) {
+        Ok(changed) => changed,
+        Err(error) => return Response::Error(error.to_string()),
+    };
+    if let Err(error) = jail.apply_setting(changed, store).await {
+        return Response::Error(error.to_string());
+    }
+    get_jail_value(jail, key.shown()).await
 }
 
 /// `unban IP...` (or `--all` for `None`) in every jail: how many bans were lifted.
@@ -234,8 +287,77 @@ fn server_value(registry: &Registry, key: &str) -> Reply {
             Some(_) => Reply::Number(registry.settings.dbpurgeage),
             None => Reply::None,
         },
+        "dbmaxmatches" => match registry.settings.dbfile {
+            Some(_) => Reply::Number(registry.settings.dbmaxmatches as i64),
+            None => Reply::None,
+        },
         "syslogsocket" => Reply::Text(log::syslog_socket()),
         _ => Reply::Text("auto".into()),
+    }
+}
+
+/// `restart [--unban] [JAIL]` (`reload --restart`): the jails stop, their actions too
+/// (the firewall forgets the bans), and the reload that follows starts them again from
+/// the files, restoring the bans kept in the database unless `--unban` lifted them.
+async fn restart_jails(registry: &mut Registry, only: Option<&str>, unban: bool) {
+    let names: Vec<String> = registry
+        .jails
+        .keys()
+        .filter(|name| only.is_none_or(|only| only == name.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        if unban && let Some(jail) = registry.jails.get(&name) {
+            ask(jail, |reply| JailCmd::UnbanAll { reply }).await;
+        }
+        registry.stop_jail(&name).await;
+    }
+}
+
+/// `set loglevel|dbpurgeage|dbmaxmatches VALUE`: the new value in effect at once, answered
+/// as `get KEY`; the database settings answer `None` without a database, as in fail2ban.
+fn set_server(registry: &mut Registry, key: &str, value: &str) -> Response {
+    match key {
+        "loglevel" => {
+            let Some(level) = log::Level::parse(value) else {
+                return Response::Error(format!("Invalid log level {value:?}"));
+            };
+            let (target, _) = log::current();
+            match log::configure(&target, level) {
+                // fail2ban answers the level as it was given.
+                Ok(()) => Response::Ok(Reply::Text(value.to_string())),
+                Err(error) => Response::Error(format!("cannot reopen {target}: {error}")),
+            }
+        }
+        _ if registry.settings.dbfile.is_none() => Response::Ok(Reply::None),
+        "dbpurgeage" => match ferroban_config::str_to_seconds(value) {
+            Ok(age) => {
+                registry.settings.dbpurgeage = age;
+                with_store(registry, |store| {
+                    store.set_purge_age(Duration::from_secs(age.max(0) as u64));
+                });
+                Response::Ok(Reply::Number(age))
+            }
+            Err(error) => Response::Error(format!("invalid time {value:?}: {error}")),
+        },
+        _ => match value.trim().parse::<usize>() {
+            Ok(max) => {
+                registry.settings.dbmaxmatches = max;
+                with_store(registry, |store| store.set_max_matches(max));
+                Response::Ok(Reply::Number(max as i64))
+            }
+            Err(_) => Response::Error(format!("invalid literal for int() with base 10: '{value}'")),
+        },
+    }
+}
+
+fn with_store(registry: &Registry, change: impl FnOnce(&mut ferroban_store::Store)) {
+    if let Some(store) = &registry.store {
+        change(
+            &mut store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
     }
 }
 
@@ -280,6 +402,16 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
         Command::AddIgnoreIp { ids: entries, .. } => change_ignore(jail, true, entries).await,
         Command::DelIgnoreIp { ids: entries, .. } => change_ignore(jail, false, entries).await,
         Command::GetJail { key, .. } => return get_jail_value(jail, key).await,
+        Command::SetIdle { value, .. } => {
+            let idle = match value.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Response::Error("Invalid idle option, must be 'on' or 'off'".into()),
+            };
+            ask(jail, |reply| JailCmd::SetIdle { idle, reply })
+                .await
+                .map(|idle| Ok(Reply::Text(if idle { "True" } else { "False" }.into())))
+        }
         _ => return Response::Error("Invalid command".into()),
     };
     match answer {
@@ -347,15 +479,6 @@ fn status_reply(jail: &RunningJail, status: JailStatus) -> JailStatusReply {
 async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
     let config = &jail.config;
     let python_bool = |b: bool| Reply::Text(if b { "True" } else { "False" }.into());
-    let filter_list = |pick: fn(&ferroban_filter::FilterDefinition) -> &Vec<String>| {
-        Reply::List(
-            config
-                .filter
-                .as_ref()
-                .map(|f| pick(f).clone())
-                .unwrap_or_default(),
-        )
-    };
     let reply = match key {
         GetKey::Bantime => Reply::Number(config.policy.ban_time.as_seconds()),
         GetKey::Findtime => Reply::Number(config.policy.find_time),
@@ -378,8 +501,8 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
                 .unwrap_or_default(),
         ),
         GetKey::Usedns => Reply::Text(config.usedns.as_str().into()),
-        GetKey::Failregex => filter_list(|f| &f.failregex),
-        GetKey::Ignoreregex => filter_list(|f| &f.ignoreregex),
+        GetKey::Failregex => Reply::List(expanded(config, |f| &f.failregex)),
+        GetKey::Ignoreregex => Reply::List(expanded(config, |f| &f.ignoreregex)),
         GetKey::Actions => Reply::List(
             config
                 .actions
@@ -394,9 +517,74 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
             Backend::Journal { matches } => Reply::List(matches.clone()),
             Backend::Files { .. } => Reply::List(Vec::new()),
         },
-        GetKey::Logencoding => {
-            Reply::Text(config.logencoding.clone().unwrap_or_else(|| "UTF-8".into()))
+        GetKey::Logencoding => Reply::Text(log_encoding(config)),
+        GetKey::Maxlines => {
+            Reply::Number(config.filter.as_ref().map_or(1, |f| f.maxlines.max(1)) as i64)
         }
+        GetKey::Datepattern => date_pattern(
+            config
+                .filter
+                .as_ref()
+                .and_then(|f| f.datepattern.as_deref()),
+        ),
+        GetKey::Prefregex => Reply::Text(
+            config
+                .filter
+                .as_ref()
+                .and_then(|f| f.prefregex.as_deref())
+                .map(|regex| resolve(config, regex))
+                .unwrap_or_default(),
+        ),
+        GetKey::Logtimezone => config
+            .filter
+            .as_ref()
+            .and_then(|f| f.logtimezone.clone())
+            .map_or(Reply::None, Reply::Text),
     };
     Response::Ok(reply)
+}
+
+/// A regex with its tags expanded, as fail2ban prints it (`<HOST>` as its groups), as
+/// the filter expanded it: a run-time `usedns` does not expand the regexes again.
+fn resolve(config: &JailConfig, regex: &str) -> String {
+    let use_dns_no = config
+        .filter
+        .as_ref()
+        .and_then(|f| f.usedns.as_deref())
+        .and_then(UseDns::parse)
+        == Some(UseDns::No);
+    ferroban_filter::expand_tags(regex, use_dns_no)
+}
+
+fn expanded(
+    config: &JailConfig,
+    pick: fn(&ferroban_filter::FilterDefinition) -> &Vec<String>,
+) -> Vec<String> {
+    config
+        .filter
+        .as_ref()
+        .map(|f| pick(f).iter().map(|regex| resolve(config, regex)).collect())
+        .unwrap_or_default()
+}
+
+/// fail2ban reads `auto` as the locale's encoding, which it then reports.
+fn log_encoding(config: &JailConfig) -> String {
+    match config.logencoding.as_deref() {
+        None => "UTF-8".into(),
+        Some(label) if label.eq_ignore_ascii_case("auto") => "UTF-8".into(),
+        Some(label) => label.into(),
+    }
+}
+
+/// fail2ban's `getDatePattern`: `(pattern, name)` for one template of a pattern,
+/// `(None, name)` for a named template (`Epoch`, `TAI64N`, `ISO8601`) or the defaults.
+fn date_pattern(pattern: Option<&str>) -> Reply {
+    const NAMED: [&str; 4] = ["EPOCH", "LEPOCH", "TAI64N", "ISO8601"];
+    let detector = pattern.and_then(|p| ferroban_date::DateDetector::from_pattern(p).ok());
+    let name = detector.map_or_else(|| "Default Detectors".to_string(), |d| d.description());
+    let pattern = pattern
+        .filter(|p| !NAMED.contains(&p.trim().to_ascii_uppercase().as_str()))
+        .filter(|_| name != "Default Detectors")
+        .map(str::to_string);
+    Reply::DatePattern { pattern, name }
 }

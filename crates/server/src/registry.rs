@@ -341,6 +341,21 @@ impl RunningJail {
         }
     }
 
+    /// A setting changed at run time (`set JAIL KEY VALUE`): the owner takes the new
+    /// settings at once; the source restarts only when what it reads changed.
+    pub(crate) async fn apply_setting(
+        &mut self,
+        config: JailConfig,
+        store: Option<SharedStore>,
+    ) -> Result<(), JailStartError> {
+        if crate::jail::settings::changes_source(&self.config, &config) {
+            return self.reconfigure(config, store).await;
+        }
+        self.send_config(config.clone()).await;
+        self.config = Arc::new(config);
+        Ok(())
+    }
+
     async fn send_config(&self, config: JailConfig) {
         let (reply, wait) = oneshot::channel();
         let message = JailCmd::Reconfigure {

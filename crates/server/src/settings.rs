@@ -15,6 +15,8 @@ pub(crate) struct Settings {
     pub pidfile: PathBuf,
     pub dbfile: Option<String>,
     pub dbpurgeage: i64,
+    /// `dbmaxmatches`: matched lines the database keeps per ban.
+    pub dbmaxmatches: usize,
     /// How often the database is purged while the server runs.
     pub db_purge_interval: Duration,
 }
@@ -47,6 +49,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from(&spec.pidfile.value)),
             dbfile: (!dbfile.eq_ignore_ascii_case("none") && !dbfile.is_empty()).then_some(dbfile),
             dbpurgeage: spec.dbpurgeage.as_ref().map_or(86_400, |v| v.value.seconds),
+            dbmaxmatches: spec.dbmaxmatches.as_ref().map_or(10, |v| v.value as usize),
             db_purge_interval: db_purge_interval(),
         }
     }
@@ -72,6 +75,7 @@ mod tests {
             pidfile: PathBuf::from("/run/x.pid"),
             dbfile: Some("/var/lib/ferroban/db.sqlite3".into()),
             dbpurgeage: 86_400,
+            dbmaxmatches: 10,
             db_purge_interval: DB_PURGE_INTERVAL,
         };
         assert_eq!(

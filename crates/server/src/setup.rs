@@ -47,7 +47,7 @@ pub enum UseDns {
 }
 
 impl UseDns {
-    fn parse(text: &str) -> Option<UseDns> {
+    pub(crate) fn parse(text: &str) -> Option<UseDns> {
         match text.trim().to_ascii_lowercase().as_str() {
             "yes" | "true" | "on" | "1" => Some(UseDns::Yes),
             "warn" => Some(UseDns::Warn),

@@ -226,6 +226,10 @@ pub fn spawn(
     let (thread, waker) = match &config.backend {
         Backend::Files { polling } => {
             let source = open_files(config, store.as_ref())?;
+            // Published before the thread runs, so that the reply to the command that
+            // started it (`set JAIL addlogpath`) lists the files.
+            *files.lock().unwrap_or_else(PoisonError::into_inner) =
+                source.paths().map(|p| p.display().to_string()).collect();
             let watcher = if *polling {
                 Watcher::polling(Duration::from_secs(1))
             } else {

@@ -232,6 +232,7 @@ fn open_store(settings: &Settings) -> Result<Option<SharedStore>, ServerError> {
         crate::store::log_takeover(&takeover);
     }
     store.set_purge_age(Duration::from_secs(settings.dbpurgeage.max(0) as u64));
+    store.set_max_matches(settings.dbmaxmatches);
     if let Err(error) = store.purge(now_seconds()) {
         log_at!(
             SERVER_LOG,

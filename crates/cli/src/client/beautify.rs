@@ -9,12 +9,28 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         (Command::Stop, _) => "Shutdown successful".to_string(),
         (Command::FlushLogs, Reply::Text(text)) => format!("logs: {text}"),
         (Command::Status, Reply::Status { jails }) => status(jails),
-        (_, Reply::JailStatus(status)) => jail_status(status),
-        (Command::GetJail { jail, key }, Reply::List(list)) => jail_list(jail, *key, list),
+        (_, Reply::JailStatus(status)) => jail_status(
+            status,
+            matches!(command, Command::StatusJail { short: true, .. }),
+        ),
+        (Command::StopJail { .. }, Reply::None) => "Jail stopped".to_string(),
+        (Command::StartJail { .. }, _) => "Jail started".to_string(),
+        (Command::GetJail { jail, .. } | Command::SetJail { jail, .. }, Reply::List(list)) => {
+            jail_list(jail, command.shown_key().unwrap_or(GetKey::Logpath), list)
+        }
+        (_, Reply::Text(text)) if command.shown_key() == Some(GetKey::Logencoding) => {
+            format!("Current log encoding is set to:\n{text}")
+        }
+        (_, Reply::DatePattern { pattern, name }) => match pattern {
+            Some(pattern) => format!("Current date pattern set to: {pattern} ({name})"),
+            None => format!("Current date pattern set to: {name}"),
+        },
         (Command::AddIgnoreIp { .. } | Command::DelIgnoreIp { .. }, Reply::List(list)) => {
             jail_list("", GetKey::Ignoreip, list)
         }
-        (Command::GetServer { key }, reply) => server_value(key, reply),
+        (Command::GetServer { key } | Command::SetServer { key, .. }, reply) => {
+            server_value(key, reply)
+        }
         (_, Reply::BanTimes(entries)) => ban_times(entries),
         (_, Reply::BannedByJail(by_jail)) => banned_by_jail(by_jail),
         (_, Reply::JailsOfIds(per_id)) => jails_of_ids(per_id),
@@ -38,7 +54,7 @@ fn status(jails: &[String]) -> String {
     )
 }
 
-fn jail_status(status: &JailStatusReply) -> String {
+fn jail_status(status: &JailStatusReply, short: bool) -> String {
     let source = match &status.journal_matches {
         Some(matches) => ("Journal matches", matches.join(" + ")),
         None => ("File list", status.files.join(" ")),
@@ -61,6 +77,10 @@ fn jail_status(status: &JailStatusReply) -> String {
             ],
         ),
     ];
+    let mut sections = sections;
+    if short {
+        sections[1].1.truncate(2);
+    }
     let mut lines = vec![format!("Status for the jail: {}", status.jail)];
     for (n, (title, rows)) in sections.iter().enumerate() {
         let last_section = n == sections.len() - 1;
@@ -208,6 +228,35 @@ mod tests {
             beautify(&parse("flushlogs"), &Reply::Text("rolled over".into())),
             "logs: rolled over"
         );
+    }
+
+    #[test]
+    fn run_time_settings_render_as_their_get() {
+        let regexes = Reply::List(vec!["^a".into(), "^b".into()]);
+        assert_eq!(
+            beautify(&parse("set sshd addfailregex ^b"), &regexes),
+            "The following regular expression are defined:\n|- [0]: ^a\n`- [1]: ^b"
+        );
+        assert_eq!(
+            beautify(
+                &parse("set sshd logencoding latin-1"),
+                &Reply::Text("latin-1".into())
+            ),
+            "Current log encoding is set to:\nlatin-1"
+        );
+        let pattern = Reply::DatePattern {
+            pattern: Some("%Y-%m-%d".into()),
+            name: "Year-Month-Day".into(),
+        };
+        assert_eq!(
+            beautify(&parse("get sshd datepattern"), &pattern),
+            "Current date pattern set to: %Y-%m-%d (Year-Month-Day)"
+        );
+        assert_eq!(
+            beautify(&parse("set loglevel DEBUG"), &Reply::Text("DEBUG".into())),
+            "Current logging level is 'DEBUG'"
+        );
+        assert_eq!(beautify(&parse("stop sshd"), &Reply::None), "Jail stopped");
     }
 
     #[test]

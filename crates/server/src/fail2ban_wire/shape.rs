@@ -64,7 +64,9 @@ fn invalid_command(words: &[String], parse_error: &ParseError) -> Value {
     let index_error = || exception("builtins", "IndexError", "list index out of range");
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match (parse_error, words.as_slice()) {
-        (ParseError::Empty, _) | (_, ["set"] | ["set", _] | ["get"] | ["get", _]) => index_error(),
+        (ParseError::Empty, _)
+        | (_, ["set"] | ["set", _] | ["get"] | ["get", _])
+        | (ParseError::MissingArgument { .. }, ["set", ..]) => index_error(),
         (_, ["set", _, action, ..]) => error(format!(
             "Invalid command {} (no set action or not yet implemented)",
             python_repr(action)
@@ -115,26 +117,19 @@ fn pair(key: &str, value: Value) -> Value {
 fn value(command: &Command, reply: Reply) -> Value {
     match reply {
         Reply::None => Value::None,
-        Reply::Text(text) => match command {
-            // fail2ban answers `get JAIL ignoreself` with a bool.
-            Command::GetJail {
-                key: GetKey::Ignoreself,
-                ..
-            } => Value::Bool(text == "True"),
-            // ... and `get JAIL ignorecommand` with `False` when there is none.
-            Command::GetJail {
-                key: GetKey::Ignorecommand,
-                ..
-            } if text.is_empty() => Value::Bool(false),
+        Reply::Text(text) => match command.shown_key() {
+            // fail2ban answers `get|set JAIL ignoreself` with a bool.
+            Some(GetKey::Ignoreself) => Value::Bool(text == "True"),
+            // ... and `ignorecommand` with `False` when there is none.
+            Some(GetKey::Ignorecommand) if text.is_empty() => Value::Bool(false),
+            // `set JAIL idle` answers the jail's idle flag.
+            _ if matches!(command, Command::SetIdle { .. }) => Value::Bool(text == "True"),
             _ => Value::Str(text),
         },
         Reply::Number(number) => Value::Int(number),
-        Reply::List(items) => match command {
+        Reply::List(items) => match command.shown_key() {
             // fail2ban keeps each journal match as its list of words.
-            Command::GetJail {
-                key: GetKey::Journalmatch,
-                ..
-            } => Value::List(
+            Some(GetKey::Journalmatch) => Value::List(
                 items
                     .iter()
                     .map(|line| str_list(line.split_whitespace().map(String::from).collect()))
@@ -143,7 +138,10 @@ fn value(command: &Command, reply: Reply) -> Value {
             _ => str_list(items),
         },
         Reply::Status { jails } => status(jails),
-        Reply::JailStatus(status) => jail_status(status),
+        Reply::JailStatus(status) => {
+            let short = matches!(command, Command::StatusJail { short: true, .. });
+            jail_status(status, short)
+        }
         Reply::BanTimes(entries) => Value::List(entries.iter().map(ban_time).collect()),
         Reply::BannedByJail(by_jail) => Value::List(
             by_jail
@@ -152,6 +150,10 @@ fn value(command: &Command, reply: Reply) -> Value {
                 .collect(),
         ),
         Reply::JailsOfIds(per_id) => Value::List(per_id.into_iter().map(str_list).collect()),
+        Reply::DatePattern { pattern, name } => Value::Tuple(vec![
+            pattern.map_or(Value::None, Value::Str),
+            Value::Str(name),
+        ]),
     }
 }
 
@@ -164,8 +166,9 @@ fn status(mut jails: Vec<String>) -> Value {
     ])
 }
 
-/// `status JAIL`: the filter's and the actions' lists of `(name, value)` pairs.
-fn jail_status(status: JailStatusReply) -> Value {
+/// `status JAIL`: the filter's and the actions' lists of `(name, value)` pairs; `short`
+/// leaves out the banned addresses, as fail2ban's `short` flavour does.
+fn jail_status(status: JailStatusReply, short: bool) -> Value {
     let source = match status.journal_matches {
         // `filtersystemd.py`: one string, the matches joined by " + ".
         Some(matches) => pair(
@@ -179,11 +182,14 @@ fn jail_status(status: JailStatusReply) -> Value {
         pair("Total failed", int(status.total_failed)),
         source,
     ]);
-    let actions = Value::List(vec![
+    let mut actions = vec![
         pair("Currently banned", int(status.currently_banned)),
         pair("Total banned", int(status.total_banned)),
-        pair("Banned IP list", str_list(status.banned)),
-    ]);
+    ];
+    if !short {
+        actions.push(pair("Banned IP list", str_list(status.banned)));
+    }
+    let actions = Value::List(actions);
     Value::List(vec![pair("Filter", filter), pair("Actions", actions)])
 }
 
@@ -267,7 +273,7 @@ mod tests {
             total_banned: 0,
             banned: Vec::new(),
         };
-        let Value::List(sections) = jail_status(status) else {
+        let Value::List(sections) = jail_status(status, false) else {
             panic!()
         };
         let Value::Tuple(filter) = &sections[0] else {

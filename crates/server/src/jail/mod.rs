@@ -24,6 +24,7 @@ use crate::store::{SharedStore, forget_ban};
 
 mod bans;
 mod ignore;
+pub(crate) mod settings;
 
 use bans::build_actions;
 use ignore::ignore_list;
@@ -78,6 +79,11 @@ pub enum JailCmd {
         config: Box<JailConfig>,
         reply: oneshot::Sender<()>,
     },
+    /// `set JAIL idle on|off`: replies with the flag as set.
+    SetIdle {
+        idle: bool,
+        reply: oneshot::Sender<bool>,
+    },
     /// Stop: flush the bans from the firewall, run `actionstop`, end the thread.
     Stop { reply: oneshot::Sender<()> },
 }
@@ -98,6 +104,9 @@ pub struct JailOwner {
     store: Option<SharedStore>,
     /// When the last consistency check prompted by an "already banned" address ran.
     last_consistency_check: f64,
+    /// `set JAIL idle on`: failures found meanwhile are dropped. fail2ban's idle jail stops
+    /// reading its logs instead and reads what was written once it is back.
+    idle: bool,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -121,6 +130,7 @@ impl JailOwner {
             ignore_entries,
             store,
             last_consistency_check: 0.0,
+            idle: false,
         })
     }
 
@@ -198,6 +208,11 @@ impl JailOwner {
 
     fn handle(&mut self, command: JailCmd) {
         match command {
+            JailCmd::Failures(_) if self.idle => {}
+            JailCmd::SetIdle { idle, reply } => {
+                self.idle = idle;
+                let _ = reply.send(idle);
+            }
             JailCmd::Failures(failures) => crate::log::hold(|| {
                 failures.into_iter().for_each(|f| self.failure(f));
             }),
@@ -335,7 +350,7 @@ pub fn spawn(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
     use std::sync::{Arc, Mutex};
@@ -350,7 +365,7 @@ mod tests {
     use crate::store::{record_ban, stored_bans};
 
     /// A jail whose one action appends what it is asked to do to `record`.
-    fn config(record: &Path) -> JailConfig {
+    pub(crate) fn config(record: &Path) -> JailConfig {
         let file = record.display();
         let definition: BTreeMap<String, String> = [
             ("actionstart", format!("echo start >> {file}")),

@@ -1,0 +1,315 @@
+//! Jail settings changed at run time (`set JAIL KEY VALUE`), through Debian's Python
+//! fail2ban-client against `ferroban server` and against the real fail2ban-server on the same
+//! configuration: the same text and exit status for every command; and the change taking
+//! effect at once in ferroban (a lower `maxretry` bans on the next failure, an added
+//! `failregex` finds the next line), until the next reload.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::daemon_common::{ServerProcess, TestDir, append_line, syslog_now, wait_until};
+use crate::fail2ban_socket::{Fail2banServer, configure, python_client, total_failed};
+use crate::support;
+
+/// The commands compared, in order (the server's own settings and the jail's life at the
+/// end); each is split at spaces, as a shell would, so a value
+/// is one word (fail2ban reads only the first word after the key).
+const SETTINGS: &[&str] = &[
+    "get alpha bantime",
+    "set alpha bantime 1200",
+    "set alpha bantime 1h",
+    "set alpha bantime abc",
+    "get alpha bantime",
+    "set alpha findtime 10m",
+    "get alpha findtime",
+    "set alpha maxretry 3",
+    "set alpha maxretry x",
+    "get alpha maxretry",
+    "set alpha maxmatches 7",
+    "get alpha maxmatches",
+    "get alpha maxlines",
+    "set alpha maxlines 2",
+    "get alpha maxlines",
+    "get alpha usedns",
+    "set alpha usedns no",
+    "set alpha usedns bogus",
+    "get alpha datepattern",
+    "set alpha datepattern %Y-%m-%d",
+    "get alpha datepattern",
+    "set alpha datepattern Epoch",
+    "set alpha datepattern {^LN-BEG}",
+    "get alpha logencoding",
+    "set alpha logencoding latin-1",
+    "get alpha logencoding",
+    "set alpha logencoding bogus",
+    "set alpha logencoding UTF-8",
+    "set alpha ignoreself true",
+    "get alpha ignoreself",
+    "set alpha ignoreself false",
+    "get alpha ignorecommand",
+    "set alpha ignorecommand /bin/false",
+    "get alpha ignorecommand",
+    "set alpha ignorecommand",
+    "get alpha failregex",
+    "set alpha addfailregex ^bad",
+    "set alpha addfailregex [",
+    "set alpha addfailregex ^denied:<HOST>$",
+    "get alpha failregex",
+    "set alpha delfailregex 1",
+    "set alpha delfailregex 5",
+    "set alpha delfailregex x",
+    "get alpha failregex",
+    "get alpha ignoreregex",
+    "set alpha addignoreregex ^ignore",
+    "set alpha addignoreregex ^skip",
+    "get alpha ignoreregex",
+    "set alpha delignoreregex 0",
+    "get alpha ignoreregex",
+    "get alpha prefregex",
+    "get alpha logtimezone",
+    "get alpha logpath",
+    "set alpha addlogpath <logs>/other.log",
+    "set alpha addlogpath <logs>/other.log tail",
+    "set alpha addlogpath <logs>/other.log middle",
+    "set alpha addlogpath <logs>/missing.log",
+    "get alpha logpath",
+    "set alpha dellogpath <logs>/other.log",
+    "get alpha logpath",
+    "set nope maxretry 3",
+    "server-status",
+    "sleep 0.1",
+    "status alpha",
+    "get dbmaxmatches",
+    "set dbmaxmatches 5",
+    "get dbmaxmatches",
+    "set dbpurgeage 2d",
+    "get dbpurgeage",
+    "set loglevel DEBUG",
+    "get loglevel",
+    "set loglevel INFO",
+    "set alpha idle on",
+    "set alpha idle maybe",
+    "set alpha idle off",
+    "status alpha short",
+    "status alpha basic",
+    "stop alpha",
+    "status",
+    "status alpha",
+    "stop alpha",
+];
+
+/// Runs `commands` on one server: each command's output and exit status.
+fn session(
+    f2b: &Path,
+    dir: &TestDir,
+    logs: &Path,
+    commands: &[&str],
+) -> Vec<(String, String, i32)> {
+    commands
+        .iter()
+        .map(|command| {
+            let command = command.replace("<logs>", &logs.display().to_string());
+            let args: Vec<&str> = command.split(' ').collect();
+            let (output, status) = python_client(f2b, dir, &args);
+            (command.to_string(), output, status)
+        })
+        .collect()
+}
+
+/// The outputs of `commands` on fail2ban-server and on ferroban, each on the same fresh
+/// configuration, and what each one's action recorded.
+struct SideBySide {
+    differences: Vec<String>,
+    records: [String; 2],
+}
+
+fn side_by_side(f2b: &Path, commands: &[&str]) -> SideBySide {
+    let logs = TestDir::new();
+    let log = logs.path("auth.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(logs.path("other.log"), "").unwrap();
+
+    let theirs = TestDir::new();
+    configure(&theirs, &log);
+    let fail2ban = Fail2banServer::start(f2b, &theirs);
+    let expected = session(f2b, &theirs, logs.root.path(), commands);
+    drop(fail2ban);
+
+    let ours = TestDir::new();
+    configure(&ours, &log);
+    let server = ServerProcess::start_here(&ours);
+    let actual = session(f2b, &ours, logs.root.path(), commands);
+    drop(server);
+
+    assert_eq!(actual.len(), commands.len());
+    let differences = expected
+        .iter()
+        .zip(&actual)
+        .filter(|(want, got)| want != got)
+        .map(|((command, want, want_status), (_, got, got_status))| {
+            format!(
+                "`fail2ban-client {command}`:\n fail2ban ({want_status}): {want:?}\n ferroban ({got_status}): {got:?}"
+            )
+        })
+        .collect();
+    let record = |dir: &TestDir| std::fs::read_to_string(dir.path("record")).unwrap_or_default();
+    SideBySide {
+        differences,
+        records: [record(&theirs), record(&ours)],
+    }
+}
+
+#[test]
+fn run_time_settings_print_the_same_against_ferroban_and_fail2ban() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let compared = side_by_side(&f2b, SETTINGS);
+    assert!(
+        compared.differences.is_empty(),
+        "{}",
+        compared.differences.join("\n")
+    );
+}
+
+/// `restart` stops the jail with its actions and starts it again: the bans leave the
+/// firewall and come back from the database, or stay gone with `--unban`.
+const RESTARTS: &[&str] = &[
+    "set alpha banip 192.0.2.1",
+    "restart alpha",
+    "get alpha banip",
+    "restart --unban alpha",
+    "get alpha banip",
+    "restart --if-exists nope",
+    "restart nope",
+    "start alpha",
+    "start nope",
+    "set alpha banip 192.0.2.2",
+    "reload --restart --unban alpha",
+    "get alpha banip",
+    "stop alpha",
+    "start alpha",
+    "status alpha",
+];
+
+#[test]
+fn restart_and_start_act_and_print_as_in_fail2ban() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let compared = side_by_side(&f2b, RESTARTS);
+    assert!(
+        compared.differences.is_empty(),
+        "{}",
+        compared.differences.join("\n")
+    );
+    let [theirs, ours] = &compared.records;
+    assert!(
+        theirs.contains("unban alpha 192.0.2.1\nban alpha 192.0.2.1"),
+        "{theirs}"
+    );
+    assert_eq!(ours, theirs, "the actions ran alike");
+}
+
+fn failure_line(ip: &str) -> String {
+    format!("{} host e2e: auth failed from {ip}", syslog_now())
+}
+
+fn banned(f2b: &Path, dir: &TestDir) -> String {
+    let (text, _) = python_client(f2b, dir, &["get", "alpha", "banip"]);
+    text.trim().to_string()
+}
+
+/// Regression: a run-time `maxretry` used to be refused ("Invalid command"); now the next
+/// failure bans under the new limit, an added failregex finds the next line at once, and a
+/// reload brings back what the files say.
+#[test]
+fn a_setting_changed_at_run_time_takes_effect_at_once_until_reload() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let dir = TestDir::new();
+    let log = dir.path("auth.log");
+    std::fs::write(&log, "").unwrap();
+    configure(&dir, &log);
+    let _server = ServerProcess::start_here(&dir);
+
+    for _ in 0..2 {
+        append_line(&log, &failure_line("203.0.113.5"));
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || total_failed(&f2b, &dir)
+            == Some(2)),
+        "two failures counted"
+    );
+    assert_eq!(banned(&f2b, &dir), "", "maxretry 5: no ban yet");
+    assert_eq!(
+        python_client(&f2b, &dir, &["set", "alpha", "maxretry", "3"]).1,
+        0
+    );
+    append_line(&log, &failure_line("203.0.113.5"));
+    assert!(
+        wait_until(Duration::from_secs(10), || banned(&f2b, &dir)
+            == "203.0.113.5"),
+        "the third failure bans under maxretry 3: {}",
+        banned(&f2b, &dir)
+    );
+
+    let regex = [
+        "set",
+        "alpha",
+        "addfailregex",
+        r"denied for <HOST> by policy$",
+    ];
+    assert_eq!(python_client(&f2b, &dir, &regex).1, 0);
+    assert_eq!(
+        python_client(&f2b, &dir, &["set", "alpha", "maxretry", "1"]).1,
+        0
+    );
+    append_line(
+        &log,
+        &format!(
+            "{} host e2e: denied for 198.51.100.7 by policy",
+            syslog_now()
+        ),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || banned(&f2b, &dir)
+            .contains("198.51.100.7")),
+        "the added failregex found the line: {}",
+        banned(&f2b, &dir)
+    );
+
+    // An idle jail does not act on what it finds.
+    assert_eq!(
+        python_client(&f2b, &dir, &["set", "alpha", "idle", "on"]).1,
+        0
+    );
+    append_line(
+        &log,
+        &format!(
+            "{} host e2e: denied for 198.51.100.8 by policy",
+            syslog_now()
+        ),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !banned(&f2b, &dir).contains("198.51.100.8"),
+        "idle jail banned"
+    );
+    assert_eq!(
+        python_client(&f2b, &dir, &["set", "alpha", "idle", "off"]).1,
+        0
+    );
+
+    assert_eq!(python_client(&f2b, &dir, &["reload"]).1, 0);
+    let (maxretry, _) = python_client(&f2b, &dir, &["get", "alpha", "maxretry"]);
+    assert_eq!(maxretry.trim(), "5", "the reload read the files again");
+    let (regexes, _) = python_client(&f2b, &dir, &["get", "alpha", "failregex"]);
+    assert!(!regexes.contains("denied for"), "{regexes}");
+    let banned_after = banned(&f2b, &dir);
+    assert!(
+        banned_after.contains("203.0.113.5"),
+        "bans stay: {banned_after}"
+    );
+}
