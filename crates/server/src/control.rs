@@ -390,7 +390,11 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
                 reply,
             })
             .await
-            .map(|answer| answer.map(|count| Reply::Number(count as i64)))
+            .map(|answer| {
+                answer
+                    .map(|count| Reply::Number(count as i64))
+                    .map_err(|error| error.to_string())
+            })
         }
         Command::GetBanIp {
             with_time,

@@ -3,7 +3,8 @@
 
 use ferroban_actions::{ActionError, JailActions};
 use ferroban_tracker::{
-    Ban, BanOutcome, FailId, Failure, FailureOutcome, RestoreOutcome, Unban, UnbanCause,
+    Ban, BanOutcome, FailId, Failure, FailureOutcome, RestoreOutcome, TrackerError, Unban,
+    UnbanCause,
 };
 
 use super::ignore::ignore_source;
@@ -230,7 +231,7 @@ impl JailOwner {
         &mut self,
         ids: &[FailId],
         report_absent: bool,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, TrackerError> {
         let mut count = 0;
         for id in ids {
             match self.tracker.unban(id) {
@@ -240,7 +241,7 @@ impl JailOwner {
                         self.apply_unban(&unban);
                     }
                 }
-                Err(error) if report_absent => return Err(error.to_string()),
+                Err(error) if report_absent => return Err(error),
                 Err(_) => {}
             }
         }

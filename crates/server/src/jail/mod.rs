@@ -55,7 +55,7 @@ pub enum JailCmd {
     UnbanIp {
         ids: Vec<FailId>,
         report_absent: bool,
-        reply: oneshot::Sender<Result<usize, String>>,
+        reply: oneshot::Sender<Result<usize, ferroban_tracker::TrackerError>>,
     },
     /// `unban --all` for this jail: replies with how many were unbanned.
     UnbanAll { reply: oneshot::Sender<usize> },
@@ -452,7 +452,10 @@ pub(crate) mod tests {
             report_absent: true,
             reply,
         });
-        assert_eq!(absent, Err("192.0.2.3 is not banned".to_string()));
+        assert_eq!(
+            absent.map_err(|error| error.to_string()),
+            Err("192.0.2.3 is not banned".to_string())
+        );
         let unbanned = ask(&sender, |reply| JailCmd::UnbanIp {
             ids: vec![FailId::parse("192.0.2.2")],
             report_absent: false,
