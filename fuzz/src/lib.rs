@@ -1,5 +1,5 @@
 //! Fuzz target bodies for ferroban's parsers of untrusted text: the INI reader, the date
-//! detector and the filter.
+//! detector, the filter and the control socket's two dialects.
 //!
 //! Each body takes the fuzzer's bytes, reads them as text (lossily, as the log source decodes
 //! lines) and drives one crate's public API the way the daemon and `fail2ban-regex` do. A body
@@ -14,6 +14,9 @@
 //!   only a datepattern); the other lines are log lines.
 //! - [`filter`]: the first line is `failregex<TAB>prefregex<TAB>ignoreregex<TAB>datepattern`;
 //!   the other lines are log lines, also fed to a fixed sshd-like filter.
+//! - [`protocol`]: the whole input is one control-socket message, read as a pickle (fail2ban's
+//!   dialect) and as a line of JSON (ferroban's); each of its lines is also a command typed on
+//!   the client's command line.
 
 #![deny(unsafe_code)]
 
@@ -22,6 +25,7 @@ use std::borrow::Cow;
 use ferroban_date::{DateDetector, DateFound, DateOutcome, TimeContext};
 use ferroban_filter::{Filter, FilterDefinition, FilterOptions, LineResult};
 use ferroban_ini::{DEFAULT_SECTION, Ini, Options};
+use ferroban_protocol::{Command, Request, fail2ban, pickle, read_message};
 
 /// fail2ban's test "now" (2005-08-14 12:00 CEST) and a zone with daylight saving time, so
 /// year inference and DST gaps are exercised.
@@ -227,5 +231,44 @@ pub fn multi_line_like() -> FilterDefinition {
         logtimezone: Some("UTC+0200".into()),
         usedns: Some("no".into()),
         ..FilterDefinition::default()
+    }
+}
+
+/// The control socket: a pickle decodes to plain data that encodes and decodes to itself, or
+/// is refused; the same bytes as ferroban's JSON request; each line as typed words.
+pub fn protocol(data: &[u8]) {
+    if let Ok(value) = pickle::decode(data) {
+        let again = pickle::decode(&pickle::encode(&value));
+        assert!(
+            again.as_ref().is_ok_and(|again| equal_values(again, &value)),
+            "{value:?} re-read as {again:?}"
+        );
+    }
+    let _ = fail2ban::command(data);
+    let _ = read_message::<Request>(&mut &data[..]);
+    for line in text(data).lines().take(MAX_LINES) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Ok(command) = Command::parse(&words) {
+            let _ = command.jail();
+            let _ = command.shown_key();
+        }
+    }
+}
+
+/// Equality where a float NaN equals itself (a pickle may carry one).
+fn equal_values(a: &pickle::Value, b: &pickle::Value) -> bool {
+    use pickle::Value;
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equal_values(x, y))
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k, v), (l, w))| equal_values(k, l) && equal_values(v, w))
+        }
+        _ => a == b,
     }
 }

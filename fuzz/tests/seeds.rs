@@ -11,10 +11,11 @@ use proptest::prelude::*;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 3] = [
+const TARGETS: [(&str, Body); 4] = [
     ("ini", ferroban_fuzz::ini),
     ("date", ferroban_fuzz::date),
     ("filter", ferroban_fuzz::filter),
+    ("protocol", ferroban_fuzz::protocol),
 ];
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
