@@ -100,3 +100,58 @@ fn a_log_that_became_a_directory_is_waited_for_without_spinning() {
     });
     assert!(banned, "reading resumed:\n{}", dir.log_text());
 }
+
+/// A line longer than `maxlinelen` (64 KiB unless set) is matched on its first part, with
+/// one warning per file; an address beyond the limit is seen once the limit is raised.
+#[test]
+fn long_lines_are_matched_on_their_first_part_and_reported_once() {
+    let dir = TestDir::new();
+    base(&dir);
+    dir.write_conf(
+        "filter.d/prefix.conf",
+        "[Definition]\nfailregex = auth failed from <HOST>\n",
+    );
+    let (first, wide, narrow) = (dir.path("f.log"), dir.path("w.log"), dir.path("n.log"));
+    let mut jails = jail("first", &first, "").replace("filter = e2e", "filter = prefix");
+    jails.push_str(&jail("wide", &wide, "maxlinelen = 128k"));
+    jails.push_str(&jail("narrow", &narrow, ""));
+    dir.write_conf("jail.conf", &jails.replace("maxretry = 3", "maxretry = 1"));
+    let server = ServerProcess::start_here(&dir);
+    let padding = "x".repeat(70_000);
+    for ip in ["192.0.2.40", "192.0.2.44"] {
+        let line = format!("{} host e2e: auth failed from {ip} {padding}", syslog_now());
+        append_line(&first, &line);
+    }
+    let hidden = |ip: &str| format!("{} host e2e: {padding} auth failed from {ip}", syslog_now());
+    append_line(&wide, &hidden("192.0.2.41"));
+    append_line(&narrow, &hidden("192.0.2.42"));
+    fail(&narrow, "192.0.2.43", 1);
+    let done = wait_until(Duration::from_secs(10), || {
+        let record = record(&dir);
+        [
+            "ban first 192.0.2.40",
+            "ban first 192.0.2.44",
+            "ban wide 192.0.2.41",
+            "ban narrow 192.0.2.43",
+        ]
+        .iter()
+        .all(|ban| record.contains(ban))
+    });
+    assert!(done, "{}\n{}", record(&dir), dir.log_text());
+    assert!(
+        !record(&dir).contains("192.0.2.42"),
+        "past the default limit the address is not seen"
+    );
+    assert_eq!(total_failed(&server, "narrow"), Some(1));
+    let log = dir.log_text();
+    let warning = format!(
+        "[first] {}: the line at byte 0 is longer than maxlinelen = 65536",
+        first.display()
+    );
+    assert_eq!(log.matches(&warning).count(), 1, "{log}");
+    assert_eq!(
+        log.matches("longer than maxlinelen").count(),
+        2,
+        "one warning for f.log, one for n.log, none for w.log: {log}"
+    );
+}

@@ -23,6 +23,9 @@ use ferroban_tracker::{
 const DEFAULT_MAX_RETRY: u32 = 3;
 const DEFAULT_FIND_TIME: i64 = 600;
 const DEFAULT_BAN_TIME: i64 = 600;
+/// `maxlinelen`'s bounds: below 256 bytes a syslog prefix does not fit; above 16 MiB a
+/// hostile writer could make each source hold that much per file.
+const MAX_LINE_LEN_RANGE: std::ops::RangeInclusive<usize> = 256..=16 << 20;
 
 /// Where a jail reads its log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,9 @@ pub struct JailConfig {
     pub logencoding: Option<String>,
     pub logtimezone: Option<String>,
     pub usedns: UseDns,
+    /// `maxlinelen`: bytes of a line that are matched; the rest of a longer line is skipped
+    /// (ferroban's option, fail2ban reads lines whole).
+    pub max_line_len: usize,
     /// Whether failures carry their matched lines to the jail. Only actions read them
     /// (`<matches>`, and `<ipmatches>`/`<ipjailmatches>` from the database), and a jail
     /// keeps an entry for every address that failed within `findtime`: without such an
@@ -150,6 +156,10 @@ pub enum JailErrorKind {
     Formula(FormulaError),
     #[error("bantime.factor {0:?} is not a number")]
     Factor(String),
+    #[error(
+        "maxlinelen {0:?} is not a size from 256 bytes to 16M (bytes, or with a k or M suffix)"
+    )]
+    MaxLineLen(String),
 }
 
 /// The command action that does the job of a stock Python action, if there is one.
@@ -230,6 +240,7 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
     }
     let actions = actions(spec, &mut errors);
     let policy = policy(spec, &mut errors);
+    let max_line_len = max_line_len(spec, &mut errors);
     let (Some(backend), Some(policy), true) = (backend, policy, errors.found.is_empty()) else {
         return Err(errors.found);
     };
@@ -251,6 +262,7 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
         logencoding: spec.logencoding.as_ref().map(|v| v.value.clone()),
         logtimezone: spec.logtimezone.as_ref().map(|v| v.value.clone()),
         usedns,
+        max_line_len,
         keep_matches: true,
     };
     Ok(ResolvedJail { config, warnings })
@@ -335,6 +347,32 @@ fn use_dns(spec: &JailSpec, warnings: &mut Vec<String>) -> UseDns {
         ));
         UseDns::No
     })
+}
+
+/// `maxlinelen`: bytes, or KiB/MiB with a `k`/`M` suffix; 64 KiB unless set.
+fn max_line_len(spec: &JailSpec, errors: &mut Errors<'_>) -> usize {
+    let Some(value) = spec.options.get("maxlinelen") else {
+        return ferroban_source::DEFAULT_MAX_LINE_LEN;
+    };
+    match parse_size(&value.value).filter(|size| MAX_LINE_LEN_RANGE.contains(size)) {
+        Some(size) => size,
+        None => {
+            let kind = JailErrorKind::MaxLineLen(value.value.clone());
+            errors.push(Some(&value.span), kind);
+            ferroban_source::DEFAULT_MAX_LINE_LEN
+        }
+    }
+}
+
+/// `65536`, `64k`, `1M` (binary multiples, as `ulimit` and `du` read them).
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last()? {
+        (at, 'k' | 'K') => (&text[..at], 1 << 10),
+        (at, 'm' | 'M') => (&text[..at], 1 << 20),
+        _ => (text, 1),
+    };
+    digits.trim().parse::<usize>().ok()?.checked_mul(unit)
 }
 
 /// The backend's name, without its options (`systemd[journalpath=...]`). fail2ban refuses a
@@ -647,10 +685,12 @@ mod tests {
                 "jail.conf",
                 "[j]\nenabled = true\nfilter = bad\nbackend = inotfy\n\
                  bantime.increment = true\nbantime.formula = ban.Time * os.getpid()\n\
-                 bantime.factor = two\naction = note\n         smtp.py[dest=root]\n",
+                 bantime.factor = two\naction = note\n         smtp.py[dest=root]\n\
+                 maxlinelen = 12\n",
             ),
         ]);
         let expect = [
+            "jail.conf:10: [j] maxlinelen \"12\" is not a size from 256 bytes to 16M",
             "bad.conf:2: [j] failregex \"^(unclosed <HOST>\" does not compile",
             "jail.conf:4: [j] unknown backend \"inotfy\"",
             "jail.conf:8: [j] action `smtp` is a Python action",
@@ -668,6 +708,16 @@ mod tests {
             found.iter().any(|e| e.contains("`sendmail` or `mail`")),
             "{found:#?}"
         );
+    }
+
+    #[test]
+    fn maxlinelen_reads_bytes_and_binary_suffixes() {
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size(" 64k "), Some(65536));
+        assert_eq!(parse_size("1M"), Some(1 << 20));
+        assert_eq!(parse_size("k"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("99999999999999999999M"), None);
     }
 
     #[test]

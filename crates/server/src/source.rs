@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -240,6 +240,7 @@ pub fn spawn(
                 source,
                 watcher,
                 filter,
+                long_lines: LongLines::new(config.max_line_len),
                 stop: stop.clone(),
                 files: files.clone(),
                 store,
@@ -252,6 +253,7 @@ pub fn spawn(
             let run = JournalLoop {
                 journal,
                 filter,
+                long_lines: LongLines::new(config.max_line_len),
                 stop: stop.clone(),
                 store,
             };
@@ -296,7 +298,10 @@ fn open_files(
         );
     }
     let checkpoints = load_checkpoints(store, &config.name, &paths);
-    let mut options = FileSourceOptions::default();
+    let mut options = FileSourceOptions {
+        max_line_len: config.max_line_len,
+        ..FileSourceOptions::default()
+    };
     if let Some(label) = &config.logencoding
         && !label.eq_ignore_ascii_case("auto")
     {
@@ -319,6 +324,8 @@ struct FileLoop {
     source: FileSource,
     watcher: Watcher,
     filter: LineFilter,
+    /// The files a line too long was found in, each reported once.
+    long_lines: LongLines,
     stop: Arc<AtomicBool>,
     files: Arc<Mutex<Vec<String>>>,
     store: Option<SharedStore>,
@@ -334,10 +341,14 @@ impl FileLoop {
         self.publish_files();
         while !self.stop.load(Ordering::SeqCst) {
             self.filter.time.now = now_float();
-            let filter = &mut self.filter;
-            let outcome = self
-                .source
-                .poll_lines(&mut |line| filter.line(line.text, line.in_operation));
+            let (filter, long_lines) = (&mut self.filter, &mut self.long_lines);
+            let outcome = self.source.poll_lines(&mut |line| {
+                if line.truncated {
+                    let at = format!("the line at byte {}", line.offset);
+                    long_lines.found(&filter.jail, line.path, &at);
+                }
+                filter.line(line.text, line.in_operation)
+            });
             // Before the positions are saved: a failure is with the jail before its line
             // counts as read.
             self.filter.flush();
@@ -380,6 +391,37 @@ impl FileLoop {
     }
 }
 
+/// Reports lines longer than `maxlinelen`: once per file, since a writer of long lines
+/// usually writes many.
+struct LongLines {
+    limit: usize,
+    reported: HashSet<PathBuf>,
+}
+
+impl LongLines {
+    fn new(limit: usize) -> Self {
+        LongLines {
+            limit,
+            reported: HashSet::new(),
+        }
+    }
+
+    /// `line` says which line, e.g. "the line at byte 1234".
+    fn found(&mut self, jail: &str, path: &Path, line: &str) {
+        if self.reported.insert(path.to_path_buf()) {
+            log_at!(
+                FILTER_LOG,
+                Level::WARNING,
+                "[{jail}] {}: {line} is longer than maxlinelen = {} bytes: \
+                 only its first {} bytes are matched (not reported again for this log)",
+                path.display(),
+                self.limit,
+                self.limit
+            );
+        }
+    }
+}
+
 fn open_journal(
     config: &JailConfig,
     matches: &[String],
@@ -407,6 +449,7 @@ fn open_journal(
         }
     };
     let mut options = JournalOptions::new(start);
+    options.max_line_len = config.max_line_len;
     options.matches = matches
         .iter()
         .map(|line| JournalMatch::parse(line))
@@ -420,6 +463,7 @@ fn open_journal(
 struct JournalLoop {
     journal: JournalSource,
     filter: LineFilter,
+    long_lines: LongLines,
     stop: Arc<AtomicBool>,
     store: Option<SharedStore>,
 }
@@ -436,6 +480,11 @@ impl JournalLoop {
                         .duration_since(UNIX_EPOCH)
                         .map_or(now_float(), |d| d.as_secs_f64());
                     self.filter.time.now = now_float();
+                    if entry.truncated {
+                        let journal = Path::new(JOURNAL_POSITION);
+                        self.long_lines
+                            .found(&self.filter.jail, journal, "an entry");
+                    }
                     self.filter
                         .journal_line(&entry.line, time, entry.in_operation);
                     self.filter.flush();

@@ -399,6 +399,7 @@ pub(crate) mod tests {
             logencoding: None,
             logtimezone: None,
             usedns: UseDns::No,
+            max_line_len: ferroban_source::DEFAULT_MAX_LINE_LEN,
             keep_matches: true,
         }
     }
