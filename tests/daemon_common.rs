@@ -327,3 +327,17 @@ pub fn iptables_rules(lab: &crate::support::netns::Lab, binary: &str, chain: &st
     let out = lab.exec(&lab.server, &[binary, "-w", "-S", chain]);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// CPU seconds (user + system) a process used so far, from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::daemon_common::{BIN, ServerProcess, TestDir, wait_until};
+use crate::daemon_common::{BIN, ServerProcess, TestDir, cpu_seconds, wait_until};
 use crate::record_jail::{assert_ban_lasts, base, first_ban_time, record};
 
 /// Jails `names` whose one action records what it does in `record`.
@@ -417,4 +417,60 @@ fn client_ends_quietly_on_a_closed_pipe() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Out of file descriptors, `accept` fails while the socket stays readable: the server
+/// says so once and retries every 100 ms instead of at once (a busy loop before), and
+/// answers again when descriptors are free.
+#[test]
+fn accept_out_of_descriptors_is_logged_once_and_waited_out() {
+    let dir = TestDir::new();
+    base(&dir);
+    write_jails(&dir, &["alpha"]);
+    let server = ServerProcess::start_here(&dir);
+    let pid = server.pid().unwrap();
+    // No descriptor to spare (a new one takes the lowest free number): every `accept`
+    // fails with EMFILE until the limit is raised.
+    set_open_file_limit(pid, lowest_free_descriptor(pid));
+    let waiting = std::os::unix::net::UnixStream::connect(dir.socket()).unwrap();
+    let logged = wait_until(Duration::from_secs(10), || {
+        dir.log_text().contains("cannot accept control connections")
+    });
+    assert!(logged, "{}", dir.log_text());
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(pid) - before;
+    assert!(used < 0.2, "{used} CPU seconds in 2 s: a busy loop");
+    let log = dir.log_text();
+    assert_eq!(
+        log.matches("cannot accept control connections").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("Too many open files"), "{log}");
+
+    set_open_file_limit(pid, 1024);
+    drop(waiting);
+    let answers = wait_until(Duration::from_secs(10), || {
+        server.client(&["--timeout", "2", "ping"]).0
+    });
+    assert!(answers, "{}", dir.log_text());
+}
+
+fn lowest_free_descriptor(pid: u32) -> usize {
+    let open: std::collections::HashSet<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|fd| !open.contains(fd)).unwrap()
+}
+
+/// Sets the soft limit only: lowering the hard one could not be undone without
+/// CAP_SYS_RESOURCE.
+fn set_open_file_limit(pid: u32, limit: usize) {
+    let status = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit {limit}");
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::daemon_common::{ServerProcess, TestDir, append_line, syslog_now, wait_until};
+use crate::daemon_common::{
+    ServerProcess, TestDir, append_line, cpu_seconds, syslog_now, wait_until,
+};
 use crate::record_jail::{base, fail, jail, record, total_failed};
 
 #[test]
@@ -53,20 +55,6 @@ fn tail_logencoding_and_multiline_filters_in_the_daemon() {
         total_failed(&server, "multi"),
         dir.log_text()
     );
-}
-
-/// CPU seconds (user + system) a process used so far, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / 100.0
 }
 
 /// Regression: a log replaced by a directory kept the source busy (1.6 cores) until the
