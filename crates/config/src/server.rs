@@ -220,7 +220,11 @@ mod tests {
             "{text}"
         );
         assert_eq!(spec.metrics, None);
-        write(dir.path(), "fail2ban.local", "[Definition]\nmetrics = 9191\n");
+        write(
+            dir.path(),
+            "fail2ban.local",
+            "[Definition]\nmetrics = 9191\n",
+        );
         let (spec, errors) = load_server(dir.path());
         assert!(errors.0.is_empty(), "{errors}");
         let metrics = spec.metrics.unwrap();

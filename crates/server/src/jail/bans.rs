@@ -210,7 +210,8 @@ impl JailOwner {
             );
             return;
         };
-        let failures = self.actions.ban(&info);
+        let actions = &mut self.actions;
+        let failures = crate::metrics::timed(&self.config.name, "ban", || actions.ban(&info));
         report(&self.config.name, "ban", failures);
         self.reban_after_repairs();
     }
@@ -266,7 +267,8 @@ impl JailOwner {
             forget_ban(self.store.as_ref(), &name, &unban.ban.id);
         }
         if let Some(info) = ban_info(&unban.ban) {
-            let failures = self.actions.unban(&info);
+            let actions = &mut self.actions;
+            let failures = crate::metrics::timed(&name, "unban", || actions.unban(&info));
             report(&name, "unban", failures);
             self.reban_after_repairs();
         }
