@@ -236,8 +236,8 @@ impl JailMetrics {
         // is not exposed at all.
         for operation in TIMED_OPERATIONS {
             let labels = action_labels(jail, operation);
-            metrics.action_errors.get_or_create(&labels);
-            metrics.action_duration.get_or_create(&labels);
+            drop(metrics.action_errors.get_or_create(&labels));
+            drop(metrics.action_duration.get_or_create(&labels));
         }
         JailMetrics {
             failures: metrics.failures.get_or_create_owned(&labels),
