@@ -58,7 +58,10 @@ impl JailOwner {
                 unban.ban.id
             );
         }
-        let failures = self.actions.flush(&infos, stopping);
+        let actions = &mut self.actions;
+        let failures = crate::metrics::timed(&self.config.name, "flush", || {
+            actions.flush(&infos, stopping)
+        });
         report(&self.config.name, "flush", failures);
     }
 

@@ -148,7 +148,7 @@ impl JailOwner {
             match commands.recv_timeout(timeout) {
                 Ok(JailCmd::Stop { reply }) => {
                     self.stop();
-                    self.metrics.publish(&self.tracker.counts());
+                    self.metrics.stopped(&self.tracker.counts());
                     let _ = reply.send(());
                     return;
                 }
@@ -156,7 +156,7 @@ impl JailOwner {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.stop();
-                    self.metrics.publish(&self.tracker.counts());
+                    self.metrics.stopped(&self.tracker.counts());
                     return;
                 }
             }

@@ -197,6 +197,7 @@ fn jail_labels(jail: &str) -> JailLabels {
 /// A jail's tracker numbers, published by the jail's thread.
 #[derive(Debug)]
 pub(crate) struct JailMetrics {
+    jail: String,
     failures: Counter,
     bans: Counter,
     unbans: Counter,
@@ -240,6 +241,7 @@ impl JailMetrics {
             drop(metrics.action_duration.get_or_create(&labels));
         }
         JailMetrics {
+            jail: jail.to_string(),
             failures: metrics.failures.get_or_create_owned(&labels),
             bans: metrics.bans.get_or_create_owned(&labels),
             unbans: metrics.unbans.get_or_create_owned(&labels),
@@ -260,6 +262,15 @@ impl JailMetrics {
         self.last = now;
         self.banned.set(gauge_value(status.currently_banned));
         self.failed.set(gauge_value(status.currently_failed));
+    }
+
+    /// The jail stopped: its last numbers counted, its gauges leave the exposition (a
+    /// stopped jail bans nothing now); its counters stay, totals of the process's life.
+    pub(crate) fn stopped(&mut self, status: &JailStatus) {
+        self.publish(status);
+        let labels = jail_labels(&self.jail);
+        METRICS.banned.remove(&labels);
+        METRICS.failed.remove(&labels);
     }
 }
 
@@ -343,7 +354,7 @@ fn since(last: u64, now: u64) -> u64 {
 }
 
 /// The operations [`timed`] measures.
-const TIMED_OPERATIONS: [&str; 2] = ["ban", "unban"];
+const TIMED_OPERATIONS: [&str; 3] = ["ban", "unban", "flush"];
 
 fn action_labels(jail: &str, operation: &str) -> ActionLabels {
     ActionLabels {

@@ -86,6 +86,16 @@ fn jail_counters_move_by_the_tracker_differences() {
     assert_eq!(series("ferroban_unbans_total"), Some(1.0));
     assert_eq!(series("ferroban_currently_banned"), Some(0.0));
     assert_eq!(series("ferroban_currently_failed"), Some(1.0));
+    restarted.stopped(&status(1, 1, 0, 0));
+    let text = encode();
+    assert!(
+        !text.contains("ferroban_currently_failed{jail=\"unit-jail\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferroban_failures_total{jail=\"unit-jail\"} 4"),
+        "{text}"
+    );
 }
 
 #[test]
