@@ -232,12 +232,19 @@ fn counters_follow_a_ban_and_parse_with_the_prometheus_parser() {
         ("ferroban_currently_failed", 0.0),
         ("ferroban_lines_read_total", 5.0),
         ("ferroban_lines_without_date_total", 1.0),
-        ("ferroban_action_errors_total", 0.0),
-        ("ferroban_action_duration_seconds_count", 1.0),
     ];
     for (name, expected) in expect {
         assert_eq!(value(&samples, name, &alpha), Some(expected), "{name}");
     }
+    let ban = [("jail", "alpha"), ("operation", "ban")];
+    assert_eq!(
+        value(&samples, "ferroban_action_errors_total", &ban),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&samples, "ferroban_action_duration_seconds_count", &ban),
+        Some(1.0)
+    );
     let file = [("jail", "alpha"), ("path", log.to_str().unwrap())];
     assert_eq!(
         value(&samples, "ferroban_source_read_bytes_total", &file),
@@ -298,6 +305,31 @@ fn counters_follow_a_ban_and_parse_with_the_prometheus_parser() {
             &[("jail", "alpha"), ("operation", "unban")]
         ),
         Some(1.0)
+    );
+
+    // logrotate's move and create: one rotation seen, the new file's line read too.
+    std::fs::rename(&log, dir.path("alpha.log.1")).unwrap();
+    append_line(
+        &log,
+        &format!("{} host e2e: after the rotation", syslog_now()),
+    );
+    let rotations = format!(
+        "ferroban_source_rotations_total{{jail=\"alpha\",path=\"{}\"}}",
+        log.display()
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            scraped(&address, &rotations) == Some(1.0)
+                && scraped(&address, &format!("ferroban_lines_read_total{jail}")) == Some(6.0)
+        }),
+        "no rotation in the metrics:\n{}",
+        scrape(&address).body
+    );
+    let (_, samples) = parse(&python, &scrape(&address).body);
+    let after = std::fs::metadata(&log).unwrap().len() as f64;
+    assert_eq!(
+        value(&samples, "ferroban_source_read_bytes_total", &file),
+        Some(written + after)
     );
 }
 
