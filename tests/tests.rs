@@ -16,6 +16,7 @@ mod daemon_database;
 mod daemon_ignore;
 mod daemon_journal;
 mod daemon_latency;
+mod daemon_metrics;
 mod daemon_reban;
 mod daemon_restart;
 mod daemon_rotation;

@@ -1,11 +1,12 @@
 //! `fail2ban.conf` (with `fail2ban.d/*.conf`, `fail2ban.local`, …) → [`ServerSpec`], the
 //! daemon's own settings, as fail2ban's `Fail2banReader` reads them from `[Definition]`.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use ferroban_ini::{Ini, Options, Span, Spanned};
 
-use crate::error::{ConfigError, ConfigErrors};
+use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use crate::filter::parse_u32;
 use crate::jail::{TimeSpec, parse_time};
 
@@ -24,6 +25,8 @@ pub struct ServerSpec {
     pub dbfile: Spanned<String>,
     pub dbmaxmatches: Option<Spanned<u32>>,
     pub dbpurgeage: Option<Spanned<TimeSpec>>,
+    /// `metrics`: where the Prometheus endpoint listens; `None` (the default) serves none.
+    pub metrics: Option<Spanned<SocketAddr>>,
 }
 
 /// Reads the daemon's settings from `conf_dir/fail2ban.*`, with every error met.
@@ -44,6 +47,7 @@ pub fn load_server(conf_dir: &Path) -> (ServerSpec, ConfigErrors) {
         .and_then(|v| parse_u32("dbmaxmatches", &v, &mut errors));
     let purge = read(&ini, "dbpurgeage", &mut errors).unwrap_or_else(|| builtin("1d"));
     let dbpurgeage = parse_time("dbpurgeage", &purge, &mut errors);
+    let metrics = read(&ini, "metrics", &mut errors).and_then(|v| parse_metrics(&v, &mut errors));
     let spec = ServerSpec {
         socket,
         pidfile,
@@ -54,8 +58,62 @@ pub fn load_server(conf_dir: &Path) -> (ServerSpec, ConfigErrors) {
         dbfile,
         dbmaxmatches,
         dbpurgeage,
+        metrics,
     };
     (spec, ConfigErrors(errors))
+}
+
+/// `metrics = [HOST:]PORT`: an IP address (IPv6 in brackets) and a port; without a host,
+/// or with `localhost`, the loopback address, so that turning metrics on exposes nothing
+/// beyond the machine unless an address says so. Empty, `off` or `none`: no endpoint.
+fn parse_metrics(
+    value: &Spanned<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Spanned<SocketAddr>> {
+    match metrics_address(&value.value) {
+        Ok(address) => address.map(|address| Spanned::new(address, value.span.clone())),
+        Err(detail) => {
+            let kind = ConfigErrorKind::BadValue {
+                option: "metrics".to_string(),
+                value: value.value.clone(),
+                detail: detail.to_string(),
+            };
+            errors.push(ConfigError::at(&value.span, kind));
+            None
+        }
+    }
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn metrics_address(text: &str) -> Result<Option<SocketAddr>, &'static str> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("off") || text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        // `::1` alone: an IPv6 address without a port.
+        Some((host, _)) if host.contains(':') && !host.starts_with('[') => {
+            return Err("an IPv6 address goes in brackets, with a port: [::1]:9191");
+        }
+        Some((host, port)) => (host, port),
+        None => ("", text),
+    };
+    let port = match port.parse::<u16>() {
+        Ok(0) | Err(_) => return Err("expected [HOST:]PORT with a port from 1 to 65535"),
+        Ok(port) => port,
+    };
+    let ip = match host {
+        "" => LOOPBACK,
+        _ if host.eq_ignore_ascii_case("localhost") => LOOPBACK,
+        _ => host
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host)
+            .parse::<IpAddr>()
+            .map_err(|_| "the host must be an IP address (or localhost)")?,
+    };
+    Ok(Some(SocketAddr::new(ip, port)))
 }
 
 fn builtin(value: &str) -> Spanned<String> {
@@ -120,6 +178,61 @@ mod tests {
     }
 
     #[test]
+    fn metrics_addresses() {
+        let parsed = |text: &str| metrics_address(text).map(|a| a.map(|a| a.to_string()));
+        assert_eq!(parsed("9191"), Ok(Some("127.0.0.1:9191".into())));
+        assert_eq!(parsed(" :9191 "), Ok(Some("127.0.0.1:9191".into())));
+        assert_eq!(parsed("localhost:9191"), Ok(Some("127.0.0.1:9191".into())));
+        assert_eq!(parsed("0.0.0.0:9191"), Ok(Some("0.0.0.0:9191".into())));
+        assert_eq!(parsed("[::1]:9191"), Ok(Some("[::1]:9191".into())));
+        assert_eq!(parsed("[::]:80"), Ok(Some("[::]:80".into())));
+        for off in ["", "off", "None"] {
+            assert_eq!(parsed(off), Ok(None), "{off:?}");
+        }
+        for bad in [
+            "::1",
+            "::1:9191",
+            "127.0.0.1",
+            "9191x",
+            "0",
+            "70000",
+            "example.org:9191",
+            "[::1:9191",
+            "127.0.0.1:",
+        ] {
+            assert!(parsed(bad).is_err(), "{bad:?} was taken");
+        }
+    }
+
+    #[test]
+    fn bad_metrics_value_is_reported_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "fail2ban.local",
+            "[Definition]\nloglevel = INFO\nmetrics = everywhere:9191\n",
+        );
+        let (spec, errors) = load_server(dir.path());
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        let text = errors.to_string();
+        assert!(
+            text.contains("fail2ban.local:3: metrics = \"everywhere:9191\": the host must be"),
+            "{text}"
+        );
+        assert_eq!(spec.metrics, None);
+        write(
+            dir.path(),
+            "fail2ban.local",
+            "[Definition]\nmetrics = 9191\n",
+        );
+        let (spec, errors) = load_server(dir.path());
+        assert!(errors.0.is_empty(), "{errors}");
+        let metrics = spec.metrics.unwrap();
+        assert_eq!(metrics.value.to_string(), "127.0.0.1:9191");
+        assert!(metrics.span.path().ends_with("fail2ban.local"));
+    }
+
+    #[test]
     fn stock_settings() {
         let Some(stock) = stock_config() else { return };
         let (spec, errors) = load_server(&stock);
@@ -128,5 +241,6 @@ mod tests {
         assert_eq!(spec.dbfile.value, "/var/lib/fail2ban/fail2ban.sqlite3");
         assert_eq!(spec.dbpurgeage.map(|t| t.value.seconds), Some(86_400));
         assert_eq!(spec.logtarget.value, "/var/log/fail2ban.log");
+        assert_eq!(spec.metrics, None, "metrics are off by default");
     }
 }

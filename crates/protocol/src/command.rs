@@ -11,6 +11,8 @@ pub enum Command {
     Ping,
     /// `version`.
     Version,
+    /// `metrics`: the Prometheus exposition, as the metrics endpoint serves it.
+    Metrics,
     /// `echo WORD...`.
     Echo { words: Vec<String> },
     /// `stop`: stop every jail and the server.
@@ -258,6 +260,7 @@ impl Command {
             [] => Err(ParseError::Empty),
             ["ping"] => Ok(Command::Ping),
             ["version"] => Ok(Command::Version),
+            ["metrics"] => Ok(Command::Metrics),
             ["echo", rest @ ..] => Ok(Command::Echo { words: owned(rest) }),
             ["stop"] => Ok(Command::Stop),
             ["flushlogs"] => Ok(Command::FlushLogs),

@@ -23,6 +23,7 @@ pub fn ban_info(ban: &Ban) -> Option<BanInfo> {
 
 /// Logs the failures of one operation on a jail's actions.
 pub fn report(jail: &str, operation: &str, failures: Vec<ActionFailure>) {
+    crate::metrics::action_errors(jail, operation, failures.len());
     for failure in failures {
         log_at!(
             ACTIONS_LOG,

@@ -115,6 +115,7 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
     match command {
         Command::Ping => ok(Reply::Text("pong".into())),
         Command::Version => ok(Reply::Text(env!("CARGO_PKG_VERSION").into())),
+        Command::Metrics => ok(Reply::Text(crate::metrics::encode())),
         Command::Echo { words } => ok(Reply::List(words)),
         Command::TestClockAdvance { millis } => match crate::clock::advance(millis) {
             Ok(offset) => {

@@ -17,6 +17,8 @@
 //! - `store` adapts the tracker's bans and the tailer's positions to the SQLite store, so a
 //!   restart restores bans with their remaining time and reads no line twice; `actions`
 //!   adapts bans to the actions crate.
+//! - `metrics` counts what the jails, their sources and actions do, for Prometheus: served
+//!   over HTTP when `metrics =` is set, and by the control command `metrics`.
 //! - `control` executes the control socket's commands against the registry; requests come
 //!   in ferroban's JSON lines or in fail2ban's pickle dialect (`fail2ban_wire`), told apart
 //!   by their first byte.
@@ -40,6 +42,7 @@ mod fail2ban_wire;
 mod jail;
 mod log;
 mod memory;
+mod metrics;
 mod registry;
 mod settings;
 mod setup;
@@ -112,6 +115,12 @@ pub enum ServerError {
     LogLevel(String),
     #[error("database: {0}")]
     Store(#[from] ferroban_store::StoreError),
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the server did not come up in the background: {0}")]
     Background(String),
 }

@@ -1,6 +1,7 @@
 //! The server's own settings: `fail2ban.conf`'s `[Definition]` with the command line's
 //! overrides, resolved once at start.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub(crate) struct Settings {
     pub dbmaxmatches: usize,
     /// How often the database is purged while the server runs.
     pub db_purge_interval: Duration,
+    /// Where the Prometheus endpoint listens (`metrics =`); read at start only.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// fail2ban's observer purges the database every hour.
@@ -51,6 +54,7 @@ impl Settings {
             dbpurgeage: spec.dbpurgeage.as_ref().map_or(86_400, |v| v.value.seconds),
             dbmaxmatches: spec.dbmaxmatches.as_ref().map_or(10, |v| v.value as usize),
             db_purge_interval: db_purge_interval(),
+            metrics: spec.metrics.as_ref().map(|address| address.value),
         }
     }
 
@@ -77,6 +81,7 @@ mod tests {
             dbpurgeage: 86_400,
             dbmaxmatches: 10,
             db_purge_interval: DB_PURGE_INTERVAL,
+            metrics: None,
         };
         assert_eq!(
             settings.running_marker(),

@@ -28,6 +28,7 @@ use crate::JailStartError;
 use crate::jail::{FAILURE_BATCH, JailCmd};
 use crate::log::Level;
 use crate::log_at;
+use crate::metrics::{JOURNAL_PATH, SourceMetrics};
 use crate::now_float;
 use crate::setup::{Backend, JailConfig, UseDns};
 use crate::store::{SharedStore, load_checkpoints, save_checkpoints};
@@ -78,6 +79,9 @@ struct LineFilter {
     sender: SyncSender<JailCmd>,
     /// Failures found since the last [`LineFilter::flush`].
     pending: Vec<Failure>,
+    /// Lines in which the filter found no date, since the last batch's metrics.
+    without_date: u64,
+    metrics: SourceMetrics,
 }
 
 impl LineFilter {
@@ -103,6 +107,8 @@ impl LineFilter {
             time,
             sender,
             pending: Vec::new(),
+            without_date: 0,
+            metrics: SourceMetrics::new(&config.name),
         }))
     }
 
@@ -117,6 +123,7 @@ impl LineFilter {
     fn line(&mut self, text: &str, in_operation: bool) {
         self.set_in_operation(in_operation);
         let result = self.filter.process_line(text, &self.time);
+        self.without_date += u64::from(result.date.is_none());
         for failure in result.failures {
             self.send(failure);
         }
@@ -254,6 +261,7 @@ pub fn spawn(
                 journal,
                 filter,
                 long_lines: LongLines::new(config.max_line_len),
+                bytes_read: 0,
                 stop: stop.clone(),
                 store,
             };
@@ -363,6 +371,7 @@ impl FileLoop {
                     );
                 }
             }
+            self.count(outcome.lines);
             if outcome.lines > 0 {
                 self.save();
             }
@@ -371,6 +380,18 @@ impl FileLoop {
             self.watcher.wait();
         }
         self.save();
+    }
+
+    /// One batch's metrics: counted per batch, so a line costs one increment.
+    fn count(&mut self, lines: usize) {
+        let filter = &mut self.filter;
+        let without_date = std::mem::take(&mut filter.without_date);
+        filter.metrics.add_lines(lines as u64, without_date);
+        for (path, stats) in self.source.file_stats() {
+            filter
+                .metrics
+                .file_totals(path, stats.bytes_read, stats.rotations);
+        }
     }
 
     fn save(&self) {
@@ -464,6 +485,8 @@ struct JournalLoop {
     journal: JournalSource,
     filter: LineFilter,
     long_lines: LongLines,
+    /// Bytes of the entries' messages read so far.
+    bytes_read: u64,
     stop: Arc<AtomicBool>,
     store: Option<SharedStore>,
 }
@@ -488,6 +511,7 @@ impl JournalLoop {
                     self.filter
                         .journal_line(&entry.line, time, entry.in_operation);
                     self.filter.flush();
+                    self.count(entry.line.len());
                     unsaved = true;
                     // A steady stream never goes idle: save its cursor once a second.
                     if last_save.elapsed() >= Duration::from_secs(1) {
@@ -515,6 +539,14 @@ impl JournalLoop {
             }
         }
         self.save();
+    }
+
+    /// A journal entry is a line that carries its time: it always has a date.
+    fn count(&mut self, bytes: usize) {
+        let metrics = &mut self.filter.metrics;
+        metrics.add_lines(1, 0);
+        self.bytes_read += bytes as u64;
+        metrics.file_totals(Path::new(JOURNAL_PATH), self.bytes_read, 0);
     }
 
     fn save(&self) {

@@ -272,6 +272,9 @@ async fn serve(
     unclean: bool,
 ) -> Result<(), ServerError> {
     let listener = bind_socket(&registry.settings.socket)?;
+    if let Some(address) = registry.settings.metrics {
+        serve_metrics(address).await?;
+    }
     let signal_error = |source| ServerError::Io {
         what: "cannot install signal handler",
         path: PathBuf::new(),
@@ -345,6 +348,20 @@ async fn serve(
             }
         }
     }
+}
+
+/// Listens for Prometheus on `address` and serves it on this runtime from now on.
+async fn serve_metrics(address: std::net::SocketAddr) -> Result<(), ServerError> {
+    let listener = crate::metrics::http::bind(address)
+        .await
+        .map_err(|source| ServerError::Metrics { address, source })?;
+    log_at!(
+        SERVER_LOG,
+        Level::INFO,
+        "Serving metrics on http://{address}/metrics"
+    );
+    tokio::spawn(crate::metrics::http::serve(listener));
+    Ok(())
 }
 
 /// `-b`: start a foreground server as a detached child and wait until its socket answers.

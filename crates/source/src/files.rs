@@ -222,6 +222,13 @@ impl FileSource {
         files.chain(pattern_dirs).collect()
     }
 
+    /// Each file's path with its counters since it was opened.
+    pub fn file_stats(&self) -> impl Iterator<Item = (&Path, &TailerStats)> {
+        self.tailers
+            .iter()
+            .map(|tailer| (tailer.path(), tailer.stats()))
+    }
+
     /// Counters of all files added up.
     pub fn stats(&self) -> TailerStats {
         let mut total = TailerStats::default();

@@ -373,11 +373,20 @@ impl Tracker {
     /// `status <jail>`: the filter's and the actions' counters.
     pub fn status(&self) -> JailStatus {
         JailStatus {
+            banned: self.banned(),
+            ..self.counts()
+        }
+    }
+
+    /// [`Tracker::status`] without the list of bans (left empty): cheap enough to read
+    /// after every command, as the daemon's metrics do.
+    pub fn counts(&self) -> JailStatus {
+        JailStatus {
             currently_failed: self.failures.len(),
             total_failed: self.total_failed,
             currently_banned: self.bans.len(),
             total_banned: self.total_banned,
-            banned: self.banned(),
+            banned: Vec::new(),
         }
     }
 

@@ -6,6 +6,8 @@ use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, Reply};
 pub fn beautify(command: &Command, reply: &Reply) -> String {
     match (command, reply) {
         (Command::Ping, Reply::Text(text)) => format!("Server replied: {text}"),
+        // Printed with a newline after it: the text as the endpoint serves it.
+        (Command::Metrics, Reply::Text(text)) => text.trim_end_matches('\n').to_string(),
         (Command::Stop, _) => "Shutdown successful".to_string(),
         (Command::FlushLogs, Reply::Text(text)) => format!("logs: {text}"),
         (Command::Status, Reply::Status { jails }) => status(jails),

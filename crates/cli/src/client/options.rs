@@ -216,6 +216,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "gets the current status of the server or a jail",
     ),
     ("ping", "tests if the server is alive"),
+    ("metrics", "prints the Prometheus metrics"),
     ("unban --all | IP ...", "unbans IPs in all jails"),
     ("banned [IP ...]", "which jails ban the IPs"),
     ("set JAIL banip IP ...", "bans IPs in JAIL"),

@@ -58,7 +58,10 @@ impl JailOwner {
                 unban.ban.id
             );
         }
-        let failures = self.actions.flush(&infos, stopping);
+        let actions = &mut self.actions;
+        let failures = crate::metrics::timed(&self.config.name, "flush", || {
+            actions.flush(&infos, stopping)
+        });
         report(&self.config.name, "flush", failures);
     }
 
@@ -210,7 +213,8 @@ impl JailOwner {
             );
             return;
         };
-        let failures = self.actions.ban(&info);
+        let actions = &mut self.actions;
+        let failures = crate::metrics::timed(&self.config.name, "ban", || actions.ban(&info));
         report(&self.config.name, "ban", failures);
         self.reban_after_repairs();
     }
@@ -266,7 +270,8 @@ impl JailOwner {
             forget_ban(self.store.as_ref(), &name, &unban.ban.id);
         }
         if let Some(info) = ban_info(&unban.ban) {
-            let failures = self.actions.unban(&info);
+            let actions = &mut self.actions;
+            let failures = crate::metrics::timed(&name, "unban", || actions.unban(&info));
             report(&name, "unban", failures);
             self.reban_after_repairs();
         }

@@ -107,6 +107,7 @@ pub struct JailOwner {
     /// `set JAIL idle on`: failures found meanwhile are dropped. fail2ban's idle jail stops
     /// reading its logs instead and reads what was written once it is back.
     idle: bool,
+    metrics: crate::metrics::JailMetrics,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -120,6 +121,7 @@ impl JailOwner {
         store: Option<SharedStore>,
     ) -> Result<JailOwner, ferroban_actions::ActionError> {
         let actions = build_actions(&config)?;
+        let config_name = config.name.clone();
         let ignore_entries = config.ignore_ip.clone();
         let ignore = ignore_list(&config, &ignore_entries);
         let tracker = Tracker::new(config.policy.clone(), ignore);
@@ -131,17 +133,22 @@ impl JailOwner {
             store,
             last_consistency_check: 0.0,
             idle: false,
+            metrics: crate::metrics::JailMetrics::new(&config_name),
         })
     }
 
     /// The thread's body: start, restore, then serve commands until `Stop`.
     pub fn run(mut self, mode: StartMode, commands: Receiver<JailCmd>) {
         self.start(mode);
+        // Published after each command and its expiry, before waiting again: a reply can
+        // reach its caller a moment before the metrics move.
+        self.metrics.publish(&self.tracker.counts());
         loop {
             let timeout = self.time_to_next_deadline();
             match commands.recv_timeout(timeout) {
                 Ok(JailCmd::Stop { reply }) => {
                     self.stop();
+                    self.metrics.stopped(&self.tracker.counts());
                     let _ = reply.send(());
                     return;
                 }
@@ -149,10 +156,12 @@ impl JailOwner {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.stop();
+                    self.metrics.stopped(&self.tracker.counts());
                     return;
                 }
             }
             self.expire();
+            self.metrics.publish(&self.tracker.counts());
         }
     }
 
