@@ -76,6 +76,15 @@ pub enum Command {
         key: SetKey,
         args: Vec<String>,
     },
+    /// `get JAIL bantime.OPTION`: a `bantime.*` setting as fail2ban keeps it (any option
+    /// name is kept, as fail2ban keeps it).
+    GetBanTimeExtra { jail: String, option: String },
+    /// `set JAIL bantime.OPTION VALUE`.
+    SetBanTimeExtra {
+        jail: String,
+        option: String,
+        value: String,
+    },
     /// `server-status`: whether the server is ready.
     ServerStatus,
     /// `sleep SECONDS`: the server waits before answering (fail2ban's scripts use it).
@@ -111,10 +120,11 @@ pub enum GetKey {
     Datepattern,
     Prefregex,
     Logtimezone,
+    Ignorecache,
 }
 
 impl GetKey {
-    const ALL: [(&'static str, GetKey); 18] = [
+    const ALL: [(&'static str, GetKey); 19] = [
         ("bantime", GetKey::Bantime),
         ("findtime", GetKey::Findtime),
         ("maxretry", GetKey::Maxretry),
@@ -133,6 +143,7 @@ impl GetKey {
         ("datepattern", GetKey::Datepattern),
         ("prefregex", GetKey::Prefregex),
         ("logtimezone", GetKey::Logtimezone),
+        ("ignorecache", GetKey::Ignorecache),
     ];
 
     fn parse(word: &str) -> Option<GetKey> {
@@ -165,6 +176,7 @@ pub enum SetKey {
     Logencoding,
     Ignoreself,
     Ignorecommand,
+    Ignorecache,
     Addfailregex,
     Delfailregex,
     Addignoreregex,
@@ -175,7 +187,7 @@ pub enum SetKey {
 
 impl SetKey {
     /// Each key with the setting its reply shows (fail2ban answers a `set` with the `get`).
-    const ALL: [(&'static str, SetKey, GetKey); 16] = [
+    const ALL: [(&'static str, SetKey, GetKey); 17] = [
         ("bantime", SetKey::Bantime, GetKey::Bantime),
         ("findtime", SetKey::Findtime, GetKey::Findtime),
         ("maxretry", SetKey::Maxretry, GetKey::Maxretry),
@@ -190,6 +202,7 @@ impl SetKey {
             SetKey::Ignorecommand,
             GetKey::Ignorecommand,
         ),
+        ("ignorecache", SetKey::Ignorecache, GetKey::Ignorecache),
         ("addfailregex", SetKey::Addfailregex, GetKey::Failregex),
         ("delfailregex", SetKey::Delfailregex, GetKey::Failregex),
         (
@@ -299,6 +312,14 @@ impl Command {
                     millis: (seconds * 1000.0) as u64,
                 })
                 .ok_or_else(invalid),
+            ["set", _, option] if option.starts_with("bantime.") => Err(missing(option, "a value")),
+            ["set", jail, option, value, ..] if option.starts_with("bantime.") => {
+                Ok(Command::SetBanTimeExtra {
+                    jail: (*jail).to_string(),
+                    option: option["bantime.".len()..].to_string(),
+                    value: (*value).to_string(),
+                })
+            }
             ["set", jail, action, rest @ ..] => {
                 parse_set_command(jail, action, rest).map_err(|error| match error {
                     ParseError::Invalid(_) => invalid(),
@@ -308,6 +329,12 @@ impl Command {
             ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
                 key: (*key).to_string(),
             }),
+            ["get", jail, option] if option.starts_with("bantime.") => {
+                Ok(Command::GetBanTimeExtra {
+                    jail: (*jail).to_string(),
+                    option: option["bantime.".len()..].to_string(),
+                })
+            }
             ["get", jail, "banip", rest @ ..] => parse_get_banip(jail, rest).ok_or_else(invalid),
             ["get", jail, key] => GetKey::parse(key)
                 .map(|key| Command::GetJail {
@@ -342,6 +369,8 @@ impl Command {
             | Command::AddIgnoreIp { jail, .. }
             | Command::DelIgnoreIp { jail, .. }
             | Command::SetJail { jail, .. }
+            | Command::GetBanTimeExtra { jail, .. }
+            | Command::SetBanTimeExtra { jail, .. }
             | Command::Attempt { jail, .. } => Some(jail),
             Command::Reload { jail, .. } => jail.as_deref(),
             _ => None,

@@ -11,8 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
-use crate::jail::JailCmd;
 use crate::jail::settings;
+use crate::jail::{ExtraValue, JailCmd};
 use crate::log::{self, Level};
 use crate::log_at;
 use crate::registry::{Registry, RunningJail};
@@ -180,6 +180,14 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::SetJail { jail, key, args } => {
             (set_jail(registry, &jail, key, &args).await, Flow::Continue)
         }
+        Command::SetBanTimeExtra {
+            jail,
+            option,
+            value,
+        } => (
+            set_ban_time_extra(registry, &jail, &option, &value).await,
+            Flow::Continue,
+        ),
         command => match command.jail().map(str::to_string) {
             Some(name) => match registry.jails.get(&name) {
                 Some(jail) => (jail_command(jail, command).await, Flow::Continue),
@@ -210,6 +218,38 @@ async fn set_jail(registry: &mut Registry, name: &str, key: SetKey, args: &[Stri
         return Response::Error(error.to_string());
     }
     get_jail_value(jail, key.shown()).await
+}
+
+/// `set JAIL bantime.OPTION VALUE`: kept as fail2ban keeps it, and the ban-time increment
+/// made again from it at once; answered as `get JAIL bantime.OPTION`.
+async fn set_ban_time_extra(
+    registry: &mut Registry,
+    name: &str,
+    option: &str,
+    value: &str,
+) -> Response {
+    let store = registry.store.clone();
+    let Some(jail) = registry.jails.get_mut(name) else {
+        return no_jail(name);
+    };
+    let mut changed = JailConfig::clone(&jail.config);
+    match changed.ban_time_extra.set(option, value) {
+        Ok(increment) => changed.policy.increment = increment,
+        Err(error) => return Response::Error(error.to_string()),
+    }
+    if let Err(error) = jail.apply_setting(changed, store).await {
+        return Response::Error(error.to_string());
+    }
+    Response::Ok(ban_time_extra(&jail.config, option))
+}
+
+fn ban_time_extra(config: &JailConfig, option: &str) -> Reply {
+    match config.ban_time_extra.get(option) {
+        None => Reply::None,
+        Some(ExtraValue::Bool(flag)) => Reply::Bool(*flag),
+        Some(ExtraValue::Seconds(seconds)) => Reply::Number(*seconds),
+        Some(ExtraValue::Text(text)) => Reply::Text(text.clone()),
+    }
 }
 
 /// `unban IP...` (or `--all` for `None`) in every jail: how many bans were lifted.
@@ -406,6 +446,7 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
         Command::AddIgnoreIp { ids: entries, .. } => change_ignore(jail, true, entries).await,
         Command::DelIgnoreIp { ids: entries, .. } => change_ignore(jail, false, entries).await,
         Command::GetJail { key, .. } => return get_jail_value(jail, key).await,
+        Command::GetBanTimeExtra { option, .. } => Some(Ok(ban_time_extra(&jail.config, &option))),
         Command::SetIdle { value, .. } => {
             let idle = match value.as_str() {
                 "on" => true,
@@ -539,6 +580,16 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
                 .map(|regex| resolve(config, regex))
                 .unwrap_or_default(),
         ),
+        GetKey::Ignorecache => {
+            config
+                .ignore_cache
+                .as_ref()
+                .map_or(Reply::None, |cache| Reply::IgnoreCache {
+                    key: cache.key.clone(),
+                    max_count: cache.max_count,
+                    max_time: cache.max_time,
+                })
+        }
         GetKey::Logtimezone => config
             .filter
             .as_ref()

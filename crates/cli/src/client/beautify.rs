@@ -37,6 +37,15 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         (_, Reply::List(words)) => words.join(" "),
         (_, Reply::Text(text)) => text.clone(),
         (_, Reply::Number(number)) => number.to_string(),
+        (_, Reply::Bool(flag)) => if *flag { "True" } else { "False" }.to_string(),
+        (
+            _,
+            Reply::IgnoreCache {
+                key,
+                max_count,
+                max_time,
+            },
+        ) => format!("['{key}', {max_count}, {max_time}]"),
         (_, Reply::None) => "None".to_string(),
         (_, Reply::Status { jails }) => status(jails),
     }

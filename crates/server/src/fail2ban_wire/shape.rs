@@ -127,6 +127,12 @@ fn value(command: &Command, reply: Reply) -> Value {
             _ => Value::Str(text),
         },
         Reply::Number(number) => Value::Int(number),
+        Reply::Bool(flag) => Value::Bool(flag),
+        Reply::IgnoreCache {
+            key,
+            max_count,
+            max_time,
+        } => Value::List(vec![Value::Str(key), int(max_count), Value::Int(max_time)]),
         Reply::List(items) => match command.shown_key() {
             // fail2ban keeps each journal match as its list of words.
             Some(GetKey::Journalmatch) => Value::List(
