@@ -125,10 +125,26 @@ const SETTINGS: &[&str] = &[
     "set alpha idle off",
     "status alpha short",
     "status alpha basic",
+    "get logtarget",
+    "set logtarget /nonexistent-ferroban/x.log",
+    "get logtarget",
+    "get syslogsocket",
+    "set syslogsocket /dev/log",
+    "get syslogsocket",
+    "set syslogsocket auto",
+    "get dbfile",
+    "set dbfile <logs>/other.sqlite3",
+    "get dbpurgeage",
     "stop alpha",
     "status",
     "status alpha",
     "stop alpha",
+    // Without jails the database may change (fail2ban's takes over the other's file).
+    "set dbfile <logs>/other.sqlite3",
+    "get dbfile",
+    "set dbfile None",
+    "get dbfile",
+    "get dbpurgeage",
 ];
 
 /// Runs `commands` on one server: each command's output and exit status.
@@ -419,4 +435,28 @@ fn ignorecache_keeps_the_commands_answer() {
     let (ok, text) = server.client(&["get", "alpha", "ignorecache"]);
     assert!(ok, "{text}");
     assert_eq!(text.trim(), "['<ip>', 100, 300]");
+}
+
+/// `set logtarget FILE` at run time moves the log: what the server logs next is in the new
+/// file, not in the old one.
+#[test]
+fn set_logtarget_moves_the_log_at_once() {
+    let dir = TestDir::new();
+    let log = dir.path("auth.log");
+    std::fs::write(&log, "").unwrap();
+    configure(&dir, &log);
+    let server = ServerProcess::start_here(&dir);
+    let moved = dir.path("moved/ferroban.log");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    let target = moved.display().to_string();
+    let (ok, text) = server.client(&["set", "logtarget", &target]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&target), "{text}");
+    let (ok, text) = server.client(&["set", "alpha", "banip", "192.0.2.44"]);
+    assert!(ok, "{text}");
+    let logged = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&moved).is_ok_and(|t| t.contains("Ban 192.0.2.44"))
+    });
+    assert!(logged, "{:?}", std::fs::read_to_string(&moved));
+    assert!(!dir.log_text().contains("192.0.2.44"), "{}", dir.log_text());
 }

@@ -31,7 +31,7 @@ pub enum Command {
     StopJail { jail: String },
     /// `set JAIL idle on|off`: an idle jail ignores the failures it finds.
     SetIdle { jail: String, value: String },
-    /// `set loglevel|dbpurgeage|dbmaxmatches VALUE`.
+    /// `set loglevel|logtarget|syslogsocket|dbfile|dbpurgeage|dbmaxmatches VALUE`.
     SetServer { key: String, value: String },
     /// `reload [--restart] [--unban] [--all] [JAIL]`.
     Reload {
@@ -260,7 +260,14 @@ const SERVER_KEYS: [&str; 6] = [
 ];
 
 /// Server settings `set KEY VALUE` changes.
-const SET_SERVER_KEYS: [&str; 3] = ["loglevel", "dbpurgeage", "dbmaxmatches"];
+const SET_SERVER_KEYS: [&str; 6] = [
+    "loglevel",
+    "logtarget",
+    "syslogsocket",
+    "dbfile",
+    "dbpurgeage",
+    "dbmaxmatches",
+];
 
 impl Command {
     /// Parses the words after the client's options, as fail2ban-client takes them.
@@ -300,6 +307,18 @@ impl Command {
                 value: (*value).to_string(),
             }),
             ["reload", rest @ ..] => parse_reload(rest).ok_or_else(invalid),
+            // fail2ban-client's alias for `reload --restart ... JAIL`; a bare `restart`
+            // restarts the server, which the client does itself.
+            ["restart", rest @ ..] if rest.last().is_some_and(|w| !w.starts_with("--")) => {
+                match parse_reload(rest) {
+                    Some(Command::Reload { jail, unban, .. }) => Ok(Command::Reload {
+                        jail,
+                        unban,
+                        restart: true,
+                    }),
+                    _ => Err(invalid()),
+                }
+            }
             ["unban", "--all"] => Ok(Command::UnbanAll),
             ["unban"] => Err(missing("unban", "IP... or --all")),
             ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),

@@ -28,7 +28,7 @@ mod ignore;
 mod ignore_cache;
 pub(crate) mod settings;
 
-pub use ban_time_extra::{BanTimeExtra, ExtraValue};
+pub use ban_time_extra::{BanTimeExtra, ExtraError, ExtraValue};
 pub use ignore_cache::{IgnoreCacheError, IgnoreCacheSpec};
 
 use bans::build_actions;
