@@ -230,6 +230,10 @@ const RESTARTS: &[&str] = &[
     // a moment later both servers list them.
     "sleep 1",
     "get alpha banip",
+    "get alpha banned",
+    "get alpha banned 192.0.2.1",
+    "get alpha banned 192.0.2.1 192.0.2.9",
+    "get nope banned",
     "restart --unban alpha",
     "get alpha banip",
     "restart --if-exists nope",
@@ -459,4 +463,37 @@ fn set_logtarget_moves_the_log_at_once() {
     });
     assert!(logged, "{:?}", std::fs::read_to_string(&moved));
     assert!(!dir.log_text().contains("192.0.2.44"), "{}", dir.log_text());
+}
+
+/// `--str2sec` prints what Debian's fail2ban-server prints, with its exit status; `-V` and
+/// `--version` print ferroban's number in fail2ban's two forms.
+#[test]
+fn server_flags_answer_as_fail2ban_server() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let run = |program: &mut std::process::Command| {
+        let out = program.output().unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (text, out.status.code())
+    };
+    for value in ["1h30m", "600", "1d 2h", "2w", "-1", "abc"] {
+        let theirs = run(std::process::Command::new("python3")
+            .arg(f2b.join("usr/bin/fail2ban-server"))
+            .args(["--str2sec", value])
+            .env("PYTHONPATH", f2b.join("usr/lib/python3/dist-packages")));
+        let ours = run(std::process::Command::new(crate::daemon_common::BIN).args([
+            "server",
+            "--str2sec",
+            value,
+        ]));
+        assert_eq!(ours, theirs, "--str2sec {value}");
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let short = run(std::process::Command::new(crate::daemon_common::BIN).args(["server", "-V"]));
+    assert_eq!(short, (format!("{version}\n"), Some(0)));
+    let long =
+        run(std::process::Command::new(crate::daemon_common::BIN).args(["server", "--version"]));
+    assert_eq!(long, (format!("ferroban v{version}\n"), Some(0)));
 }

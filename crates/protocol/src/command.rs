@@ -59,6 +59,8 @@ pub enum Command {
         with_time: bool,
         separator: Option<String>,
     },
+    /// `get JAIL banned [IP...]`: the jail's banned ids, or whether each id asked is banned.
+    GetBanned { jail: String, ids: Vec<String> },
     /// `get JAIL KEY`.
     GetJail { jail: String, key: GetKey },
     /// `set JAIL addignoreip IP...`.
@@ -354,6 +356,10 @@ impl Command {
                     option: option["bantime.".len()..].to_string(),
                 })
             }
+            ["get", jail, "banned", ids @ ..] => Ok(Command::GetBanned {
+                jail: (*jail).to_string(),
+                ids: owned(ids),
+            }),
             ["get", jail, "banip", rest @ ..] => parse_get_banip(jail, rest).ok_or_else(invalid),
             ["get", jail, key] => GetKey::parse(key)
                 .map(|key| Command::GetJail {
@@ -389,6 +395,7 @@ impl Command {
             | Command::DelIgnoreIp { jail, .. }
             | Command::SetJail { jail, .. }
             | Command::GetBanTimeExtra { jail, .. }
+            | Command::GetBanned { jail, .. }
             | Command::SetBanTimeExtra { jail, .. }
             | Command::Attempt { jail, .. } => Some(jail),
             Command::Reload { jail, .. } => jail.as_deref(),

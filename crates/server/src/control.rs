@@ -379,10 +379,11 @@ fn set_server(registry: &mut Registry, key: &str, value: &str) -> Answer {
         "dbfile" => set_dbfile(registry, value),
         _ if registry.settings.dbfile.is_none() => Ok(Reply::None),
         "dbpurgeage" => {
-            let age = ferroban_config::str_to_seconds(value).map_err(|error| ControlError::Time {
-                value: value.into(),
-                error,
-            })?;
+            let age =
+                ferroban_config::str_to_seconds(value).map_err(|error| ControlError::Time {
+                    value: value.into(),
+                    error,
+                })?;
             registry.settings.dbpurgeage = age;
             with_store(registry, |store| {
                 store.set_purge_age(Duration::from_secs(age.max(0) as u64));
@@ -462,6 +463,9 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Answer {
                     .map_err(ControlError::from)
             })
         }
+        Command::GetBanned { ids: words, .. } => ask(jail, |reply| JailCmd::BanList { reply })
+            .await
+            .map(|list| Ok(banned_in_jail(list, &words))),
         Command::GetBanIp {
             with_time,
             separator,
@@ -488,11 +492,7 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Answer {
     answer.unwrap_or_else(|| Err(ControlError::JailNotRunning(jail.config.name.clone())))
 }
 
-async fn change_ignore(
-    jail: &RunningJail,
-    add: bool,
-    entries: Vec<String>,
-) -> Option<Answer> {
+async fn change_ignore(jail: &RunningJail, add: bool, entries: Vec<String>) -> Option<Answer> {
     ask(jail, |reply| JailCmd::ChangeIgnore {
         add,
         entries,
@@ -500,6 +500,18 @@ async fn change_ignore(
     })
     .await
     .map(|list| Ok(Reply::List(list)))
+}
+
+/// fail2ban's `Actions.getBanned`: the list without ids, 1 or 0 for one id, a list of
+/// them for several.
+fn banned_in_jail(list: Vec<BanListEntry>, words: &[String]) -> Reply {
+    let banned: Vec<String> = list.into_iter().map(|e| e.id.to_string()).collect();
+    let flag = |id: &FailId| i64::from(banned.contains(&id.to_string()));
+    match ids(words).as_slice() {
+        [] => Reply::List(banned),
+        [one] => Reply::Number(flag(one)),
+        many => Reply::Numbers(many.iter().map(flag).collect()),
+    }
 }
 
 /// `get JAIL banip [--with-time|SEPARATOR]`.

@@ -130,6 +130,7 @@ fn value(command: &Command, reply: Reply) -> Value {
         },
         Reply::Number(number) => Value::Int(number),
         Reply::Bool(flag) => Value::Bool(flag),
+        Reply::Numbers(numbers) => Value::List(numbers.into_iter().map(Value::Int).collect()),
         Reply::IgnoreCache {
             key,
             max_count,
