@@ -43,7 +43,7 @@ pub struct ServerArgs {
     #[arg(long = "loglevel")]
     pub loglevel: Option<String>,
     /// Convert a time abbreviation (`1h30m`) to seconds, print it and exit.
-    #[arg(long = "str2sec", value_name = "STRING")]
+    #[arg(long = "str2sec", value_name = "STRING", allow_hyphen_values = true)]
     pub str2sec: Option<String>,
     /// Dump the configuration (the commands a client would send) and exit.
     #[arg(short = 'd')]
@@ -181,6 +181,7 @@ mod tests {
         assert_eq!(str2sec("1d 2h"), Ok(93_600));
         assert_eq!(str2sec("abc"), Err("name 'abc' is not defined".to_string()));
         assert!(args("-V").short_version);
+        assert_eq!(args("--str2sec -1").str2sec.as_deref(), Some("-1"));
     }
 
     #[test]

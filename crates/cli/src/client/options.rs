@@ -249,6 +249,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "flushlogs",
         "flushes the logtarget if a file and reopens it",
     ),
+    (
+        "set dbfile FILE",
+        "set the location of the persistent datastore (None: disable)",
+    ),
     ("get dbfile", "get the location of the persistent datastore"),
     (
         "set dbmaxmatches INT",
