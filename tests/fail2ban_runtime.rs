@@ -75,6 +75,39 @@ const SETTINGS: &[&str] = &[
     "get alpha logpath",
     "set alpha dellogpath <logs>/other.log",
     "get alpha logpath",
+    // After a refused `bantime.factor` fail2ban keeps the bad text and refuses every later
+    // `bantime.*` change until a good factor is set: each bad value is followed by one.
+    "get alpha bantime.increment",
+    "set alpha bantime.increment true",
+    "set alpha bantime.increment",
+    "get alpha bantime.increment",
+    "set alpha bantime.factor 2",
+    "set alpha bantime.factor abc",
+    "set alpha bantime.factor 1+",
+    "set alpha bantime.factor 3",
+    "set alpha bantime.formula ban.Time*2",
+    "set alpha bantime.formula ban.Time*",
+    "set alpha bantime.formula ban.Time*3",
+    "get alpha bantime.formula",
+    "set alpha bantime.maxtime 1d",
+    "set alpha bantime.maxtime abc",
+    "set alpha bantime.maxtime 2d",
+    "get alpha bantime.maxtime",
+    "set alpha bantime.rndtime 10m",
+    "set alpha bantime.overalljails true",
+    "get alpha bantime.overalljails",
+    "set alpha bantime.foo bar",
+    "get alpha bantime.foo",
+    "set alpha bantime.multipliers x",
+    "set alpha bantime.multipliers 1 2 4",
+    "get alpha bantime.multipliers",
+    "set alpha bantime.increment off",
+    "get alpha ignorecache",
+    "set alpha ignorecache key=\"<ip>\",max-count=100,max-time=5m",
+    "get alpha ignorecache",
+    "set alpha ignorecache max-count=x",
+    "set alpha ignorecache bogus",
+    "set alpha ignorecache key=<ip>,max-count=x",
     "set nope maxretry 3",
     "server-status",
     "sleep 0.1",
@@ -92,10 +125,24 @@ const SETTINGS: &[&str] = &[
     "set alpha idle off",
     "status alpha short",
     "status alpha basic",
+    // `get logtarget` and `get dbfile` name each server's own directory: not compared.
+    "set logtarget /nonexistent-ferroban/x.log",
+    "get syslogsocket",
+    "set syslogsocket /dev/log",
+    "get syslogsocket",
+    "set syslogsocket auto",
+    "set dbfile <logs>/other.sqlite3",
+    "get dbpurgeage",
     "stop alpha",
     "status",
     "status alpha",
     "stop alpha",
+    // Without jails the database may change (fail2ban's takes over the other's file).
+    "set dbfile <logs>/other.sqlite3",
+    "get dbfile",
+    "set dbfile None",
+    "get dbfile",
+    "get dbpurgeage",
 ];
 
 /// Runs `commands` on one server: each command's output and exit status.
@@ -181,6 +228,10 @@ const RESTARTS: &[&str] = &[
     // a moment later both servers list them.
     "sleep 1",
     "get alpha banip",
+    "get alpha banned",
+    "get alpha banned 192.0.2.1",
+    "get alpha banned 192.0.2.1 192.0.2.9",
+    "get nope banned",
     "restart --unban alpha",
     "get alpha banip",
     "restart --if-exists nope",
@@ -315,4 +366,132 @@ fn a_setting_changed_at_run_time_takes_effect_at_once_until_reload() {
         banned_after.contains("203.0.113.5"),
         "bans stay: {banned_after}"
     );
+}
+
+/// How often the counting `ignorecommand` of [`ignorecache_keeps_the_commands_answer`] ran.
+fn command_runs(dir: &TestDir) -> usize {
+    std::fs::read_to_string(dir.path("runs"))
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+fn failures_counted(server: &ServerProcess) -> Option<u64> {
+    let (_, text) = server.client(&["status", "alpha"]);
+    let line = text.lines().find(|l| l.contains("Total failed:"))?;
+    line.rsplit('\t').next()?.trim().parse().ok()
+}
+
+/// Regression: `ignorecommand` ran again for every failure, `ignorecache` was not read.
+/// With it, a second failure of the same address within `max-time` takes the kept answer;
+/// another address, or the same one after `max-time`, runs the command again.
+#[test]
+fn ignorecache_keeps_the_commands_answer() {
+    let dir = TestDir::new();
+    let log = dir.path("auth.log");
+    std::fs::write(&log, "").unwrap();
+    configure(&dir, &log);
+    let script = dir.path("count.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}\nexit 1\n",
+            dir.path("runs").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir.write_conf(
+        "jail.local",
+        &format!(
+            "[alpha]\nmaxretry = 10\nfindtime = 1h\nignorecommand = {} <ip>\n\
+             ignorecache = key=\"<ip>\", max-count=100, max-time=5m\n",
+            script.display()
+        ),
+    );
+    let server = ServerProcess::start_here_with_env(&dir, &[("FERROBAN_TEST_CLOCK", "1")]);
+    let counted = |n| {
+        wait_until(Duration::from_secs(10), || {
+            failures_counted(&server) == Some(n)
+        })
+    };
+
+    for _ in 0..3 {
+        append_line(&log, &failure_line("192.0.2.5"));
+    }
+    assert!(counted(3), "three failures counted");
+    assert_eq!(command_runs(&dir), 1, "the answer for 192.0.2.5 was kept");
+    append_line(&log, &failure_line("192.0.2.6"));
+    assert!(counted(4));
+    assert_eq!(command_runs(&dir), 2, "another address is another key");
+
+    let (ok, text) = server.client(&["test-clock", "advance", "301"]);
+    assert!(ok, "{text}");
+    append_line(&log, &failure_line("192.0.2.5"));
+    assert!(counted(5));
+    assert_eq!(
+        command_runs(&dir),
+        3,
+        "after max-time the command runs again"
+    );
+
+    let (ok, text) = server.client(&["get", "alpha", "ignorecache"]);
+    assert!(ok, "{text}");
+    assert_eq!(text.trim(), "['<ip>', 100, 300]");
+}
+
+/// `set logtarget FILE` at run time moves the log: what the server logs next is in the new
+/// file, not in the old one.
+#[test]
+fn set_logtarget_moves_the_log_at_once() {
+    let dir = TestDir::new();
+    let log = dir.path("auth.log");
+    std::fs::write(&log, "").unwrap();
+    configure(&dir, &log);
+    let server = ServerProcess::start_here(&dir);
+    let moved = dir.path("moved/ferroban.log");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    let target = moved.display().to_string();
+    let (ok, text) = server.client(&["set", "logtarget", &target]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&target), "{text}");
+    let (ok, text) = server.client(&["set", "alpha", "banip", "192.0.2.44"]);
+    assert!(ok, "{text}");
+    let logged = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&moved).is_ok_and(|t| t.contains("Ban 192.0.2.44"))
+    });
+    assert!(logged, "{:?}", std::fs::read_to_string(&moved));
+    assert!(!dir.log_text().contains("192.0.2.44"), "{}", dir.log_text());
+}
+
+/// `--str2sec` prints what Debian's fail2ban-server prints, with its exit status; `-V` and
+/// `--version` print ferroban's number in fail2ban's two forms.
+#[test]
+fn server_flags_answer_as_fail2ban_server() {
+    let Some(f2b) = support::fail2ban_dir() else {
+        return;
+    };
+    let run = |program: &mut std::process::Command| {
+        let out = program.output().unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (text, out.status.code())
+    };
+    for value in ["1h30m", "600", "1d 2h", "2w", "-1", "abc"] {
+        let theirs = run(std::process::Command::new("python3")
+            .arg(f2b.join("usr/bin/fail2ban-server"))
+            .args(["--str2sec", value])
+            .env("PYTHONPATH", f2b.join("usr/lib/python3/dist-packages")));
+        let ours = run(std::process::Command::new(crate::daemon_common::BIN).args([
+            "server",
+            "--str2sec",
+            value,
+        ]));
+        assert_eq!(ours, theirs, "--str2sec {value}");
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let short = run(std::process::Command::new(crate::daemon_common::BIN).args(["server", "-V"]));
+    assert_eq!(short, (format!("{version}\n"), Some(0)));
+    let long =
+        run(std::process::Command::new(crate::daemon_common::BIN).args(["server", "--version"]));
+    assert_eq!(long, (format!("ferroban v{version}\n"), Some(0)));
 }

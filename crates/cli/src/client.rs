@@ -53,8 +53,8 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
             print!("{}", usage());
             ExitCode::SUCCESS
         }
-        Ok(Parsed::Version) => {
-            out!("ferroban {}", env!("CARGO_PKG_VERSION"));
+        Ok(Parsed::Version { short }) => {
+            out!("{}", crate::version_text(short));
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -153,7 +153,7 @@ fn config_test(conf_dir: &Path) -> ExitCode {
 }
 
 /// `-d`: the jails and their main settings, in the spirit of fail2ban's command stream.
-fn dump(conf_dir: &Path) -> ExitCode {
+pub(crate) fn dump(conf_dir: &Path) -> ExitCode {
     let (jails, errors) = ferroban_config::load_jails(conf_dir).into_parts();
     for error in &errors.0 {
         eprintln!("ERROR  {error}");

@@ -148,3 +148,12 @@ fn is_client_shorthand(args: &[OsString]) -> bool {
         None => false,
     }
 }
+
+/// The version as fail2ban prints it: `-V` the number alone (`1.0.2`), `--version` the
+/// long form (`Fail2Ban v1.0.2`), here with ferroban's name and number.
+pub(crate) fn version_text(short: bool) -> String {
+    match short {
+        true => env!("CARGO_PKG_VERSION").to_string(),
+        false => format!("ferroban v{}", env!("CARGO_PKG_VERSION")),
+    }
+}

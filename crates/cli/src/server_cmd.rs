@@ -42,13 +42,25 @@ pub struct ServerArgs {
     /// Log level: CRITICAL, ERROR, WARNING, NOTICE, INFO, DEBUG...
     #[arg(long = "loglevel")]
     pub loglevel: Option<String>,
+    /// Convert a time abbreviation (`1h30m`) to seconds, print it and exit.
+    #[arg(long = "str2sec", value_name = "STRING", allow_hyphen_values = true)]
+    pub str2sec: Option<String>,
+    /// Dump the configuration (the commands a client would send) and exit.
+    #[arg(short = 'd')]
+    pub dump: bool,
+    /// Print the version (machine-readable short format) and exit.
+    #[arg(short = 'V')]
+    pub short_version: bool,
+    /// Print the version and exit.
+    #[arg(long = "version")]
+    pub version: bool,
     /// Accepted for compatibility with `fail2ban-server -xf start`.
     #[arg(hide = true)]
     pub rest: Vec<String>,
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "fail2ban-server", version)]
+#[command(name = "fail2ban-server")]
 struct StandaloneServer {
     #[command(flatten)]
     args: ServerArgs,
@@ -62,6 +74,9 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
 }
 
 pub fn run(args: ServerArgs) -> ExitCode {
+    if let Some(code) = run_and_exit(&args) {
+        return code;
+    }
     if let Some(line) = log_notice(&args, std::io::stderr().is_terminal()) {
         eprintln!("{line}");
     }
@@ -81,6 +96,43 @@ pub fn run(args: ServerArgs) -> ExitCode {
             ExitCode::from(255)
         }
     }
+}
+
+/// fail2ban-server's options that answer and exit without starting a server.
+fn run_and_exit(args: &ServerArgs) -> Option<ExitCode> {
+    if args.short_version || args.version {
+        println!("{}", crate::version_text(args.short_version));
+        return Some(ExitCode::SUCCESS);
+    }
+    if let Some(text) = &args.str2sec {
+        return Some(match str2sec(text) {
+            Ok(seconds) => {
+                println!("{seconds}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("ERROR: {error}");
+                ExitCode::from(255)
+            }
+        });
+    }
+    if args.dump {
+        return Some(crate::client::dump(&args.config));
+    }
+    None
+}
+
+/// `--str2sec`: fail2ban's `MyTime.str2seconds`, with Python's `NameError` for a word.
+fn str2sec(text: &str) -> Result<i64, String> {
+    ferroban_config::str_to_seconds(text).map_err(|error| {
+        let word = text.trim();
+        let is_name = word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        match is_name {
+            true => format!("name '{word}' is not defined"),
+            false => error,
+        }
+    })
 }
 
 /// The line a server started from a terminal prints when its log goes to a file: the
@@ -121,6 +173,15 @@ mod tests {
     fn args(line: &str) -> ServerArgs {
         let words = std::iter::once("fail2ban-server").chain(line.split_whitespace());
         StandaloneServer::try_parse_from(words).unwrap().args
+    }
+
+    #[test]
+    fn str2sec_reads_as_fail2ban() {
+        assert_eq!(str2sec("1h30m"), Ok(5400));
+        assert_eq!(str2sec("1d 2h"), Ok(93_600));
+        assert_eq!(str2sec("abc"), Err("name 'abc' is not defined".to_string()));
+        assert!(args("-V").short_version);
+        assert_eq!(args("--str2sec -1").str2sec.as_deref(), Some("-1"));
     }
 
     #[test]

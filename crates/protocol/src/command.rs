@@ -33,7 +33,7 @@ pub enum Command {
     StopJail { jail: String },
     /// `set JAIL idle on|off`: an idle jail ignores the failures it finds.
     SetIdle { jail: String, value: String },
-    /// `set loglevel|dbpurgeage|dbmaxmatches VALUE`.
+    /// `set loglevel|logtarget|syslogsocket|dbfile|dbpurgeage|dbmaxmatches VALUE`.
     SetServer { key: String, value: String },
     /// `reload [--restart] [--unban] [--all] [JAIL]`.
     Reload {
@@ -61,6 +61,8 @@ pub enum Command {
         with_time: bool,
         separator: Option<String>,
     },
+    /// `get JAIL banned [IP...]`: the jail's banned ids, or whether each id asked is banned.
+    GetBanned { jail: String, ids: Vec<String> },
     /// `get JAIL KEY`.
     GetJail { jail: String, key: GetKey },
     /// `set JAIL addignoreip IP...`.
@@ -77,6 +79,15 @@ pub enum Command {
         jail: String,
         key: SetKey,
         args: Vec<String>,
+    },
+    /// `get JAIL bantime.OPTION`: a `bantime.*` setting as fail2ban keeps it (any option
+    /// name is kept, as fail2ban keeps it).
+    GetBanTimeExtra { jail: String, option: String },
+    /// `set JAIL bantime.OPTION VALUE`.
+    SetBanTimeExtra {
+        jail: String,
+        option: String,
+        value: String,
     },
     /// `server-status`: whether the server is ready.
     ServerStatus,
@@ -113,10 +124,11 @@ pub enum GetKey {
     Datepattern,
     Prefregex,
     Logtimezone,
+    Ignorecache,
 }
 
 impl GetKey {
-    const ALL: [(&'static str, GetKey); 18] = [
+    const ALL: [(&'static str, GetKey); 19] = [
         ("bantime", GetKey::Bantime),
         ("findtime", GetKey::Findtime),
         ("maxretry", GetKey::Maxretry),
@@ -135,6 +147,7 @@ impl GetKey {
         ("datepattern", GetKey::Datepattern),
         ("prefregex", GetKey::Prefregex),
         ("logtimezone", GetKey::Logtimezone),
+        ("ignorecache", GetKey::Ignorecache),
     ];
 
     fn parse(word: &str) -> Option<GetKey> {
@@ -167,6 +180,7 @@ pub enum SetKey {
     Logencoding,
     Ignoreself,
     Ignorecommand,
+    Ignorecache,
     Addfailregex,
     Delfailregex,
     Addignoreregex,
@@ -177,7 +191,7 @@ pub enum SetKey {
 
 impl SetKey {
     /// Each key with the setting its reply shows (fail2ban answers a `set` with the `get`).
-    const ALL: [(&'static str, SetKey, GetKey); 16] = [
+    const ALL: [(&'static str, SetKey, GetKey); 17] = [
         ("bantime", SetKey::Bantime, GetKey::Bantime),
         ("findtime", SetKey::Findtime, GetKey::Findtime),
         ("maxretry", SetKey::Maxretry, GetKey::Maxretry),
@@ -192,6 +206,7 @@ impl SetKey {
             SetKey::Ignorecommand,
             GetKey::Ignorecommand,
         ),
+        ("ignorecache", SetKey::Ignorecache, GetKey::Ignorecache),
         ("addfailregex", SetKey::Addfailregex, GetKey::Failregex),
         ("delfailregex", SetKey::Delfailregex, GetKey::Failregex),
         (
@@ -249,7 +264,14 @@ const SERVER_KEYS: [&str; 6] = [
 ];
 
 /// Server settings `set KEY VALUE` changes.
-const SET_SERVER_KEYS: [&str; 3] = ["loglevel", "dbpurgeage", "dbmaxmatches"];
+const SET_SERVER_KEYS: [&str; 6] = [
+    "loglevel",
+    "logtarget",
+    "syslogsocket",
+    "dbfile",
+    "dbpurgeage",
+    "dbmaxmatches",
+];
 
 impl Command {
     /// Parses the words after the client's options, as fail2ban-client takes them.
@@ -290,6 +312,18 @@ impl Command {
                 value: (*value).to_string(),
             }),
             ["reload", rest @ ..] => parse_reload(rest).ok_or_else(invalid),
+            // fail2ban-client's alias for `reload --restart ... JAIL`; a bare `restart`
+            // restarts the server, which the client does itself.
+            ["restart", rest @ ..] if rest.last().is_some_and(|w| !w.starts_with("--")) => {
+                match parse_reload(rest) {
+                    Some(Command::Reload { jail, unban, .. }) => Ok(Command::Reload {
+                        jail,
+                        unban,
+                        restart: true,
+                    }),
+                    _ => Err(invalid()),
+                }
+            }
             ["unban", "--all"] => Ok(Command::UnbanAll),
             ["unban"] => Err(missing("unban", "IP... or --all")),
             ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),
@@ -302,6 +336,14 @@ impl Command {
                     millis: (seconds * 1000.0) as u64,
                 })
                 .ok_or_else(invalid),
+            ["set", _, option] if option.starts_with("bantime.") => Err(missing(option, "a value")),
+            ["set", jail, option, value, ..] if option.starts_with("bantime.") => {
+                Ok(Command::SetBanTimeExtra {
+                    jail: (*jail).to_string(),
+                    option: option["bantime.".len()..].to_string(),
+                    value: (*value).to_string(),
+                })
+            }
             ["set", jail, action, rest @ ..] => {
                 parse_set_command(jail, action, rest).map_err(|error| match error {
                     ParseError::Invalid(_) => invalid(),
@@ -310,6 +352,16 @@ impl Command {
             }
             ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
                 key: (*key).to_string(),
+            }),
+            ["get", jail, option] if option.starts_with("bantime.") => {
+                Ok(Command::GetBanTimeExtra {
+                    jail: (*jail).to_string(),
+                    option: option["bantime.".len()..].to_string(),
+                })
+            }
+            ["get", jail, "banned", ids @ ..] => Ok(Command::GetBanned {
+                jail: (*jail).to_string(),
+                ids: owned(ids),
             }),
             ["get", jail, "banip", rest @ ..] => parse_get_banip(jail, rest).ok_or_else(invalid),
             ["get", jail, key] => GetKey::parse(key)
@@ -345,6 +397,9 @@ impl Command {
             | Command::AddIgnoreIp { jail, .. }
             | Command::DelIgnoreIp { jail, .. }
             | Command::SetJail { jail, .. }
+            | Command::GetBanTimeExtra { jail, .. }
+            | Command::GetBanned { jail, .. }
+            | Command::SetBanTimeExtra { jail, .. }
             | Command::Attempt { jail, .. } => Some(jail),
             Command::Reload { jail, .. } => jail.as_deref(),
             _ => None,

@@ -20,6 +20,16 @@ pub enum Reply {
     Text(String),
     /// A number (`set JAIL banip`: how many were banned; `get JAIL bantime`).
     Number(i64),
+    /// Numbers (`get JAIL banned IP IP`: 1 for each banned one, 0 for the others).
+    Numbers(Vec<i64>),
+    /// Python's `True`/`False` (`get JAIL bantime.increment`).
+    Bool(bool),
+    /// `get JAIL ignorecache`: fail2ban's `[key, max-count, max-time]`.
+    IgnoreCache {
+        key: String,
+        max_count: u64,
+        max_time: i64,
+    },
     /// A list of words (`get JAIL logpath`, `ignoreip`, `banip`, `echo`).
     List(Vec<String>),
     /// `status`: the jails.

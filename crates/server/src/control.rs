@@ -6,13 +6,15 @@ use std::time::Duration;
 use ferroban_protocol::{
     BanTimeEntry, Command, GetKey, JailStatusReply, Reply, Request, Response, SetKey,
 };
+
+pub(crate) use crate::control_error::ControlError;
 use ferroban_tracker::{BanListEntry, FailId, JailStatus};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
-use crate::jail::JailCmd;
 use crate::jail::settings;
+use crate::jail::{ExtraValue, JailCmd};
 use crate::log::{self, Level};
 use crate::log_at;
 use crate::registry::{Registry, RunningJail};
@@ -34,7 +36,7 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A request read from a client, with the half of the connection its reply goes to.
 pub(crate) enum Incoming {
     Json {
-        request: Result<Request, String>,
+        request: Result<Request, ControlError>,
         reply_to: OwnedWriteHalf,
     },
     Fail2ban(crate::fail2ban_wire::Incoming),
@@ -50,10 +52,12 @@ pub(crate) async fn read_request(
     let mut reader = reader.take(MAX_REQUEST);
     let mut line = String::new();
     let read = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await;
-    let request: Result<Request, String> = match read {
-        Ok(Ok(n)) if n > 0 => serde_json::from_str(&line).map_err(|e| e.to_string()),
+    let request = match read {
+        Ok(Ok(n)) if n > 0 => {
+            serde_json::from_str(&line).map_err(|e| ControlError::MalformedRequest(e.to_string()))
+        }
         Ok(Ok(_)) | Err(_) => return None,
-        Ok(Err(error)) => Err(error.to_string()),
+        Ok(Err(error)) => Err(ControlError::MalformedRequest(error.to_string())),
     };
     Some(Incoming::Json { request, reply_to })
 }
@@ -68,12 +72,13 @@ pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow 
             return crate::fail2ban_wire::answer(incoming, registry).await;
         }
     };
-    let (response, flow) = match request {
+    let (result, flow) = match request {
         Ok(request) => execute(request.command, registry).await,
-        Err(error) => (
-            Response::Error(format!("malformed request: {error}")),
-            Flow::Continue,
-        ),
+        Err(error) => (Err(error), Flow::Continue),
+    };
+    let response = match result {
+        Ok(reply) => Response::Ok(reply),
+        Err(error) => error.response(),
     };
     let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "null".to_string());
     text.push('\n');
@@ -92,8 +97,11 @@ pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow 
     flow
 }
 
-fn no_jail(name: &str) -> Response {
-    Response::Error(format!("Sorry but the jail '{name}' does not exist"))
+/// What a command answers: a reply, or why it was refused.
+pub(crate) type Answer = Result<Reply, ControlError>;
+
+fn no_jail(name: &str) -> ControlError {
+    ControlError::UnknownJail(name.to_string())
 }
 
 /// Sends a command to a jail and waits for its reply.
@@ -109,9 +117,10 @@ fn ids(words: &[String]) -> Vec<FailId> {
     words.iter().map(|w| FailId::parse(w)).collect()
 }
 
-pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Response, Flow) {
+pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Answer, Flow) {
     log_at!(crate::SERVER_LOG, Level::DEBUG, "command {command:?}");
-    let ok = |reply| (Response::Ok(reply), Flow::Continue);
+    let ok = |reply| (Ok(reply), Flow::Continue);
+    let answer = |answer| (answer, Flow::Continue);
     match command {
         Command::Ping => ok(Reply::Text("pong".into())),
         Command::Version => ok(Reply::Text(env!("CARGO_PKG_VERSION").into())),
@@ -122,20 +131,17 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
                 registry.wake_jails().await;
                 ok(Reply::Text(format!("clock advanced, {offset} s ahead")))
             }
-            Err(error) => (Response::Error(error.to_string()), Flow::Continue),
+            Err(error) => answer(Err(error.into())),
         },
         Command::Stop => {
             registry.stop_all().await;
-            (Response::Ok(Reply::None), Flow::Exit)
+            (Ok(Reply::None), Flow::Exit)
         }
         Command::FlushLogs => {
             let (target, level) = log::current();
             match log::configure(&target, level) {
                 Ok(()) => ok(Reply::Text(flush_result(&target).into())),
-                Err(error) => (
-                    Response::Error(format!("cannot reopen {target}: {error}")),
-                    Flow::Continue,
-                ),
+                Err(error) => answer(Err(ControlError::Reopen { target, error })),
             }
         }
         Command::Status => ok(Reply::Status {
@@ -151,13 +157,13 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
             }
             match registry.reload(jail.as_deref(), unban).await {
                 Ok(()) => ok(Reply::Text("OK".into())),
-                Err(error) => (Response::Error(error.to_string()), Flow::Continue),
+                Err(error) => answer(Err(error.into())),
             }
         }
         // fail2ban starts a jail that `add` created; every jail ferroban knows runs already
         // and a stopped one is gone until a reload, as in fail2ban.
         Command::StartJail { jail } if registry.jails.contains_key(&jail) => ok(Reply::None),
-        Command::StartJail { jail } => (no_jail(&jail), Flow::Continue),
+        Command::StartJail { jail } => answer(Err(no_jail(&jail))),
         Command::Unban { ids: words } => ok(Reply::Number(
             unban_everywhere(registry, Some(ids(&words))).await,
         )),
@@ -165,52 +171,77 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Respo
         Command::Banned { ids: words } => ok(banned(registry, &words).await),
         Command::GetServer { key } => ok(server_value(registry, &key)),
         Command::ServerStatus => ok(Reply::Text("Server ready".into())),
-        Command::SetServer { key, value } => (set_server(registry, &key, &value), Flow::Continue),
+        Command::SetServer { key, value } => answer(set_server(registry, &key, &value)),
         Command::StopJail { jail } => match registry.jails.contains_key(&jail) {
             true => {
                 registry.stop_jail(&jail).await;
                 ok(Reply::None)
             }
-            false => (no_jail(&jail), Flow::Continue),
+            false => answer(Err(no_jail(&jail))),
         },
         Command::Sleep { millis } => {
             // As in fail2ban, the server itself waits: this is what scripts use it for.
             tokio::time::sleep(Duration::from_millis(millis)).await;
             ok(Reply::None)
         }
-        Command::SetJail { jail, key, args } => {
-            (set_jail(registry, &jail, key, &args).await, Flow::Continue)
-        }
+        Command::SetJail { jail, key, args } => answer(set_jail(registry, &jail, key, &args).await),
+        Command::SetBanTimeExtra {
+            jail,
+            option,
+            value,
+        } => answer(set_ban_time_extra(registry, &jail, &option, &value).await),
         command => match command.jail().map(str::to_string) {
             Some(name) => match registry.jails.get(&name) {
-                Some(jail) => (jail_command(jail, command).await, Flow::Continue),
-                None => (no_jail(&name), Flow::Continue),
+                Some(jail) => answer(jail_command(jail, command).await),
+                None => answer(Err(no_jail(&name))),
             },
-            None => (Response::Error("Invalid command".into()), Flow::Continue),
+            None => answer(Err(ControlError::InvalidCommand)),
         },
     }
 }
 
 /// `set JAIL KEY VALUE...`: the jail takes the changed setting at once, and the reply
 /// shows it as `get JAIL KEY` would (fail2ban answers a `set` with its `get`).
-async fn set_jail(registry: &mut Registry, name: &str, key: SetKey, args: &[String]) -> Response {
+async fn set_jail(registry: &mut Registry, name: &str, key: SetKey, args: &[String]) -> Answer {
     let store = registry.store.clone();
     let Some(jail) = registry.jails.get_mut(name) else {
-        return no_jail(name);
+        return Err(no_jail(name));
     };
     let mut current = JailConfig::clone(&jail.config);
     // `addignoreip` changes live in the owner: carry them into the new settings.
     if let Some(list) = ask(jail, |reply| JailCmd::IgnoreList { reply }).await {
         current.ignore_ip = list;
     }
-    let changed = match settings::apply(&current, key, args) {
-        Ok(changed) => changed,
-        Err(error) => return Response::Error(error.to_string()),
-    };
-    if let Err(error) = jail.apply_setting(changed, store).await {
-        return Response::Error(error.to_string());
-    }
+    let changed = settings::apply(&current, key, args)?;
+    jail.apply_setting(changed, store).await?;
     get_jail_value(jail, key.shown()).await
+}
+
+/// `set JAIL bantime.OPTION VALUE`: kept as fail2ban keeps it, and the ban-time increment
+/// made again from it at once; answered as `get JAIL bantime.OPTION`.
+async fn set_ban_time_extra(
+    registry: &mut Registry,
+    name: &str,
+    option: &str,
+    value: &str,
+) -> Answer {
+    let store = registry.store.clone();
+    let Some(jail) = registry.jails.get_mut(name) else {
+        return Err(no_jail(name));
+    };
+    let mut changed = JailConfig::clone(&jail.config);
+    changed.policy.increment = changed.ban_time_extra.set(option, value)?;
+    jail.apply_setting(changed, store).await?;
+    Ok(ban_time_extra(&jail.config, option))
+}
+
+fn ban_time_extra(config: &JailConfig, option: &str) -> Reply {
+    match config.ban_time_extra.get(option) {
+        None => Reply::None,
+        Some(ExtraValue::Bool(flag)) => Reply::Bool(*flag),
+        Some(ExtraValue::Seconds(seconds)) => Reply::Number(*seconds),
+        Some(ExtraValue::Text(text)) => Reply::Text(text.clone()),
+    }
 }
 
 /// `unban IP...` (or `--all` for `None`) in every jail: how many bans were lifted.
@@ -315,41 +346,77 @@ async fn restart_jails(registry: &mut Registry, only: Option<&str>, unban: bool)
     }
 }
 
-/// `set loglevel|dbpurgeage|dbmaxmatches VALUE`: the new value in effect at once, answered
-/// as `get KEY`; the database settings answer `None` without a database, as in fail2ban.
-fn set_server(registry: &mut Registry, key: &str, value: &str) -> Response {
+/// `set loglevel|logtarget|syslogsocket|dbfile|dbpurgeage|dbmaxmatches VALUE`: the new
+/// value in effect at once, answered as `get KEY`; the database settings answer `None`
+/// without a database, as in fail2ban.
+fn set_server(registry: &mut Registry, key: &str, value: &str) -> Answer {
     match key {
         "loglevel" => {
-            let Some(level) = log::Level::parse(value) else {
-                return Response::Error(format!("Invalid log level {value:?}"));
-            };
+            let level =
+                log::Level::parse(value).ok_or_else(|| ControlError::LogLevel(value.into()))?;
             let (target, _) = log::current();
-            match log::configure(&target, level) {
-                // fail2ban answers the level as it was given.
-                Ok(()) => Response::Ok(Reply::Text(value.to_string())),
-                Err(error) => Response::Error(format!("cannot reopen {target}: {error}")),
-            }
+            log::configure(&target, level)
+                .map_err(|error| ControlError::Reopen { target, error })?;
+            // fail2ban answers the level as it was given.
+            Ok(Reply::Text(value.to_string()))
         }
-        _ if registry.settings.dbfile.is_none() => Response::Ok(Reply::None),
-        "dbpurgeage" => match ferroban_config::str_to_seconds(value) {
-            Ok(age) => {
-                registry.settings.dbpurgeage = age;
-                with_store(registry, |store| {
-                    store.set_purge_age(Duration::from_secs(age.max(0) as u64));
-                });
-                Response::Ok(Reply::Number(age))
+        "logtarget" => {
+            let (_, level) = log::current();
+            // fail2ban keeps logging where it did when the new target cannot be opened; a
+            // file in a directory that does not exist cannot (start-up creates it).
+            let missing_directory = std::path::Path::new(value)
+                .parent()
+                .is_some_and(|dir| value.starts_with('/') && !dir.exists());
+            if missing_directory {
+                return Err(ControlError::LogTarget);
             }
-            Err(error) => Response::Error(format!("invalid time {value:?}: {error}")),
-        },
-        _ => match value.trim().parse::<usize>() {
-            Ok(max) => {
-                registry.settings.dbmaxmatches = max;
-                with_store(registry, |store| store.set_max_matches(max));
-                Response::Ok(Reply::Number(max as i64))
-            }
-            Err(_) => Response::Error(format!("invalid literal for int() with base 10: '{value}'")),
-        },
+            log::configure(value, level).map_err(|_| ControlError::LogTarget)?;
+            Ok(server_value(registry, "logtarget"))
+        }
+        "syslogsocket" => {
+            log::set_syslog_socket(value);
+            Ok(server_value(registry, "syslogsocket"))
+        }
+        "dbfile" => set_dbfile(registry, value),
+        _ if registry.settings.dbfile.is_none() => Ok(Reply::None),
+        "dbpurgeage" => {
+            let age =
+                ferroban_config::str_to_seconds(value).map_err(|error| ControlError::Time {
+                    value: value.into(),
+                    error,
+                })?;
+            registry.settings.dbpurgeage = age;
+            with_store(registry, |store| {
+                store.set_purge_age(Duration::from_secs(age.max(0) as u64));
+            });
+            Ok(Reply::Number(age))
+        }
+        _ => {
+            let max = value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| ControlError::NotAnInteger(value.into()))?;
+            registry.settings.dbmaxmatches = max;
+            with_store(registry, |store| store.set_max_matches(max));
+            Ok(Reply::Number(max as i64))
+        }
     }
+}
+
+/// `set dbfile FILE|None`: as fail2ban, only while no jail runs (the jails write to it).
+fn set_dbfile(registry: &mut Registry, value: &str) -> Answer {
+    if !registry.jails.is_empty() {
+        return Err(ControlError::DatabaseInUse);
+    }
+    let mut settings = registry.settings.clone();
+    settings.dbfile = Some(value.to_string()).filter(|v| !v.eq_ignore_ascii_case("none"));
+    registry.store =
+        crate::startup::open_store(&settings).map_err(|error| ControlError::Database {
+            path: value.into(),
+            error: error.to_string(),
+        })?;
+    registry.settings = settings;
+    Ok(server_value(registry, "dbfile"))
 }
 
 fn with_store(registry: &Registry, change: impl FnOnce(&mut ferroban_store::Store)) {
@@ -362,7 +429,7 @@ fn with_store(registry: &Registry, change: impl FnOnce(&mut ferroban_store::Stor
     }
 }
 
-async fn jail_command(jail: &RunningJail, command: Command) -> Response {
+async fn jail_command(jail: &RunningJail, command: Command) -> Answer {
     let answer = match command {
         Command::StatusJail { .. } => ask(jail, |reply| JailCmd::Status { reply })
             .await
@@ -394,9 +461,12 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
             .map(|answer| {
                 answer
                     .map(|count| Reply::Number(count as i64))
-                    .map_err(|error| error.to_string())
+                    .map_err(ControlError::from)
             })
         }
+        Command::GetBanned { ids: words, .. } => ask(jail, |reply| JailCmd::BanList { reply })
+            .await
+            .map(|list| Ok(banned_in_jail(list, &words))),
         Command::GetBanIp {
             with_time,
             separator,
@@ -407,30 +477,23 @@ async fn jail_command(jail: &RunningJail, command: Command) -> Response {
         Command::AddIgnoreIp { ids: entries, .. } => change_ignore(jail, true, entries).await,
         Command::DelIgnoreIp { ids: entries, .. } => change_ignore(jail, false, entries).await,
         Command::GetJail { key, .. } => return get_jail_value(jail, key).await,
+        Command::GetBanTimeExtra { option, .. } => Some(Ok(ban_time_extra(&jail.config, &option))),
         Command::SetIdle { value, .. } => {
             let idle = match value.as_str() {
                 "on" => true,
                 "off" => false,
-                _ => return Response::Error("Invalid idle option, must be 'on' or 'off'".into()),
+                _ => return Err(ControlError::IdleOption),
             };
             ask(jail, |reply| JailCmd::SetIdle { idle, reply })
                 .await
                 .map(|idle| Ok(Reply::Text(if idle { "True" } else { "False" }.into())))
         }
-        _ => return Response::Error("Invalid command".into()),
+        _ => return Err(ControlError::InvalidCommand),
     };
-    match answer {
-        Some(Ok(reply)) => Response::Ok(reply),
-        Some(Err(error)) => Response::Error(error),
-        None => Response::Error(format!("jail '{}' is not running", jail.config.name)),
-    }
+    answer.unwrap_or_else(|| Err(ControlError::JailNotRunning(jail.config.name.clone())))
 }
 
-async fn change_ignore(
-    jail: &RunningJail,
-    add: bool,
-    entries: Vec<String>,
-) -> Option<Result<Reply, String>> {
+async fn change_ignore(jail: &RunningJail, add: bool, entries: Vec<String>) -> Option<Answer> {
     ask(jail, |reply| JailCmd::ChangeIgnore {
         add,
         entries,
@@ -438,6 +501,18 @@ async fn change_ignore(
     })
     .await
     .map(|list| Ok(Reply::List(list)))
+}
+
+/// fail2ban's `Actions.getBanned`: the list without ids, 1 or 0 for one id, a list of
+/// them for several.
+fn banned_in_jail(list: Vec<BanListEntry>, words: &[String]) -> Reply {
+    let banned: Vec<String> = list.into_iter().map(|e| e.id.to_string()).collect();
+    let flag = |id: &FailId| i64::from(banned.contains(&id.to_string()));
+    match ids(words).as_slice() {
+        [] => Reply::List(banned),
+        [one] => Reply::Number(flag(one)),
+        many => Reply::Numbers(many.iter().map(flag).collect()),
+    }
 }
 
 /// `get JAIL banip [--with-time|SEPARATOR]`.
@@ -481,7 +556,7 @@ fn status_reply(jail: &RunningJail, status: JailStatus) -> JailStatusReply {
     }
 }
 
-async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
+async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Answer {
     let config = &jail.config;
     let python_bool = |b: bool| Reply::Text(if b { "True" } else { "False" }.into());
     let reply = match key {
@@ -540,13 +615,23 @@ async fn get_jail_value(jail: &RunningJail, key: GetKey) -> Response {
                 .map(|regex| resolve(config, regex))
                 .unwrap_or_default(),
         ),
+        GetKey::Ignorecache => {
+            config
+                .ignore_cache
+                .as_ref()
+                .map_or(Reply::None, |cache| Reply::IgnoreCache {
+                    key: cache.key.clone(),
+                    max_count: cache.max_count,
+                    max_time: cache.max_time,
+                })
+        }
         GetKey::Logtimezone => config
             .filter
             .as_ref()
             .and_then(|f| f.logtimezone.clone())
             .map_or(Reply::None, Reply::Text),
     };
-    Response::Ok(reply)
+    Ok(reply)
 }
 
 /// A regex with its tags expanded, as fail2ban prints it (`<HOST>` as its groups), as

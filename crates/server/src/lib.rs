@@ -38,6 +38,7 @@ mod actions;
 pub mod check;
 mod clock;
 mod control;
+mod control_error;
 mod fail2ban_wire;
 mod jail;
 mod log;

@@ -97,6 +97,10 @@ pub struct JailConfig {
     /// action, keeping the lines would be memory spent on nothing. See
     /// [`keep_matches_where_read`].
     pub keep_matches: bool,
+    /// The `bantime.*` values as given, for `get JAIL bantime.OPTION`.
+    pub ban_time_extra: crate::jail::BanTimeExtra,
+    /// `ignorecache`: `ignorecommand` answers kept for a while.
+    pub ignore_cache: Option<crate::jail::IgnoreCacheSpec>,
 }
 
 impl JailConfig {
@@ -154,6 +158,8 @@ pub enum JailErrorKind {
     Action(ActionError),
     #[error(transparent)]
     Formula(FormulaError),
+    #[error("ignorecache: {0}")]
+    IgnoreCache(crate::jail::IgnoreCacheError),
     #[error("bantime.factor {0:?} is not a number")]
     Factor(String),
     #[error(
@@ -241,6 +247,7 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
     let actions = actions(spec, &mut errors);
     let policy = policy(spec, &mut errors);
     let max_line_len = max_line_len(spec, &mut errors);
+    let ignore_cache = ignore_cache(spec, &mut errors);
     let (Some(backend), Some(policy), true) = (backend, policy, errors.found.is_empty()) else {
         return Err(errors.found);
     };
@@ -264,6 +271,8 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
         usedns,
         max_line_len,
         keep_matches: true,
+        ban_time_extra: crate::jail::BanTimeExtra::from_spec(spec),
+        ignore_cache,
     };
     Ok(ResolvedJail { config, warnings })
 }
@@ -500,6 +509,18 @@ fn policy(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<JailPolicy> {
             .map_or(max_retry as usize, |v| v.value as usize),
         increment,
     })
+}
+
+/// `ignorecache`, read as fail2ban's `setIgnoreCache` reads it.
+fn ignore_cache(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<crate::jail::IgnoreCacheSpec> {
+    let value = spec.ignorecache.as_ref()?;
+    match crate::jail::IgnoreCacheSpec::parse(&value.value) {
+        Ok(cache) => cache,
+        Err(error) => {
+            errors.push(Some(&value.span), JailErrorKind::IgnoreCache(error));
+            None
+        }
+    }
 }
 
 /// `bantime.increment`'s settings; `bantime.factor` and `bantime.formula` must read as

@@ -218,7 +218,7 @@ fn write_pidfile(pidfile: &Path) -> Result<(), ServerError> {
     std::fs::write(pidfile, format!("{}\n", std::process::id())).map_err(io)
 }
 
-fn open_store(settings: &Settings) -> Result<Option<SharedStore>, ServerError> {
+pub(crate) fn open_store(settings: &Settings) -> Result<Option<SharedStore>, ServerError> {
     let Some(path) = &settings.dbfile else {
         return Ok(None);
     };

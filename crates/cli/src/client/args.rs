@@ -36,7 +36,10 @@ pub(super) struct ClientArgs {
 pub(super) enum Parsed {
     Run(ClientArgs),
     Help,
-    Version,
+    /// `-V` (true: the number alone) or `--version`.
+    Version {
+        short: bool,
+    },
 }
 
 /// Parses fail2ban-client's command line the way its `getopt` does: short flags may be
@@ -143,7 +146,8 @@ fn apply(
         Effect::Dump => parsed.dump = true,
         Effect::Ignored => {}
         Effect::Help => return Ok(Some(Parsed::Help)),
-        Effect::Version => return Ok(Some(Parsed::Version)),
+        Effect::Version => return Ok(Some(Parsed::Version { short: false })),
+        Effect::ShortVersion => return Ok(Some(Parsed::Version { short: true })),
     }
     Ok(None)
 }

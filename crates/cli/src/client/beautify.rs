@@ -33,12 +33,37 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         (Command::GetServer { key } | Command::SetServer { key, .. }, reply) => {
             server_value(key, reply)
         }
+        // fail2ban-client prints these as Python writes the lists.
+        (Command::GetBanned { .. }, Reply::List(ids)) => format!(
+            "[{}]",
+            ids.iter()
+                .map(|id| format!("'{id}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         (_, Reply::BanTimes(entries)) => ban_times(entries),
         (_, Reply::BannedByJail(by_jail)) => banned_by_jail(by_jail),
         (_, Reply::JailsOfIds(per_id)) => jails_of_ids(per_id),
         (_, Reply::List(words)) => words.join(" "),
         (_, Reply::Text(text)) => text.clone(),
         (_, Reply::Number(number)) => number.to_string(),
+        (_, Reply::Numbers(numbers)) => format!(
+            "[{}]",
+            numbers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (_, Reply::Bool(flag)) => if *flag { "True" } else { "False" }.to_string(),
+        (
+            _,
+            Reply::IgnoreCache {
+                key,
+                max_count,
+                max_time,
+            },
+        ) => format!("['{key}', {max_count}, {max_time}]"),
         (_, Reply::None) => "None".to_string(),
         (_, Reply::Status { jails }) => status(jails),
     }

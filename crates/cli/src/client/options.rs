@@ -14,6 +14,7 @@ pub(super) enum Effect {
     Timeout,
     Json,
     Test,
+    ShortVersion,
     Dump,
     Help,
     Version,
@@ -198,6 +199,13 @@ pub(super) const OPTIONS: &[ClientOption] = &[
     ),
     option(
         Some('V'),
+        None,
+        None,
+        Effect::ShortVersion,
+        "print the version (machine-readable short format)",
+    ),
+    option(
+        None,
         Some("version"),
         None,
         Effect::Version,
@@ -205,34 +213,176 @@ pub(super) const OPTIONS: &[ClientOption] = &[
     ),
 ];
 
-/// fail2ban-client's commands that ferroban's server answers: (syntax, what it does).
+/// fail2ban-client's commands that ferroban's server answers: (syntax, what it does). Each
+/// parses (a test fills in the placeholders), in fail2ban's words where it has them.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("start", "starts the server and the jails"),
-    ("reload [--unban] [JAIL]", "reloads the configuration"),
+    (
+        "restart [--unban] [--if-exists] JAIL",
+        "restarts the jail JAIL",
+    ),
+    (
+        "reload [--restart] [--unban] [--all]",
+        "reloads the configuration",
+    ),
+    ("reload [--restart] [--unban] JAIL", "reloads the jail JAIL"),
     ("stop", "stops all jails and terminate the server"),
-    ("flushlogs", "reopens the log file (after logrotate)"),
-    (
-        "status [JAIL]",
-        "gets the current status of the server or a jail",
-    ),
+    ("unban --all", "unbans all IP addresses"),
+    ("unban IP ... IP", "unbans IP (in all jails and database)"),
+    ("banned [IP ... IP]", "which jails ban the IPs"),
+    ("status", "gets the current status of the server"),
     ("ping", "tests if the server is alive"),
+    ("echo WORD ...", "returns back and outputs the words"),
+    ("version", "return the server version"),
+    ("server-status", "whether the server is ready"),
+    ("sleep SECONDS", "the server waits before answering"),
+    ("set loglevel LEVEL", "sets logging level to LEVEL"),
+    ("get loglevel", "gets the logging level"),
+    ("set logtarget TARGET", "sets logging target to TARGET"),
+    ("get logtarget", "gets logging target"),
     ("metrics", "prints the Prometheus metrics"),
-    ("unban --all | IP ...", "unbans IPs in all jails"),
-    ("banned [IP ...]", "which jails ban the IPs"),
-    ("set JAIL banip IP ...", "bans IPs in JAIL"),
     (
-        "set JAIL unbanip [--report-absent] IP ..",
-        "unbans IPs in JAIL",
+        "set syslogsocket auto|SOCKET",
+        "sets the syslog socket path",
+    ),
+    ("get syslogsocket", "gets syslog socket path"),
+    (
+        "flushlogs",
+        "flushes the logtarget if a file and reopens it",
     ),
     (
-        "set JAIL addignoreip|delignoreip IP",
-        "changes the ignore list of JAIL",
+        "set dbfile FILE",
+        "set the location of the persistent datastore (None: disable)",
     ),
-    ("get JAIL banip [--with-time]", "the banned IPs of JAIL"),
+    ("get dbfile", "get the location of the persistent datastore"),
     (
-        "get JAIL bantime|findtime|maxretry|logpath|ignoreip|...",
-        "a setting of JAIL",
+        "set dbmaxmatches INT",
+        "max number of matches stored per ticket",
     ),
+    ("get dbmaxmatches", "gets the max number of matches stored"),
+    (
+        "set dbpurgeage SECONDS",
+        "sets the max age of bans in the database",
+    ),
+    ("get dbpurgeage", "gets the max age of bans in the database"),
+    ("start JAIL", "starts the jail JAIL"),
+    ("stop JAIL", "stops the jail JAIL"),
+    (
+        "status JAIL [FLAVOR]",
+        "gets the current status of JAIL (basic, short)",
+    ),
+    ("set JAIL idle on|off", "sets the idle state of JAIL"),
+    (
+        "set JAIL ignoreself true|false",
+        "whether JAIL ignores this host's addresses",
+    ),
+    (
+        "set JAIL addignoreip IP",
+        "adds IP to the ignore list of JAIL",
+    ),
+    (
+        "set JAIL delignoreip IP",
+        "removes IP from the ignore list of JAIL",
+    ),
+    ("set JAIL ignorecommand VALUE", "sets ignorecommand of JAIL"),
+    ("set JAIL ignorecache VALUE", "sets ignorecache of JAIL"),
+    (
+        "set JAIL addlogpath FILE [tail]",
+        "adds FILE to the monitoring list of JAIL",
+    ),
+    (
+        "set JAIL dellogpath FILE",
+        "removes FILE from the monitoring list of JAIL",
+    ),
+    (
+        "set JAIL logencoding ENCODING",
+        "sets the file encoding of JAIL",
+    ),
+    (
+        "set JAIL addfailregex REGEX",
+        "adds REGEX to the failure regexes of JAIL",
+    ),
+    (
+        "set JAIL delfailregex INDEX",
+        "removes the failure regex at INDEX",
+    ),
+    (
+        "set JAIL addignoreregex REGEX",
+        "adds REGEX to the ignore regexes of JAIL",
+    ),
+    (
+        "set JAIL delignoreregex INDEX",
+        "removes the ignore regex at INDEX",
+    ),
+    ("set JAIL findtime TIME", "sets the findtime of JAIL"),
+    ("set JAIL bantime TIME", "sets the bantime of JAIL"),
+    (
+        "set JAIL bantime.OPTION VALUE",
+        "sets a bantime.* option (increment, factor...)",
+    ),
+    (
+        "set JAIL datepattern PATTERN",
+        "sets the date pattern of JAIL",
+    ),
+    ("set JAIL usedns VALUE", "sets the usedns mode of JAIL"),
+    (
+        "set JAIL attempt IP [FAILURE ...]",
+        "adds a failure of IP by hand",
+    ),
+    ("set JAIL banip IP ... IP", "bans IP in JAIL"),
+    (
+        "set JAIL unbanip [--report-absent] IP ... IP",
+        "unbans IP in JAIL",
+    ),
+    (
+        "set JAIL maxretry INT",
+        "sets the number of failures before a ban",
+    ),
+    (
+        "set JAIL maxmatches INT",
+        "sets the max number of matches kept",
+    ),
+    (
+        "set JAIL maxlines INT",
+        "sets the number of lines to buffer for regex search",
+    ),
+    (
+        "get JAIL banned [IP ... IP]",
+        "whether the IPs are banned in JAIL",
+    ),
+    ("get JAIL logpath", "gets the monitored files of JAIL"),
+    (
+        "get JAIL logencoding",
+        "gets the encoding of the monitored files",
+    ),
+    (
+        "get JAIL journalmatch",
+        "gets the journal filter match of JAIL",
+    ),
+    ("get JAIL ignoreself", "gets the ignoreself flag of JAIL"),
+    ("get JAIL ignoreip", "gets the ignore list of JAIL"),
+    ("get JAIL ignorecommand", "gets ignorecommand of JAIL"),
+    ("get JAIL ignorecache", "gets ignorecache of JAIL"),
+    ("get JAIL failregex", "gets the failure regexes of JAIL"),
+    ("get JAIL ignoreregex", "gets the ignore regexes of JAIL"),
+    ("get JAIL prefregex", "gets the prefregex of JAIL"),
+    ("get JAIL findtime", "gets the findtime of JAIL"),
+    ("get JAIL bantime", "gets the bantime of JAIL"),
+    ("get JAIL bantime.OPTION", "gets a bantime.* option of JAIL"),
+    ("get JAIL datepattern", "gets the date pattern of JAIL"),
+    ("get JAIL logtimezone", "gets the log time zone of JAIL"),
+    ("get JAIL usedns", "gets the usedns setting of JAIL"),
+    (
+        "get JAIL banip [--with-time|SEPARATOR]",
+        "the banned IPs of JAIL",
+    ),
+    (
+        "get JAIL maxretry",
+        "gets the number of failures before a ban",
+    ),
+    ("get JAIL maxmatches", "gets the max number of matches kept"),
+    ("get JAIL maxlines", "gets the number of lines to buffer"),
+    ("get JAIL actions", "gets the actions of JAIL"),
 ];
 
 /// `--help`: the options from the table, then the commands.
@@ -320,5 +470,28 @@ mod tests {
             );
         }
         command.debug_assert();
+    }
+
+    /// Every command the help lists is one the grammar takes, with its placeholders
+    /// filled in (the first of each `a|b` choice, optional parts left out).
+    #[test]
+    fn every_command_listed_parses() {
+        // `start` is the client's own (it starts the server).
+        for (syntax, _) in COMMANDS.iter().filter(|(syntax, _)| *syntax != "start") {
+            let words: Vec<String> = syntax
+                .split(' ')
+                .filter(|w| !w.starts_with('[') && !w.ends_with(']') && *w != "...")
+                .map(|word| match word.split('|').next().unwrap_or(word) {
+                    "JAIL" => "sshd".to_string(),
+                    "IP" => "192.0.2.1".to_string(),
+                    "INT" | "INDEX" | "SECONDS" | "TIME" => "1".to_string(),
+                    "bantime.OPTION" => "bantime.factor".to_string(),
+                    "LEVEL" => "INFO".to_string(),
+                    other => other.to_string(),
+                })
+                .collect();
+            let parsed = ferroban_protocol::Command::parse(&words);
+            assert!(parsed.is_ok(), "{syntax}: {words:?} {parsed:?}");
+        }
     }
 }

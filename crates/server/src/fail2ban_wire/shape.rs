@@ -5,9 +5,9 @@
 
 use ferroban_protocol::fail2ban::{ArgsError, exception};
 use ferroban_protocol::pickle::Value;
-use ferroban_protocol::{
-    BanTimeEntry, Command, GetKey, JailStatusReply, ParseError, Reply, Response,
-};
+use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, ParseError, Reply};
+
+use crate::control::{Answer, ControlError};
 
 /// The command as `control::execute` should run it: `get JAIL banip SEPARATOR` answers a
 /// list, which fail2ban-client joins itself.
@@ -26,11 +26,13 @@ pub(super) fn as_executed(command: &Command) -> Command {
     }
 }
 
-/// A response as the result fail2ban's transmitter sends: `(0, value)` or `(1, exception)`.
-pub(super) fn result(command: &Command, response: Response) -> Result<Value, Value> {
-    match response {
-        Response::Ok(reply) => Ok(value(command, reply)),
-        Response::Error(message) => Err(error(message)),
+/// An answer as the result fail2ban's transmitter sends: `(0, value)` or `(1, exception)`,
+/// the exception of fail2ban's class where its client tells them apart.
+pub(super) fn result(command: &Command, answer: Answer) -> Result<Value, Value> {
+    match answer {
+        Ok(reply) => Ok(value(command, reply)),
+        Err(ControlError::UnknownJail(name)) => Err(unknown_jail(&name)),
+        Err(other) => Err(error(other.to_string())),
     }
 }
 
@@ -127,6 +129,13 @@ fn value(command: &Command, reply: Reply) -> Value {
             _ => Value::Str(text),
         },
         Reply::Number(number) => Value::Int(number),
+        Reply::Bool(flag) => Value::Bool(flag),
+        Reply::Numbers(numbers) => Value::List(numbers.into_iter().map(Value::Int).collect()),
+        Reply::IgnoreCache {
+            key,
+            max_count,
+            max_time,
+        } => Value::List(vec![Value::Str(key), int(max_count), Value::Int(max_time)]),
         Reply::List(items) => match command.shown_key() {
             // fail2ban keeps each journal match as its list of words.
             Some(GetKey::Journalmatch) => Value::List(

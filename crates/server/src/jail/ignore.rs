@@ -29,10 +29,14 @@ impl JailOwner {
         let (Some(command), Some(ip)) = (&self.config.ignore_command, id.ip()) else {
             return false;
         };
+        let now = crate::now_seconds();
+        if let Some(answer) = self.ignore_cache.as_mut().and_then(|c| c.get(failure, now)) {
+            return answer;
+        }
         let mut info = BanInfo::new(ip, failure.time, 0);
         info.data = failure.data.to_map();
         info.matches = failure.matches.clone();
-        match command.ignores(&info) {
+        let answer = match command.ignores(&info) {
             Ok(true) => {
                 log_at!(FILTER_LOG, Level::INFO, "[{name}] Ignore {id} by command");
                 true
@@ -42,7 +46,11 @@ impl JailOwner {
                 log_at!(FILTER_LOG, Level::ERROR, "[{name}] ignorecommand: {error}");
                 false
             }
+        };
+        if let Some(cache) = self.ignore_cache.as_mut() {
+            cache.set(failure, answer, now);
         }
+        answer
     }
 
     pub(super) fn change_ignore(&mut self, add: bool, entries: Vec<String>) {

@@ -22,9 +22,14 @@ use crate::log_at;
 use crate::setup::JailConfig;
 use crate::store::{SharedStore, forget_ban};
 
+mod ban_time_extra;
 mod bans;
 mod ignore;
+mod ignore_cache;
 pub(crate) mod settings;
+
+pub use ban_time_extra::{BanTimeExtra, ExtraError, ExtraValue};
+pub use ignore_cache::{IgnoreCacheError, IgnoreCacheSpec};
 
 use bans::build_actions;
 use ignore::ignore_list;
@@ -108,6 +113,8 @@ pub struct JailOwner {
     /// reading its logs instead and reads what was written once it is back.
     idle: bool,
     metrics: crate::metrics::JailMetrics,
+    /// `ignorecache`: the `ignorecommand` answers kept.
+    ignore_cache: Option<ignore_cache::IgnoreCache>,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -126,7 +133,6 @@ impl JailOwner {
         let ignore = ignore_list(&config, &ignore_entries);
         let tracker = Tracker::new(config.policy.clone(), ignore);
         Ok(JailOwner {
-            config,
             tracker,
             actions,
             ignore_entries,
@@ -134,6 +140,11 @@ impl JailOwner {
             last_consistency_check: 0.0,
             idle: false,
             metrics: crate::metrics::JailMetrics::new(&config_name),
+            ignore_cache: config
+                .ignore_cache
+                .clone()
+                .map(ignore_cache::IgnoreCache::new),
+            config,
         })
     }
 
@@ -313,6 +324,13 @@ impl JailOwner {
         self.ignore_entries = config.ignore_ip.clone();
         *self.tracker.ignore_list_mut() = ignore_list(&config, &self.ignore_entries);
         self.tracker.set_policy(config.policy.clone());
+        // fail2ban makes a new cache for a new setting; the same setting keeps its answers.
+        if self.ignore_cache.as_ref().map(|c| c.spec()) != config.ignore_cache.as_ref() {
+            self.ignore_cache = config
+                .ignore_cache
+                .clone()
+                .map(ignore_cache::IgnoreCache::new);
+        }
         self.config = config;
         log_at!(JAIL_LOG, Level::INFO, "Jail '{name}' reloaded");
     }
@@ -407,6 +425,8 @@ pub(crate) mod tests {
             logpaths: Vec::new(),
             logencoding: None,
             logtimezone: None,
+            ban_time_extra: BanTimeExtra::default(),
+            ignore_cache: None,
             usedns: UseDns::No,
             max_line_len: ferroban_source::DEFAULT_MAX_LINE_LEN,
             keep_matches: true,

@@ -11,6 +11,7 @@ use ferroban_protocol::SetKey;
 use ferroban_source::{Encoding, LogPathSpec};
 use ferroban_tracker::BanTime;
 
+use super::{IgnoreCacheError, IgnoreCacheSpec};
 use crate::setup::{JailConfig, UseDns};
 
 /// Why a value was refused; each says it as fail2ban's server does where it can.
@@ -40,6 +41,8 @@ pub(crate) enum SettingError {
     OneLogPath,
     #[error("[Errno 2] No such file or directory: '{0}'")]
     NoSuchFile(String),
+    #[error(transparent)]
+    IgnoreCache(#[from] IgnoreCacheError),
 }
 
 /// `config` with `key` set from `args` (at least one word, the parser saw to it).
@@ -68,6 +71,7 @@ pub(crate) fn apply(
                 .filter(|v| !v.is_empty())
                 .map(IgnoreCommand::new);
         }
+        SetKey::Ignorecache => new.ignore_cache = IgnoreCacheSpec::parse(value)?,
         SetKey::Addfailregex => {
             add_regex(&mut new, &as_added(config, value), |f| &mut f.failregex)?
         }
