@@ -188,6 +188,45 @@ mod tests {
         assert!(gate.may_match("anything"));
     }
 
+    /// Failregex-like patterns (stock shapes: anchored words, class prefixes, case-insensitive
+    /// parts, optional tails) and lines pieced together from their words and noise.
+    const PATTERNS: [&str; 6] = [
+        r"^Failed \S+ for (?:invalid user )?(?P<user>\S+) from (?P<ip>[\d.]+)",
+        r"^[a-z\-]{3,15}\(\S*,(?P<ip>[\d.]+)\): (?:[Uu]nknown user|[Pp]assword mismatch)",
+        r"(?i)sasl (?:login|plain) authentication failed:",
+        r"^(?:Aborted login|Disconnected)(?:: [^(]+)? \(auth failed, \d+ attempts\): rip=(?P<ip>[\d.]+)",
+        r"^User (?P<user>\S+) from (?P<ip>\S+) not allowed because (?:listed|not listed) in \w+$",
+        r"rhost=(?P<ip>\S+)(?:\s+user=\S*)?\s*$",
+    ];
+    const PIECES: [&str; 24] = [
+        "Failed ", "password", " for ", "invalid user ", "root", " from ", "1.2.3.4", "imap",
+        "(bob,", "): ", "Unknown user", "Password mismatch", "SASL ", "LOGIN ", "plain ",
+        "authentication failed:", "Aborted login", "Disconnected", " (auth failed, 3 attempts)",
+        ": rip=", "User ", " not allowed because listed in DenyUsers", "rhost=", " user=x\n",
+    ];
+
+    proptest::proptest! {
+        /// The gate's whole promise: a line it turns away matches no pattern of the set.
+        #[test]
+        fn rejected_lines_match_no_pattern(
+            picks in proptest::collection::vec(0..PIECES.len() + 4, 0..12),
+            noise in "[ -~]{0,12}",
+        ) {
+            let line: String = picks
+                .iter()
+                .map(|&i| PIECES.get(i).copied().unwrap_or(noise.as_str()))
+                .collect();
+            let gate = LiteralGate::new(PATTERNS);
+            proptest::prop_assert!(gate.is_active());
+            if !gate.may_match(&line) {
+                for pattern in PATTERNS {
+                    let regex = regex::Regex::new(pattern).unwrap();
+                    proptest::prop_assert!(!regex.is_match(&line), "{pattern} matches {line:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn case_insensitive_literals_keep_their_variants() {
         let gate = LiteralGate::new([r"(?i)sasl login failed"]);
