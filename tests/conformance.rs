@@ -539,10 +539,11 @@ fn daemon_shortcuts_change_no_result() {
                 let place = format!("{name} {extra:?} line {}: {line}", number + 1);
                 let got = fast.process_line(line, &context);
                 let want = plain.process_line(line, &context);
-                let unprefixed = |result: ferroban_filter::LineResult| ferroban_filter::LineResult {
-                    prefregex_matched: false,
-                    ..result
-                };
+                let unprefixed =
+                    |result: ferroban_filter::LineResult| ferroban_filter::LineResult {
+                        prefregex_matched: false,
+                        ..result
+                    };
                 assert_eq!(unprefixed(got), unprefixed(want), "daemon, {place}");
                 let got = tool.process_line(line, &context);
                 let want = tool_plain.process_line(line, &context);

@@ -22,8 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/fail2ban").into());
     let conf = std::path::Path::new(&root).join("etc/fail2ban");
     let (base, extra) = split_name(name);
-    let spec = ferroban_config::load_filter(&conf, base, &extra)
-        .map_err(|errors| format!("{errors}"))?;
+    let spec =
+        ferroban_config::load_filter(&conf, base, &extra).map_err(|errors| format!("{errors}"))?;
     let mut filter = Filter::new(&spec.definition())?;
     filter.set_options(match mode.as_str() {
         "tool" => FilterOptions {

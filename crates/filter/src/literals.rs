@@ -14,7 +14,7 @@
 //! The gate is only ever a "no": whatever it lets through is asked of the set as before.
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex_syntax::hir::literal::{Extractor, ExtractKind, Seq};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind};
 
 /// Literals shorter than this pass too many lines to be worth a scan.
@@ -82,7 +82,11 @@ pub(crate) fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
             best = Some(seq);
         }
     }
-    let literals = best?.literals()?.iter().map(|l| l.as_bytes().to_vec()).collect();
+    let literals = best?
+        .literals()?
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
     Some(literals)
 }
 
@@ -101,7 +105,10 @@ fn prefixes(hir: &Hir) -> Seq {
 fn usable(seq: Seq) -> Option<Seq> {
     let count = seq.len()?;
     let shortest = seq.min_literal_len()?;
-    let newline = seq.literals()?.iter().any(|l| l.as_bytes().contains(&b'\n'));
+    let newline = seq
+        .literals()?
+        .iter()
+        .any(|l| l.as_bytes().contains(&b'\n'));
     (count > 0 && count <= MAX_LITERALS && shortest >= MIN_LITERAL && !newline).then_some(seq)
 }
 
@@ -160,7 +167,10 @@ mod tests {
         let found = literals(r"^[a-z\-]{3,15}\(\S*,(?P<h>\S+)\): (?:[Uu]nknown user|bad)").unwrap();
         assert!(!found.is_empty());
         for line in ["imap(bob,1.2.3.4): Unknown user", "pop3(x,h): bad"] {
-            assert!(found.iter().any(|l| line.contains(l.as_str())), "{line} {found:?}");
+            assert!(
+                found.iter().any(|l| line.contains(l.as_str())),
+                "{line} {found:?}"
+            );
         }
     }
 
@@ -199,10 +209,30 @@ mod tests {
         r"rhost=(?P<ip>\S+)(?:\s+user=\S*)?\s*$",
     ];
     const PIECES: [&str; 24] = [
-        "Failed ", "password", " for ", "invalid user ", "root", " from ", "1.2.3.4", "imap",
-        "(bob,", "): ", "Unknown user", "Password mismatch", "SASL ", "LOGIN ", "plain ",
-        "authentication failed:", "Aborted login", "Disconnected", " (auth failed, 3 attempts)",
-        ": rip=", "User ", " not allowed because listed in DenyUsers", "rhost=", " user=x\n",
+        "Failed ",
+        "password",
+        " for ",
+        "invalid user ",
+        "root",
+        " from ",
+        "1.2.3.4",
+        "imap",
+        "(bob,",
+        "): ",
+        "Unknown user",
+        "Password mismatch",
+        "SASL ",
+        "LOGIN ",
+        "plain ",
+        "authentication failed:",
+        "Aborted login",
+        "Disconnected",
+        " (auth failed, 3 attempts)",
+        ": rip=",
+        "User ",
+        " not allowed because listed in DenyUsers",
+        "rhost=",
+        " user=x\n",
     ];
 
     proptest::proptest! {
