@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::{Input, MatchKind, PatternSet};
 
+use crate::literals::LiteralGate;
 use crate::translate::{BacktrackFeature, TranslateError, translate};
 
 /// Compiled program size allowed per regex. fail2ban's prefix-line expansions make large
@@ -441,6 +442,10 @@ fn names_len(names: &[Option<String>]) -> usize {
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
     patterns: Vec<String>,
+    /// Turns away, after a literal scan, lines that no pattern can match (see `literals`).
+    gate: LiteralGate,
+    /// Off only to compare results with and without the gate.
+    gate_on: bool,
     ascii: OnceLock<Option<AsciiSet>>,
     unicode: OnceLock<Option<regex::RegexSet>>,
 }
@@ -495,6 +500,8 @@ impl Prefilter {
             return None;
         }
         Some(Prefilter {
+            gate: LiteralGate::new(patterns.iter().map(String::as_str)),
+            gate_on: true,
             patterns,
             ascii: OnceLock::new(),
             unicode: OnceLock::new(),
@@ -524,8 +531,26 @@ impl Prefilter {
             .as_ref()
     }
 
+    /// False when the literal scan alone shows that no pattern matches `haystack`.
+    pub(crate) fn gate_rejects(&self, haystack: &str) -> bool {
+        self.gate_on && !self.gate.may_match(haystack)
+    }
+
+    /// Turns the literal gate on (the default) or off.
+    pub(crate) fn set_gate(&mut self, on: bool) {
+        self.gate_on = on;
+    }
+
+    /// True when the literal gate can turn lines away (see `literals`).
+    pub(crate) fn has_active_gate(&self) -> bool {
+        self.gate.is_active()
+    }
+
     /// False only when no pattern matches `haystack`.
     pub(crate) fn may_match(&self, haystack: &str) -> bool {
+        if self.gate_rejects(haystack) {
+            return false;
+        }
         match self.ascii(haystack) {
             Some(set) => set.regex.is_match(haystack.as_bytes()),
             None => self.unicode().is_none_or(|set| set.is_match(haystack)),
@@ -543,6 +568,9 @@ impl Prefilter {
 
     /// Indices of the patterns that match (all of them when the set could not be built).
     pub(crate) fn matches(&self, haystack: &str) -> Vec<usize> {
+        if self.gate_rejects(haystack) {
+            return Vec::new();
+        }
         match self.ascii(haystack) {
             Some(set) => set.matches(haystack.as_bytes()),
             None => match self.unicode() {

@@ -403,8 +403,25 @@ impl Filter {
 
     /// Turns the daemon's shortcuts off or on (on by default). They skip work whose result
     /// is known, so results are the same either way: off is for checking exactly that.
+    /// The literal gates in front of the prefilter sets are shortcuts too.
     pub fn set_shortcuts(&mut self, on: bool) {
         self.shortcuts = on;
+        let sets = [
+            &mut self.failregex_set,
+            &mut self.anywhere_set,
+            &mut self.ignoreregex_set,
+        ];
+        for set in sets.into_iter().flatten() {
+            set.set_gate(on);
+        }
+    }
+
+    /// Whether a literal scan can turn lines away before the failregexes' set is asked
+    /// (false when some failregex requires no literal; see the `literals` module).
+    pub fn has_literal_gate(&self) -> bool {
+        self.failregex_set
+            .as_ref()
+            .is_some_and(Prefilter::has_active_gate)
     }
 
     /// Sets daemon or fail2ban-regex behaviour (default: daemon, findtime 600).

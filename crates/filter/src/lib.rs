@@ -24,6 +24,7 @@ mod engine;
 mod failure;
 mod filter;
 mod lines;
+mod literals;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod proptests;

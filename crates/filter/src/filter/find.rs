@@ -100,6 +100,17 @@ impl Filter {
             return;
         }
         let check_all = self.options.check_all_regex;
+        // A daemon needs nothing of a line that no failregex can match: the literal scan
+        // over the whole buffer (of which the content is a part) spares the prefregex too.
+        // fail2ban-regex counts prefregex matches, so it scans the content later instead.
+        if !check_all
+            && self
+                .failregex_set
+                .as_ref()
+                .is_some_and(|set| set.gate_rejects(buf))
+        {
+            return;
+        }
         // One-line buffers that need no line bookkeeping (every line in fail2ban-regex, a
         // daemon jail with maxlines = 1) find the content with the probe, a DFA scan; the
         // prefregex's captures are wanted only when a failregex matches the content.
