@@ -29,9 +29,10 @@ impl JailOwner {
         let (Some(command), Some(ip)) = (&self.config.ignore_command, id.ip()) else {
             return false;
         };
+        let data = failure.data.to_map();
         let mut info = BanInfo::new(ip, failure.time, 0);
-        info.data = failure.data.to_map();
-        info.matches = failure.matches.clone();
+        info.data = &data;
+        info.matches = &failure.matches;
         match command.ignores(&info) {
             Ok(true) => {
                 log_at!(FILTER_LOG, Level::INFO, "[{name}] Ignore {id} by command");

@@ -11,12 +11,15 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use ferroban_actions::JailActions;
+use ferroban_store::LogPosition;
 use ferroban_tracker::{Ban, BanListEntry, FailId, Failure, JailStatus, Tracker};
 use tokio::sync::oneshot;
 
 use crate::JAIL_LOG;
-use crate::actions::{ACTIONS_LOG, ban_info, report};
+use crate::actions::{ACTIONS_LOG, ban_info, captures_of, report};
 use crate::log::Level;
 use crate::log_at;
 use crate::setup::JailConfig;
@@ -24,6 +27,7 @@ use crate::store::{SharedStore, forget_ban};
 
 mod bans;
 mod ignore;
+mod persist;
 pub(crate) mod settings;
 
 use bans::build_actions;
@@ -37,6 +41,9 @@ pub enum JailCmd {
     /// Failures found by the jail's log source, in the order of their lines: a burst of
     /// failures costs the jail one wake-up, not one each.
     Failures(Vec<Failure>),
+    /// The log source read up to these `(path, position)`s and sent every failure of the
+    /// lines before them: saved with the failure windows they led to (see `persist.rs`).
+    Read(Vec<(String, LogPosition)>),
     /// Look at the deadlines again (the clock moved); replies once what was due ended.
     Wake { reply: oneshot::Sender<()> },
     /// `set JAIL attempt`: a failure reported by hand; replies 1, as fail2ban does.
@@ -107,6 +114,11 @@ pub struct JailOwner {
     /// `set JAIL idle on`: failures found meanwhile are dropped. fail2ban's idle jail stops
     /// reading its logs instead and reads what was written once it is back.
     idle: bool,
+    /// Bans applied but not yet in the store (it could not be written): written with the
+    /// next write that succeeds.
+    unwritten: Vec<Arc<Ban>>,
+    /// The last write to the store failed (logged once until one succeeds).
+    store_failing: bool,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -131,6 +143,8 @@ impl JailOwner {
             store,
             last_consistency_check: 0.0,
             idle: false,
+            unwritten: Vec::new(),
+            store_failing: false,
         })
     }
 
@@ -153,20 +167,25 @@ impl JailOwner {
                 }
             }
             self.expire();
+            self.retry_unwritten();
         }
     }
 
     fn time_to_next_deadline(&mut self) -> Duration {
-        const IDLE: Duration = Duration::from_secs(3600);
+        let idle = if self.unwritten.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            persist::RETRY_UNWRITTEN
+        };
         let Some(deadline) = self.tracker.next_deadline() else {
-            return IDLE;
+            return idle;
         };
         let now = crate::now_float();
         let wait = deadline as f64 - now;
         if wait <= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(wait).min(IDLE)
+            Duration::from_secs_f64(wait).min(idle)
         }
     }
 
@@ -213,9 +232,8 @@ impl JailOwner {
                 self.idle = idle;
                 let _ = reply.send(idle);
             }
-            JailCmd::Failures(failures) => crate::log::hold(|| {
-                failures.into_iter().for_each(|f| self.failure(f));
-            }),
+            JailCmd::Failures(failures) => crate::log::hold(|| self.failures(failures)),
+            JailCmd::Read(positions) => self.save_read(&positions),
             JailCmd::Wake { reply } => {
                 self.expire();
                 let _ = reply.send(());
@@ -279,13 +297,18 @@ impl JailOwner {
         if config.actions != self.config.actions {
             match build_actions(&config) {
                 Ok(actions) => {
-                    let bans: Vec<Ban> = self
+                    let bans: Vec<Arc<Ban>> = self
                         .tracker
                         .banned()
                         .iter()
                         .filter_map(|id| self.tracker.get_ban(id).cloned())
                         .collect();
-                    let infos: Vec<_> = bans.iter().filter_map(ban_info).collect();
+                    let captures = captures_of(bans.iter().map(|ban| &**ban));
+                    let infos: Vec<_> = bans
+                        .iter()
+                        .zip(&captures)
+                        .filter_map(|(ban, captures)| ban_info(ban, captures))
+                        .collect();
                     report(&name, "flush", self.actions.flush(&infos, false));
                     report(&name, "stop", self.actions.stop());
                     self.actions = actions;
