@@ -286,3 +286,150 @@ fn kill_9_with_real_iptables_leaves_one_rule_per_ban() {
         "one rule per ban: {per_address:?}"
     );
 }
+
+/// A mount namespace of its own holding a small tmpfs, kept alive by a `sleep` so that the
+/// database on it outlives each server; removed with its holder.
+struct SmallDisk {
+    holder: std::process::Child,
+    mount: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn new(mount: std::path::PathBuf) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&mount).unwrap();
+        let script = format!(
+            "mount -t tmpfs -o size=512k tmpfs '{}' && exec sleep 3600",
+            mount.display()
+        );
+        let holder = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .spawn()
+            .ok()?;
+        let disk = SmallDisk { holder, mount };
+        let mounted = wait_until(Duration::from_secs(5), || disk.run("mountpoint -q .").0);
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs in a mount namespace here");
+            return None;
+        }
+        Some(disk)
+    }
+
+    /// Runs `script` in the namespace, in the mount directory.
+    fn run(&self, script: &str) -> (bool, String) {
+        let out = std::process::Command::new("nsenter")
+            .arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["-m", "sh", "-c"])
+            .arg(format!("cd '{}' && {script}", self.mount.display()))
+            .output()
+            .expect("run nsenter");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), text)
+    }
+
+    fn start(&self, dir: &TestDir) -> ServerProcess {
+        let mut command = std::process::Command::new("nsenter");
+        command
+            .arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["-m", crate::daemon_common::BIN]);
+        ServerProcess::start_with(command, dir, None)
+    }
+
+    fn rows(&self) -> BTreeMap<String, usize> {
+        let (_, text) = self.run(&format!(
+            "sqlite3 ferroban.sqlite3 \"SELECT ip, count(*) FROM bans WHERE jail = '{JAIL}' GROUP BY ip\""
+        ));
+        text.lines()
+            .filter_map(|line| {
+                let (ip, count) = line.split_once('|')?;
+                Some((ip.to_string(), count.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Bans made while the database's disk is full are applied at once and written once space
+/// is back; a kill -9 and restart while it is still full loses none of them (their log
+/// positions were not saved either: the restart reads their lines again).
+#[test]
+fn bans_made_on_a_full_disk_are_written_once_space_returns() {
+    let dir = TestDir::new();
+    let Some(disk) = SmallDisk::new(dir.path("db")) else {
+        return;
+    };
+    let log = dir.path("auth.log");
+    configure(&dir, &log, false);
+    dir.write_conf(
+        "fail2ban.local",
+        &format!(
+            "[Definition]\nsocket = {}\npidfile = {}\ndbfile = {}\nlogtarget = {}\nloglevel = INFO\n",
+            dir.socket().display(),
+            dir.pidfile().display(),
+            disk.mount.join("ferroban.sqlite3").display(),
+            dir.server_log().display()
+        ),
+    );
+    let five = |ip: &str| vec![ip.to_string(); MAX_RETRY];
+    let mut server = disk.start(&dir);
+    append(&log, &five("192.0.2.1"));
+    assert!(wait_until(Duration::from_secs(10), || disk
+        .rows()
+        .contains_key("192.0.2.1")));
+
+    disk.run("dd if=/dev/zero of=fill bs=4k 2>/dev/null; sync");
+    append(&log, &five("192.0.2.2"));
+    let refused = || dir.log_text().contains("cannot write to the database");
+    assert!(
+        wait_until(Duration::from_secs(10), refused),
+        "the full disk refused a write; log:\n{}",
+        dir.log_text()
+    );
+    let applied = || replay(&record(&dir)).0.contains("192.0.2.2");
+    assert!(
+        wait_until(Duration::from_secs(10), applied),
+        "applied at once"
+    );
+
+    server.kill9();
+    released(&dir.socket());
+    let mut server = disk.start(&dir);
+    append(&log, &five("192.0.2.3"));
+    let both = || {
+        let set = replay(&record(&dir)).0;
+        set.contains("192.0.2.2") && set.contains("192.0.2.3")
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), both),
+        "applied after the restart; log:\n{}",
+        dir.log_text()
+    );
+    assert!(
+        !disk.rows().contains_key("192.0.2.2"),
+        "the disk is still full"
+    );
+
+    disk.run("rm -f fill");
+    let expected: BTreeSet<String> = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+        .map(String::from)
+        .into();
+    let written = || disk.rows().keys().cloned().collect::<BTreeSet<_>>() == expected;
+    assert!(
+        wait_until(Duration::from_secs(20), written),
+        "written once space returned: {:?}; log:\n{}",
+        disk.rows(),
+        dir.log_text()
+    );
+    assert!(disk.rows().values().all(|n| *n == 1), "{:?}", disk.rows());
+    let (applied, doubles) = replay(&record(&dir));
+    assert_eq!(applied, expected);
+    assert!(doubles.is_empty(), "banned twice: {doubles:?}");
+    server.stop();
+}
