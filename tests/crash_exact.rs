@@ -174,12 +174,13 @@ impl Run {
 
     /// Writes the flood in chunks while killing and restarting the server; returns the
     /// addresses expected banned and the last server.
-    fn flood_with_kills(
+    fn flood_with_kills<S>(
         &self,
         dir: &TestDir,
         log: &Path,
-        start: &dyn Fn() -> ServerProcess,
-    ) -> (BTreeSet<String>, ServerProcess) {
+        start: &dyn Fn() -> S,
+        kill: &dyn Fn(S),
+    ) -> (BTreeSet<String>, S) {
         eprintln!(
             "crash run: FERROBAN_CRASH_SEED={} kills={} addresses={}",
             self.seed, self.kills, self.addresses
@@ -188,6 +189,8 @@ impl Run {
         let (lines, expected) = flood(&mut draw, self.addresses);
         let chunk = (lines.len() / (self.kills as usize + 1)).max(1);
         let mut chunks = lines.chunks(chunk);
+        // fail2ban refuses a jail whose log does not exist yet.
+        append(log, &[]);
         let mut server = start();
         for _ in 0..self.kills {
             if let Some(lines) = chunks.next() {
@@ -195,7 +198,7 @@ impl Run {
             }
             // Somewhere while the chunk is read, counted, banned, or after.
             std::thread::sleep(Duration::from_millis(draw.below(400)));
-            server.kill9();
+            kill(server);
             released(&dir.socket());
             server = start();
         }
@@ -216,6 +219,10 @@ fn released(socket: &Path) {
         wait_until(Duration::from_secs(10), free),
         "the socket still answers"
     );
+}
+
+fn kill9(mut server: ServerProcess) {
+    server.kill9();
 }
 
 fn check(dir: &TestDir, server: &ServerProcess, expected: &BTreeSet<String>) {
@@ -245,6 +252,72 @@ fn check(dir: &TestDir, server: &ServerProcess, expected: &BTreeSet<String>) {
     assert_eq!(&recorded, expected, "the database's bans");
     let twice: Vec<_> = rows.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "recorded more than once: {twice:?}");
+    eprintln!("ferroban: {:?}", outcome(dir, &listed, expected));
+}
+
+/// What the end state differs in from the expected one.
+#[derive(Debug, Default)]
+#[allow(dead_code)] // Read by printing it.
+struct Outcome {
+    expected: usize,
+    listed_missing: usize,
+    listed_extra: usize,
+    applied_missing: usize,
+    applied_extra: usize,
+    applied_twice: usize,
+    recorded_missing: usize,
+    recorded_twice: usize,
+}
+
+fn outcome(dir: &TestDir, listed: &BTreeSet<String>, expected: &BTreeSet<String>) -> Outcome {
+    let (applied, doubles) = replay(&record(dir));
+    let rows = history_rows(&dir.path("ferroban.sqlite3"));
+    Outcome {
+        expected: expected.len(),
+        listed_missing: expected.difference(listed).count(),
+        listed_extra: listed.difference(expected).count(),
+        applied_missing: expected.difference(&applied).count(),
+        applied_extra: applied.difference(expected).count(),
+        applied_twice: doubles.len(),
+        recorded_missing: expected.iter().filter(|ip| !rows.contains_key(*ip)).count(),
+        recorded_twice: rows.values().filter(|n| **n > 1).count(),
+    }
+}
+
+/// The same flood and kills against the real fail2ban-server (1.0.2 from the corpus), for
+/// comparison: prints what it lost and doubled. Run it by hand:
+/// `cargo test --profile ci --test tests -- --ignored crash_exact::fail2ban --nocapture`.
+#[test]
+#[ignore = "a measurement of fail2ban, not a test of ferroban"]
+fn fail2ban_under_the_same_kills() {
+    let Some(f2b) = crate::support::fail2ban_dir() else {
+        return;
+    };
+    let run = Run::from_env(8, 300);
+    let dir = TestDir::new();
+    let log = dir.path("auth.log");
+    dir.stock_config(&f2b);
+    configure(&dir, &log, false);
+    let start = || crate::fail2ban_socket::Fail2banServer::start(&f2b, &dir);
+    // Dropping it is SIGKILL.
+    let (expected, _server) = run.flood_with_kills(&dir, &log, &start, &drop);
+    let listed = || {
+        let (text, _) = crate::fail2ban_socket::python_client(&f2b, &dir, &["get", JAIL, "banip"]);
+        text.split_whitespace()
+            .map(str::to_string)
+            .collect::<BTreeSet<_>>()
+    };
+    // Settled: the ban list stops changing for five seconds.
+    let mut last = BTreeSet::new();
+    let mut still = 0;
+    while still < 10 {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = listed();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    let found = outcome(&dir, &last, &expected);
+    eprintln!("fail2ban: {found:?}");
 }
 
 #[test]
@@ -253,7 +326,8 @@ fn kill_9_at_random_moments_loses_and_doubles_nothing() {
     let dir = TestDir::new();
     let log = dir.path("auth.log");
     configure(&dir, &log, false);
-    let (expected, server) = run.flood_with_kills(&dir, &log, &|| ServerProcess::start_here(&dir));
+    let start = || ServerProcess::start_here(&dir);
+    let (expected, server) = run.flood_with_kills(&dir, &log, &start, &kill9);
     check(&dir, &server, &expected);
 }
 
@@ -265,7 +339,7 @@ fn kill_9_with_real_iptables_leaves_one_rule_per_ban() {
     let log = dir.path("auth.log");
     configure(&dir, &log, true);
     let start = || ServerProcess::start(&lab.server, &dir, None);
-    let (expected, server) = run.flood_with_kills(&dir, &log, &start);
+    let (expected, server) = run.flood_with_kills(&dir, &log, &start, &kill9);
     check(&dir, &server, &expected);
     let out = lab.exec(&lab.server, &["iptables", "-w", "-S", CHAIN]);
     let rules = String::from_utf8_lossy(&out.stdout).into_owned();
