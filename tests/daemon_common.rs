@@ -200,7 +200,7 @@ impl ServerProcess {
         ServerProcess::start_with(command, dir, None)
     }
 
-    fn start_with(
+    pub fn start_with(
         mut command: Command,
         dir: &TestDir,
         path_prefix: Option<&Path>,

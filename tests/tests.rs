@@ -7,6 +7,7 @@ mod support;
 
 mod config_check;
 mod conformance;
+mod crash_exact;
 mod daemon_action_options;
 mod daemon_actions;
 mod daemon_commands;

@@ -189,12 +189,12 @@ impl CommandAction {
     }
 
     /// Runs `actionban` for `ban` (starting its family first if on demand).
-    pub fn ban(&mut self, ban: &BanInfo) -> Result<(), ActionError> {
+    pub fn ban(&mut self, ban: &BanInfo<'_>) -> Result<(), ActionError> {
         self.ban_with("actionban", ban)
     }
 
     /// Runs `actionreban` if defined, else `actionban`.
-    pub fn reban(&mut self, ban: &BanInfo) -> Result<(), ActionError> {
+    pub fn reban(&mut self, ban: &BanInfo<'_>) -> Result<(), ActionError> {
         let operation = if self.has_property("actionreban") {
             "actionreban"
         } else {
@@ -204,7 +204,7 @@ impl CommandAction {
     }
 
     /// Runs `actionunban` if this family holds bans.
-    pub fn unban(&mut self, ban: &BanInfo) -> Result<(), ActionError> {
+    pub fn unban(&mut self, ban: &BanInfo<'_>) -> Result<(), ActionError> {
         let family = ban.family();
         if self.started.get(family).copied().unwrap_or(0) & HAS_BANS == 0 {
             return Ok(());
@@ -312,14 +312,14 @@ impl CommandAction {
     pub fn render_ban(
         &mut self,
         operation: &str,
-        ban: &BanInfo,
+        ban: &BanInfo<'_>,
     ) -> Result<PreparedCommand, ActionError> {
         let conditional = format!("family={}", ban.family());
         let command = self.render_static(operation, &conditional)?;
         Ok(render_dynamic(&command, &DynamicValues::for_ban(ban)))
     }
 
-    fn ban_with(&mut self, operation: &str, ban: &BanInfo) -> Result<(), ActionError> {
+    fn ban_with(&mut self, operation: &str, ban: &BanInfo<'_>) -> Result<(), ActionError> {
         let family = ban.family();
         if self.start_on_demand && self.started.get(family).copied().unwrap_or(0) == 0 {
             self.start_families(&[family.to_owned()])?;
@@ -337,7 +337,7 @@ impl CommandAction {
 
     /// fail2ban's `_processCmd`: run; on failure, check (and repair) once,
     /// then run again.
-    fn process(&mut self, operation: &str, ban: &BanInfo) -> Result<(), ActionError> {
+    fn process(&mut self, operation: &str, ban: &BanInfo<'_>) -> Result<(), ActionError> {
         let family = ban.family();
         let first = self.render_ban(operation, ban)?;
         let Err(error) = self.run(&first, operation) else {

@@ -42,9 +42,13 @@ use crate::tags::{TAG_RE, builtin_tag};
 static FILTER_TAG_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<F-([A-Z0-9_\-]+)>").expect("valid F-tag regex"));
 
-/// Everything fail2ban's `ActionInfo` offers about one ban.
+/// No filter captures, for a [`BanInfo`] built without any.
+static NO_DATA: BTreeMap<String, String> = BTreeMap::new();
+
+/// Everything fail2ban's `ActionInfo` offers about one ban: a view borrowing the ban's
+/// matches and captures, so that running the actions copies none of them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BanInfo {
+pub struct BanInfo<'a> {
     /// The banned address; validated by its type.
     pub ip: IpAddr,
     /// Failure id (`<fid>`, the filter's `<F-ID>`); `None` means the IP.
@@ -58,7 +62,7 @@ pub struct BanInfo {
     /// How often this IP was banned before (`<bancount>`).
     pub ban_count: u32,
     /// Log lines of this ticket (`<matches>`, joined by newlines).
-    pub matches: Vec<String>,
+    pub matches: &'a [String],
     /// Matches of this IP over all jails (`<ipmatches>`); `None` → `matches`.
     pub ip_matches: Option<Vec<String>>,
     /// Matches of this IP in this jail (`<ipjailmatches>`); `None` → `matches`.
@@ -71,10 +75,10 @@ pub struct BanInfo {
     pub restored: bool,
     /// Filter captures by fail2ban option name (`user` for `<F-USER>`,
     /// `fport` for `<F-PORT>`), as fail2ban's ticket data.
-    pub data: BTreeMap<String, String>,
+    pub data: &'a BTreeMap<String, String>,
 }
 
-impl BanInfo {
+impl BanInfo<'_> {
     /// A ban of `ip` at `time` for `ban_time` seconds, with no other details.
     pub fn new(ip: IpAddr, time: i64, ban_time: i64) -> Self {
         BanInfo {
@@ -84,13 +88,13 @@ impl BanInfo {
             time,
             ban_time,
             ban_count: 0,
-            matches: Vec::new(),
+            matches: &[],
             ip_matches: None,
             ip_jail_matches: None,
             ip_failures: None,
             ip_jail_failures: None,
             restored: false,
-            data: BTreeMap::new(),
+            data: &NO_DATA,
         }
     }
 
@@ -142,10 +146,10 @@ pub(crate) struct DynamicValues {
 
 impl DynamicValues {
     /// Values for a ban/unban/reban of `ban`.
-    pub(crate) fn for_ban(ban: &BanInfo) -> Self {
+    pub(crate) fn for_ban(ban: &BanInfo<'_>) -> Self {
         let trusted = |s: String| Value::Trusted(s);
         let joined = |lines: &Option<Vec<String>>| {
-            Value::Untrusted(lines.as_ref().unwrap_or(&ban.matches).join("\n"))
+            Value::Untrusted(lines.as_deref().unwrap_or(ban.matches).join("\n"))
         };
         let ip = ban.ip.to_string();
         let mut tags = BTreeMap::new();
@@ -487,8 +491,10 @@ mod tests {
     #[test]
     fn untrusted_values_become_quoted_expansions() -> Result<(), std::net::AddrParseError> {
         let mut ban = BanInfo::new("192.0.2.1".parse()?, 100, 600);
-        ban.matches = vec!["$(id)".into()];
-        ban.data.insert("user".into(), "x".into());
+        let matches = ["$(id)".to_string()];
+        let data = BTreeMap::from([("user".to_string(), "x".to_string())]);
+        ban.matches = &matches;
+        ban.data = &data;
         let values = DynamicValues::for_ban(&ban);
         let prepared = render_dynamic(
             "f <ip> <matches> \"<matches>\" '<F-USER>' <F-NONE><unknown>",

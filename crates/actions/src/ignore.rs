@@ -42,7 +42,7 @@ impl IgnoreCommand {
     /// fail2ban's `inIgnoreIPList` for the command: exit status 0 ignores the failure, 1
     /// does not; anything else (another status, a timeout, no shell) is an error, and the
     /// caller does not ignore.
-    pub fn ignores(&self, failure: &BanInfo) -> Result<bool, ActionError> {
+    pub fn ignores(&self, failure: &BanInfo<'_>) -> Result<bool, ActionError> {
         let prepared = render_dynamic(&self.command, &DynamicValues::for_ban(failure));
         let label = Label {
             action: "ignorecommand",
@@ -62,20 +62,22 @@ impl IgnoreCommand {
 mod tests {
     use super::*;
 
-    fn failure(ip: &str, user: &str) -> BanInfo {
+    /// Whether `command` ignores a failure of `ip` by `user`.
+    fn ignores(command: &IgnoreCommand, ip: &str, user: &str) -> bool {
+        let data = [("user".to_string(), user.to_string())].into();
         let mut info = BanInfo::new(ip.parse().unwrap(), 0, 0);
-        info.data.insert("user".into(), user.into());
-        info
+        info.data = &data;
+        command.ignores(&info).unwrap()
     }
 
     #[test]
     fn exit_status_decides_and_tags_are_data() {
         let command = IgnoreCommand::new(r#"test "<ip>" = 192.0.2.7 && test <F-USER> = 'x;id'"#);
-        assert!(command.ignores(&failure("192.0.2.7", "x;id")).unwrap());
-        assert!(!command.ignores(&failure("192.0.2.8", "x;id")).unwrap());
+        assert!(ignores(&command, "192.0.2.7", "x;id"));
+        assert!(!ignores(&command, "192.0.2.8", "x;id"));
         let family = IgnoreCommand::new("test <family> = inet6");
-        assert!(family.ignores(&failure("2001:db8::1", "")).unwrap());
-        assert!(!family.ignores(&failure("192.0.2.7", "")).unwrap());
+        assert!(ignores(&family, "2001:db8::1", ""));
+        assert!(!ignores(&family, "192.0.2.7", ""));
     }
 
     #[test]
@@ -84,7 +86,7 @@ mod tests {
         let marker = dir.path().join("ran");
         let user = format!("$(touch {})", marker.display());
         let command = IgnoreCommand::new("echo <F-USER>; exit 1");
-        assert!(!command.ignores(&failure("192.0.2.7", &user)).unwrap());
+        assert!(!ignores(&command, "192.0.2.7", &user));
         assert!(!marker.exists());
     }
 
@@ -92,13 +94,13 @@ mod tests {
     fn other_status_and_timeout_are_errors() {
         let failed = IgnoreCommand::new("exit 3");
         assert!(matches!(
-            failed.ignores(&failure("192.0.2.7", "")),
+            failed.ignores(&BanInfo::new("192.0.2.7".parse().unwrap(), 0, 0)),
             Err(ActionError::CommandFailed { .. })
         ));
         let hangs = IgnoreCommand::new("sleep 30").with_timeout(Duration::from_millis(200));
         let started = std::time::Instant::now();
         assert!(matches!(
-            hangs.ignores(&failure("192.0.2.7", "")),
+            hangs.ignores(&BanInfo::new("192.0.2.7".parse().unwrap(), 0, 0)),
             Err(ActionError::Timeout { .. })
         ));
         assert!(

@@ -121,7 +121,7 @@ impl JailActions {
 
     /// Bans on every action; actions with `norestored` skip restored bans. The ban is
     /// current at the epoch this leaves the jail in.
-    pub fn ban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
+    pub fn ban(&mut self, ban: &BanInfo<'_>) -> Vec<ActionFailure> {
         let failures = self.each(|action| {
             if ban.restored && action.skips_restored() {
                 return Ok(());
@@ -155,14 +155,14 @@ impl JailActions {
         self.settled = epoch;
     }
 
-    pub fn reban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
+    pub fn reban(&mut self, ban: &BanInfo<'_>) -> Vec<ActionFailure> {
         self.reban_since(ban, None)
     }
 
     /// fail2ban's `__reBan` after a repair: `actionreban` (or `actionban`) of
     /// `ban`, applied at ban epoch `epoch`, on each action repaired since;
     /// `None` rebans on every action.
-    pub fn reban_since(&mut self, ban: &BanInfo, epoch: Option<u64>) -> Vec<ActionFailure> {
+    pub fn reban_since(&mut self, ban: &BanInfo<'_>, epoch: Option<u64>) -> Vec<ActionFailure> {
         let repaired = self.repaired.clone();
         let failures = self.each_indexed(|index, action| {
             let stale = match (epoch, repaired.get(index)) {
@@ -196,7 +196,7 @@ impl JailActions {
         sane
     }
 
-    pub fn unban(&mut self, ban: &BanInfo) -> Vec<ActionFailure> {
+    pub fn unban(&mut self, ban: &BanInfo<'_>) -> Vec<ActionFailure> {
         self.applied.remove(&ban.ip);
         self.each(|action| action.unban(ban))
     }
@@ -206,7 +206,7 @@ impl JailActions {
     /// ban is removed one by one: the action's `actioncheck` runs and a broken
     /// action is repaired, except while the jail is `stopping` (its `actionstop`
     /// follows) unless the action sets `actionrepair_on_unban`.
-    pub fn flush(&mut self, bans: &[BanInfo], stopping: bool) -> Vec<ActionFailure> {
+    pub fn flush(&mut self, bans: &[BanInfo<'_>], stopping: bool) -> Vec<ActionFailure> {
         for ban in bans {
             self.applied.remove(&ban.ip);
         }

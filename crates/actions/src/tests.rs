@@ -26,7 +26,7 @@ fn def(name: &str, definition: &[(&str, &str)], init: &[(&str, &str)]) -> Comman
     }
 }
 
-fn ban_of(ip: &str) -> Result<BanInfo, std::net::AddrParseError> {
+fn ban_of(ip: &str) -> Result<BanInfo<'static>, std::net::AddrParseError> {
     let ip: IpAddr = ip.parse()?;
     Ok(BanInfo::new(ip, 1_700_000_000, 600))
 }
@@ -74,8 +74,10 @@ fn log_values_never_run_and_arrive_byte_exact() -> TestResult {
     let mut action = CommandAction::new("sshd", def("probe", &[("actionban", &actionban)], &[]))?;
     for value in hostile(dir.path()) {
         let mut ban = ban_of("192.0.2.10")?;
-        ban.data.insert("user".into(), value.clone());
-        ban.matches = vec![value.clone(), "second line".into()];
+        let data = [("user".to_string(), value.clone())].into();
+        let lines = [value.clone(), "second line".into()];
+        ban.data = &data;
+        ban.matches = &lines;
         ban.fid = Some(value.clone());
         action.ban(&ban)?;
         let matches = format!("{value}\nsecond line");
@@ -698,7 +700,8 @@ fn stock_sendmail_whois_matches_carries_hostile_matches_verbatim() -> TestResult
     let marker = dir.path().join("pwned").display().to_string();
     let evil =
         format!("Failed password for $(touch {marker}) `touch {marker}` '\"; from 203.0.113.9");
-    ban.matches = vec![evil.clone()];
+    let lines = [evil.clone()];
+    ban.matches = &lines;
     let failures = jail.ban(&ban);
     assert!(failures.is_empty(), "{failures:?}");
     let mail = read(&dir.path().join("sendmail.captured"));

@@ -1,5 +1,7 @@
 //! Glue between the tracker's bans and the actions crate.
 
+use std::collections::BTreeMap;
+
 use ferroban_actions::{ActionFailure, BanInfo};
 use ferroban_tracker::Ban;
 
@@ -8,17 +10,23 @@ use crate::log_at;
 
 pub const ACTIONS_LOG: &str = "fail2ban.actions";
 
-/// What the actions are told about a ban; `None` for an id that is no address (a raw
-/// `<F-ID>`), which no firewall action can block.
-pub fn ban_info(ban: &Ban) -> Option<BanInfo> {
+/// What the actions are told about a ban, borrowing its matches and its `captures`
+/// (`ban.data` unpacked once by the caller, who hands the same map to the store); `None`
+/// for an id that is no address (a raw `<F-ID>`), which no firewall action can block.
+pub fn ban_info<'a>(ban: &'a Ban, captures: &'a BTreeMap<String, String>) -> Option<BanInfo<'a>> {
     let ip = ban.id.ip()?;
     let mut info = BanInfo::new(ip, ban.time, ban.ban_time.as_seconds());
     info.failures = ban.failures;
     info.ban_count = ban.ban_count;
-    info.matches = ban.matches.clone();
-    info.data = ban.data.to_map();
+    info.matches = &ban.matches;
+    info.data = captures;
     info.restored = ban.restored;
     Some(info)
+}
+
+/// The captures of each ban, unpacked once, in the same order.
+pub fn captures_of<'a>(bans: impl IntoIterator<Item = &'a Ban>) -> Vec<BTreeMap<String, String>> {
+    bans.into_iter().map(|ban| ban.data.to_map()).collect()
 }
 
 /// Logs the failures of one operation on a jail's actions.
@@ -53,7 +61,8 @@ mod tests {
             data: Default::default(),
             restored: true,
         };
-        let info = ban_info(&ban).unwrap();
+        let captures = BTreeMap::new();
+        let info = ban_info(&ban, &captures).unwrap();
         assert_eq!(info.ip.to_string(), "192.0.2.7");
         assert_eq!((info.time, info.ban_time, info.failures), (1000, 60, 3));
         assert!(info.restored);
@@ -61,6 +70,6 @@ mod tests {
             id: FailId::parse("user@example"),
             ..ban
         };
-        assert!(ban_info(&raw).is_none());
+        assert!(ban_info(&raw, &captures).is_none());
     }
 }

@@ -2,9 +2,10 @@
 //! the jail's filter over them and sends each failure to the jail's owner thread.
 //!
 //! The filter lives here, not in the jail thread, so a burst of lines is filtered while
-//! the jail thread runs a ban action. The read position is saved to the store after every
-//! batch of lines, before the next wait: after a crash, a restart re-reads at most the
-//! lines of one batch and never counts a saved line twice.
+//! the jail thread runs a ban action. After every batch of lines, before the next wait,
+//! the read position goes to the jail thread behind the batch's failures
+//! ([`JailCmd::Read`]), which saves it with the failure windows those lines changed: after
+//! a kill, a restart resumes both from the same line, so no line is lost or counted twice.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, ToSocketAddrs};
@@ -31,7 +32,7 @@ use crate::log_at;
 use crate::metrics::{JOURNAL_PATH, SourceMetrics};
 use crate::now_float;
 use crate::setup::{Backend, JailConfig, UseDns};
-use crate::store::{SharedStore, load_checkpoints, save_checkpoints};
+use crate::store::{SharedStore, load_checkpoints};
 
 const FILTER_LOG: &str = "fail2ban.filter";
 /// The pseudo path under which a journal jail's cursor is saved.
@@ -394,12 +395,27 @@ impl FileLoop {
         }
     }
 
+    /// Hands the positions to the jail, behind the failures found before them.
     fn save(&self) {
-        save_checkpoints(
-            self.store.as_ref(),
-            &self.filter.jail,
-            &self.source.checkpoints(),
-        );
+        if self.store.is_none() {
+            return;
+        }
+        let positions = self
+            .source
+            .checkpoints()
+            .into_iter()
+            .map(|checkpoint| {
+                let path = checkpoint.path.display().to_string();
+                let position = LogPosition::File {
+                    first_line_md5: checkpoint.first_line_md5,
+                    inode: Some(checkpoint.inode),
+                    offset: checkpoint.offset,
+                };
+                (path, position)
+            })
+            .collect();
+        // The jail being gone means it is stopping: its windows are not saved either.
+        let _ = self.filter.sender.send(JailCmd::Read(positions));
     }
 
     fn publish_files(&self) {
@@ -549,20 +565,15 @@ impl JournalLoop {
         metrics.file_totals(Path::new(JOURNAL_PATH), self.bytes_read, 0);
     }
 
+    /// Hands the cursor to the jail, behind the failures found before it.
     fn save(&self) {
-        let (Some(store), Some(cursor)) = (&self.store, self.journal.last_cursor()) else {
+        let (Some(_), Some(cursor)) = (&self.store, self.journal.last_cursor()) else {
             return;
         };
         let position = LogPosition::Journal {
             cursor: cursor.to_string(),
         };
-        let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(error) = store.set_log_position(&self.filter.jail, JOURNAL_POSITION, &position) {
-            log_at!(
-                FILTER_LOG,
-                Level::ERROR,
-                "cannot save journal cursor: {error}"
-            );
-        }
+        let positions = vec![(JOURNAL_POSITION.to_string(), position)];
+        let _ = self.filter.sender.send(JailCmd::Read(positions));
     }
 }

@@ -2,12 +2,17 @@
 //! writes are short; SQLite serializes them anyway), adapters from the tracker's types to
 //! the store's rows, and log positions.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ferroban_source::Checkpoint;
-use ferroban_store::{BanData, LogPosition, NewBan, Store, Takeover};
-use ferroban_tracker::{Ban, BanHistory, BanTime, FailId, PreviousBan, StoredBan, Timestamp};
+use ferroban_store::{
+    BanData, BanDataRef, LogPosition, NewBan, Store, StoreError, Takeover, WindowRow,
+};
+use ferroban_tracker::{
+    Ban, BanHistory, BanTime, FailId, FailureData, FailureWindow, PreviousBan, StoredBan, Timestamp,
+};
 
 use crate::log::Level;
 use crate::log_at;
@@ -37,30 +42,155 @@ fn locked(store: &SharedStore) -> std::sync::MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Records a new ban (restored ones are already recorded).
+/// A ban as the store writes it, with its captures unpacked once by the caller (the
+/// actions read the same map).
+pub struct BanRecord<'a> {
+    pub ban: &'a Ban,
+    /// `ban.id` as text.
+    pub ip: String,
+    pub captures: &'a BTreeMap<String, String>,
+}
+
+impl<'a> BanRecord<'a> {
+    pub fn new(ban: &'a Ban, captures: &'a BTreeMap<String, String>) -> Self {
+        BanRecord {
+            ban,
+            ip: ban.id.to_string(),
+            captures,
+        }
+    }
+
+    fn row<'b>(&'b self, jail: &'b str) -> NewBan<'b> {
+        NewBan {
+            jail,
+            ip: &self.ip,
+            time_of_ban: self.ban.time,
+            ban_time: self.ban.ban_time.as_seconds(),
+            ban_count: self.ban.ban_count,
+            data: BanDataRef {
+                matches: &self.ban.matches,
+                failures: self.ban.failures,
+                captures: self.captures,
+            },
+        }
+    }
+}
+
+/// Records new bans (restored ones are already recorded) in one transaction.
+pub fn record_bans(
+    store: Option<&SharedStore>,
+    jail: &str,
+    bans: &[BanRecord<'_>],
+) -> Result<(), StoreError> {
+    let Some(store) = store else { return Ok(()) };
+    if bans.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<NewBan<'_>> = bans.iter().map(|ban| ban.row(jail)).collect();
+    locked(store).add_bans(&rows)
+}
+
+/// Records one new ban, logging a failure.
+#[cfg(test)]
 pub fn record_ban(store: Option<&SharedStore>, jail: &str, ban: &Ban) {
-    let Some(store) = store else { return };
-    let data = BanData {
-        matches: ban.matches.clone(),
-        failures: ban.failures,
-        captures: ban.data.to_map(),
-    };
-    let ip = ban.id.to_string();
-    let row = NewBan {
-        jail,
-        ip: &ip,
-        time_of_ban: ban.time,
-        ban_time: ban.ban_time.as_seconds(),
-        ban_count: ban.ban_count,
-        data: &data,
-    };
-    if let Err(error) = locked(store).add_ban(&row) {
+    let captures = ban.data.to_map();
+    if let Err(error) = record_bans(store, jail, &[BanRecord::new(ban, &captures)]) {
         log_at!(
             DB_LOG,
             Level::ERROR,
-            "[{jail}] cannot record ban of {ip}: {error}"
+            "[{jail}] cannot record ban of {}: {error}",
+            ban.id
         );
     }
+}
+
+/// What reading a jail's logs up to some positions led to, saved in one transaction.
+pub struct ReadState<'a> {
+    /// Bans decided from those lines that are not recorded yet (the store could not be
+    /// written when they were made).
+    pub bans: &'a [BanRecord<'a>],
+    /// Windows changed since the last save; `None`: the window closed.
+    pub windows: &'a [(FailId, Option<&'a FailureWindow>)],
+    pub positions: &'a [(String, LogPosition)],
+    /// Windows whose last failure is before this are stale.
+    pub stale_before: Timestamp,
+}
+
+/// Saves `state`: the positions only with the windows and bans they led to.
+pub fn save_read(
+    store: Option<&SharedStore>,
+    jail: &str,
+    state: &ReadState<'_>,
+) -> Result<(), StoreError> {
+    let Some(store) = store else { return Ok(()) };
+    let mut rows = Vec::new();
+    let mut closed = Vec::new();
+    for (id, window) in state.windows {
+        match window {
+            Some(window) => rows.push(window_row(id, window)),
+            None => closed.push(id.to_string()),
+        }
+    }
+    let bans: Vec<NewBan<'_>> = state.bans.iter().map(|ban| ban.row(jail)).collect();
+    let read = ferroban_store::ReadSave {
+        bans: &bans,
+        windows: &rows,
+        closed: &closed,
+        positions: state.positions,
+        stale_before: state.stale_before,
+    };
+    locked(store).save_read(jail, &read)
+}
+
+fn window_row(id: &FailId, window: &FailureWindow) -> WindowRow {
+    WindowRow {
+        id: id.to_string(),
+        retry: window.retry,
+        failures: window.failures,
+        first_time: window.first_time,
+        last_time: window.last_time,
+        data: BanData {
+            matches: window.matches.to_vec(),
+            failures: window.failures,
+            captures: window.packed_data().to_map(),
+        },
+    }
+}
+
+/// The failure windows of `jail` saved before a restart whose last failure is at or after
+/// `since`.
+pub fn saved_windows(
+    store: Option<&SharedStore>,
+    jail: &str,
+    since: Timestamp,
+) -> Vec<(FailId, FailureWindow)> {
+    let Some(store) = store else {
+        return Vec::new();
+    };
+    let rows = match locked(store).windows(jail, since) {
+        Ok(rows) => rows,
+        Err(error) => {
+            log_at!(
+                DB_LOG,
+                Level::ERROR,
+                "[{jail}] cannot read saved failure windows: {error}"
+            );
+            return Vec::new();
+        }
+    };
+    let window = |row: WindowRow| {
+        let data = FailureData::from(&row.data.captures);
+        let counts = (row.retry, row.failures);
+        let window = FailureWindow::saved(
+            counts,
+            row.first_time,
+            row.last_time,
+            row.data.matches,
+            data,
+        );
+        (FailId::parse(&row.id), window)
+    };
+    rows.into_iter().map(window).collect()
 }
 
 /// Forgets a ban lifted by the user.
@@ -137,28 +267,6 @@ impl BanHistory for StoreHistory<'_> {
     }
 }
 
-/// Saves the tailer's positions: fail2ban's `(md5 of the first line, position)` and the
-/// inode.
-pub fn save_checkpoints(store: Option<&SharedStore>, jail: &str, checkpoints: &[Checkpoint]) {
-    let Some(store) = store else { return };
-    let mut store = locked(store);
-    for checkpoint in checkpoints {
-        let position = LogPosition::File {
-            first_line_md5: checkpoint.first_line_md5.clone(),
-            inode: Some(checkpoint.inode),
-            offset: checkpoint.offset,
-        };
-        let path = checkpoint.path.display().to_string();
-        if let Err(error) = store.set_log_position(jail, &path, &position) {
-            log_at!(
-                DB_LOG,
-                Level::ERROR,
-                "[{jail}] cannot save position in {path}: {error}"
-            );
-        }
-    }
-}
-
 /// The saved positions of `paths` for `jail`.
 pub fn load_checkpoints(
     store: Option<&SharedStore>,
@@ -209,7 +317,18 @@ mod tests {
             offset: 99,
             first_line_md5: "abc".into(),
         };
-        save_checkpoints(Some(&store), "sshd", std::slice::from_ref(&checkpoint));
+        let position = LogPosition::File {
+            first_line_md5: checkpoint.first_line_md5.clone(),
+            inode: Some(checkpoint.inode),
+            offset: checkpoint.offset,
+        };
+        let state = ReadState {
+            bans: &[],
+            windows: &[],
+            positions: &[("/var/log/auth.log".to_string(), position)],
+            stale_before: 0,
+        };
+        save_read(Some(&store), "sshd", &state).unwrap();
         let back = load_checkpoints(Some(&store), "sshd", std::slice::from_ref(&checkpoint.path));
         assert_eq!(back, vec![checkpoint]);
     }

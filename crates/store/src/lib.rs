@@ -21,7 +21,8 @@
 //!
 //! Like fail2ban, two ban tables are kept: `bans`, the history (one row per
 //! ban, purged by age), and `bips`, the latest ban of each (IP, jail), which
-//! restoring and ban counting read.
+//! restoring and ban counting read. A third, `windows`, holds the failure windows as they
+//! stood at the saved log positions, written in the same transaction as those positions.
 
 mod schema;
 mod takeover;
@@ -108,6 +109,59 @@ pub struct BanData {
     pub captures: std::collections::BTreeMap<String, String>,
 }
 
+/// What is stored with a ban, borrowed from the ban being recorded (written as
+/// [`BanData`] reads it back): recording copies none of its matches or captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BanDataRef<'a> {
+    pub matches: &'a [String],
+    pub failures: u32,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub captures: &'a std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> From<&'a BanData> for BanDataRef<'a> {
+    fn from(data: &'a BanData) -> Self {
+        BanDataRef {
+            matches: &data.matches,
+            failures: data.failures,
+            captures: &data.captures,
+        }
+    }
+}
+
+/// A failure window as saved with the log position it was counted up to (see
+/// [`Store::save_read`]): after a crash the jail resumes its counts from here, and re-reads
+/// only the lines after that position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowRow {
+    /// The failure id, as the tracker writes it.
+    pub id: String,
+    /// The counter compared against `maxretry`.
+    pub retry: u32,
+    /// Attempts seen.
+    pub failures: u32,
+    /// Unix seconds: start of the window and its latest failure.
+    pub first_time: i64,
+    pub last_time: i64,
+    /// Matched lines and captures, as a ban's.
+    pub data: BanData,
+}
+
+/// What reading a jail's logs up to `positions` led to, for [`Store::save_read`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadSave<'a> {
+    /// Bans decided from those lines and not recorded yet.
+    pub bans: &'a [NewBan<'a>],
+    /// Failure windows changed since the last save.
+    pub windows: &'a [WindowRow],
+    /// Ids whose windows closed (turned into bans).
+    pub closed: &'a [String],
+    /// `(path, position)` per log.
+    pub positions: &'a [(String, LogPosition)],
+    /// Windows whose last failure is earlier than this are stale and dropped.
+    pub stale_before: i64,
+}
+
 /// A ban to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBan<'a> {
@@ -119,7 +173,7 @@ pub struct NewBan<'a> {
     pub ban_time: i64,
     /// 1 for a first ban, more with `bantime.increment`.
     pub ban_count: u32,
-    pub data: &'a BanData,
+    pub data: BanDataRef<'a>,
 }
 
 /// A ban still in force.
@@ -313,32 +367,67 @@ impl Store {
     /// Records a ban in the history and as the IP's latest ban in its jail.
     /// Only the last `dbmaxmatches` matches are kept.
     pub fn add_ban(&mut self, ban: &NewBan<'_>) -> Result<(), StoreError> {
-        let mut data = ban.data.clone();
-        let excess = data.matches.len().saturating_sub(self.max_matches);
-        data.matches.drain(..excess);
-        let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+        self.add_bans(std::slice::from_ref(ban))
+    }
+
+    /// Records `bans` in one transaction: all of them are on disk, or none.
+    ///
+    /// The daemon records a batch of decided bans before their actions run (write-ahead):
+    /// a kill between the two leaves the ban in the store, and the restart applies it.
+    pub fn add_bans(&mut self, bans: &[NewBan<'_>]) -> Result<(), StoreError> {
+        let max_matches = self.max_matches;
         self.write(|tx| {
-            ensure_jail(tx, ban.jail)?;
-            let values = params![
-                ban.jail,
-                ban.ip,
-                ban.time_of_ban,
-                ban.ban_time,
-                ban.ban_count,
-                json
-            ];
-            tx.execute(
-                "INSERT INTO bans(jail, ip, time_of_ban, ban_time, ban_count, data)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                values,
-            )?;
-            tx.execute(
-                "INSERT OR REPLACE INTO bips(jail, ip, time_of_ban, ban_time, ban_count, data)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                values,
-            )
-            .map(drop)
+            for ban in bans {
+                insert_ban(tx, ban, max_matches)?;
+            }
+            Ok(())
         })
+    }
+
+    /// Saves, in one transaction, what reading a jail's logs up to some positions led to
+    /// (see [`ReadSave`]).
+    ///
+    /// Saved together, a restart resumes counting exactly where reading resumes: no line
+    /// counted twice (its failure is in a saved window and its position is past it) and
+    /// none lost (a line after the position is read again and its failure counted then).
+    pub fn save_read(&mut self, jail: &str, read: &ReadSave<'_>) -> Result<(), StoreError> {
+        let max_matches = self.max_matches;
+        self.write(|tx| {
+            ensure_jail(tx, jail)?;
+            for ban in read.bans {
+                insert_ban(tx, ban, max_matches)?;
+            }
+            for window in read.windows {
+                write_window(tx, jail, window, max_matches)?;
+            }
+            for id in read.closed {
+                tx.execute(
+                    "DELETE FROM windows WHERE jail = ?1 AND id = ?2",
+                    params![jail, id],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM windows WHERE jail = ?1 AND last_time < ?2",
+                params![jail, read.stale_before],
+            )?;
+            for (path, position) in read.positions {
+                write_log_position(tx, jail, path, position)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The saved failure windows of `jail` whose last failure is at or after `since`.
+    pub fn windows(&self, jail: &str, since: i64) -> Result<Vec<WindowRow>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<WindowRow>> {
+            let mut statement = self.connection.prepare(
+                "SELECT id, retry, failures, first_time, last_time, data FROM windows
+                 WHERE jail = ?1 AND last_time >= ?2 ORDER BY rowid",
+            )?;
+            let rows = statement.query_map(params![jail, since], window_row)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.error(e))
     }
 
     /// Forgets the bans of `ip` in `jail` (an unban by the user).
@@ -529,6 +618,76 @@ impl Store {
             source,
         }
     }
+}
+
+/// Inserts one ban into the history and as the latest of its (ip, jail), keeping its last
+/// `max_matches` matches.
+fn insert_ban(tx: &Transaction<'_>, ban: &NewBan<'_>, max_matches: usize) -> rusqlite::Result<()> {
+    ensure_jail(tx, ban.jail)?;
+    let json = data_json(ban.data, max_matches);
+    let values = params![
+        ban.jail,
+        ban.ip,
+        ban.time_of_ban,
+        ban.ban_time,
+        ban.ban_count,
+        json
+    ];
+    tx.execute(
+        "INSERT INTO bans(jail, ip, time_of_ban, ban_time, ban_count, data)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        values,
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO bips(jail, ip, time_of_ban, ban_time, ban_count, data)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        values,
+    )
+    .map(drop)
+}
+
+/// The JSON of a ban's data with only its last `max_matches` matches.
+fn data_json(data: BanDataRef<'_>, max_matches: usize) -> String {
+    let excess = data.matches.len().saturating_sub(max_matches);
+    let kept = BanDataRef {
+        matches: &data.matches[excess..],
+        ..data
+    };
+    serde_json::to_string(&kept).unwrap_or_else(|_| "{}".to_owned())
+}
+
+fn write_window(
+    tx: &Transaction<'_>,
+    jail: &str,
+    window: &WindowRow,
+    max_matches: usize,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO windows(jail, id, retry, failures, first_time, last_time, data)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            jail,
+            window.id,
+            window.retry,
+            window.failures,
+            window.first_time,
+            window.last_time,
+            data_json(BanDataRef::from(&window.data), max_matches)
+        ],
+    )
+    .map(drop)
+}
+
+fn window_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<WindowRow> {
+    let data: Option<String> = row.get(5)?;
+    Ok(WindowRow {
+        id: row.get(0)?,
+        retry: row.get(1)?,
+        failures: row.get(2)?,
+        first_time: row.get(3)?,
+        last_time: row.get(4)?,
+        data: parse_data(data.as_deref().unwrap_or("{}")),
+    })
 }
 
 /// Writes one `logs` row: a file's md5, inode and offset, or a journal cursor.

@@ -7,11 +7,11 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The schema version this build writes: `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `MIGRATIONS[i]` brings a database from version `i` to `i + 1`. Append
 /// only: a released step is never edited.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: jails, log positions, ban history (`bans`) and latest ban per
     // (ip, jail) (`bips`), as fail2ban's schema version 4.
     "CREATE TABLE jails(
@@ -75,6 +75,18 @@ const MIGRATIONS: [&str; 2] = [
      FROM logs;
      DROP TABLE logs;
      ALTER TABLE logs_v2 RENAME TO logs;",
+    // 3: failure windows, saved with the log positions they were counted up to, so that
+    // a kill loses no count and a restart counts no line twice.
+    "CREATE TABLE windows(
+         jail TEXT NOT NULL REFERENCES jails(name) ON DELETE CASCADE,
+         id TEXT NOT NULL,
+         retry INTEGER NOT NULL,
+         failures INTEGER NOT NULL,
+         first_time INTEGER NOT NULL,
+         last_time INTEGER NOT NULL,
+         data TEXT,
+         PRIMARY KEY(jail, id)
+     );",
 ];
 
 /// Connection settings.

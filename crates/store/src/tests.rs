@@ -31,7 +31,7 @@ fn ban<'a>(
         time_of_ban,
         ban_time,
         ban_count: 1,
-        data,
+        data: data.into(),
     }
 }
 
@@ -447,5 +447,55 @@ fn kill_9_leaves_a_consistent_file() -> TestResult {
         matches!(position, Some(p) if p == bans - 1 || p == bans - 2),
         "{position:?} vs {bans}"
     );
+    Ok(())
+}
+
+/// Windows and positions are saved together, bans of the same save with them; a window
+/// closed or gone stale is not read back.
+#[test]
+fn a_read_saves_windows_positions_and_bans_together() -> Result<(), Box<dyn std::error::Error>> {
+    let (_dir, mut store) = temp_store()?;
+    let window = |id: &str, last_time: i64| WindowRow {
+        id: id.into(),
+        retry: 2,
+        failures: 2,
+        first_time: last_time - 1,
+        last_time,
+        data: data(&["line"], 2),
+    };
+    let position = LogPosition::File {
+        first_line_md5: "abc".into(),
+        inode: Some(7),
+        offset: 99,
+    };
+    let none = BanData::default();
+    let bans = [ban("sshd", "192.0.2.9", NOW, 600, &none)];
+    let windows = [window("192.0.2.1", NOW), window("192.0.2.2", NOW - 1000)];
+    let positions = [("/var/log/auth.log".to_string(), position.clone())];
+    let read = ReadSave {
+        bans: &bans,
+        windows: &windows,
+        closed: &[],
+        positions: &positions,
+        stale_before: NOW - 600,
+    };
+    store.save_read("sshd", &read)?;
+    let back = store.windows("sshd", NOW - 600)?;
+    assert_eq!(back, [window("192.0.2.1", NOW)]);
+    assert_eq!(
+        store.get_log_position("sshd", "/var/log/auth.log")?,
+        Some(position)
+    );
+    assert_eq!(store.current_bans("sshd", NOW)?.len(), 1);
+    let closed = ["192.0.2.1".to_string()];
+    let read = ReadSave {
+        bans: &[],
+        windows: &[],
+        closed: &closed,
+        positions: &[],
+        stale_before: NOW - 600,
+    };
+    store.save_read("sshd", &read)?;
+    assert!(store.windows("sshd", 0)?.is_empty());
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! What the tracker emits: bans, unbans, and the lists and counters `fail2ban-client` shows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::{BanTime, FailId, FailureData, IgnoreReason, Timestamp};
 
@@ -37,8 +38,9 @@ impl Ban {
 /// What came of a ban decision (a failure reaching `maxretry`, `banip`, a restore).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BanOutcome {
-    /// A new ban: run the actions' `ban`, record it unless `restored`.
-    Banned(Ban),
+    /// A new ban: run the actions' `ban`, record it unless `restored`. Shared with the
+    /// tracker's own entry.
+    Banned(Arc<Ban>),
     /// The id was banned already: no new ban, no actions. fail2ban's `addBanTicket` still
     /// moves the end of the existing ban out when this decision's end is later.
     AlreadyBanned {
@@ -85,7 +87,7 @@ pub enum UnbanCause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unban {
     /// The ban as it stood.
-    pub ban: Ban,
+    pub ban: Arc<Ban>,
     /// Why it ended.
     pub cause: UnbanCause,
 }

@@ -96,6 +96,26 @@ impl FailureWindow {
         window
     }
 
+    /// A window as it was saved (with the log position it was counted up to) and read back
+    /// after a restart.
+    pub fn saved(
+        counts: (u32, u32),
+        first_time: Timestamp,
+        last_time: Timestamp,
+        matches: Vec<String>,
+        data: FailureData,
+    ) -> Self {
+        let (retry, failures) = counts;
+        FailureWindow {
+            retry,
+            failures,
+            first_time,
+            last_time,
+            matches: ThinVec::from(matches),
+            data,
+        }
+    }
+
     /// Adds a further failure: fail2ban's `adjustTime` then `inc`.
     ///
     /// An id's own attempts only count for the window's first failure; later ones add
@@ -145,6 +165,11 @@ impl FailureWindow {
     /// Captured tags of the failure that opened the window.
     pub fn data(&self) -> BTreeMap<String, String> {
         self.data.to_map()
+    }
+
+    /// The same, packed, to save it as it is.
+    pub fn packed_data(&self) -> &FailureData {
+        &self.data
     }
 
     /// When the window is stale: fail2ban's `cleanup` drops an entry once

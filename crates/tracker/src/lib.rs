@@ -16,7 +16,11 @@
 //!
 //! Emits: [`FailureOutcome`]/[`BanOutcome`] (a new ban for the actions to run and the store
 //! to record, or why not), [`Unban`]s when bans end, and the lists and counters of
-//! `fail2ban-client status` and `get <jail> banip --with-time`.
+//! `fail2ban-client status` and `get <jail> banip --with-time`. A ban is handed out as an
+//! `Arc<Ban>` shared with the tracker's own entry: the actions and the store read that one
+//! ban, its matches never copied. The failure windows changed since the last call
+//! ([`Tracker::take_window_changes`]) go to the store with the log position they were
+//! counted up to, and come back after a restart through [`Tracker::restore_window`].
 //!
 //! Time is whole Unix seconds ([`Timestamp`], `i64`): ordered keys need a total order,
 //! which `f64` lacks, fail2ban's database rounds its times to seconds, and whole seconds let

@@ -2,9 +2,10 @@
 //! `Actions` and the `bantime.increment` half of the observer, without threads or clocks.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use crate::{
     Ban, BanHistory, BanListEntry, BanOutcome, BanTime, FailId, Failure, FailureData,
@@ -23,7 +24,9 @@ pub enum TrackerError {
 /// A ban and the bookkeeping fail2ban keeps on its ticket.
 #[derive(Debug, Clone)]
 struct BanEntry {
-    ban: Ban,
+    /// Shared with the [`BanOutcome`] and [`Unban`] handed out: the actions and the store
+    /// read the same ban, its matches and data never copied on the way.
+    ban: Arc<Ban>,
     /// fail2ban's ticket `bantime` being set: when not, the ban follows the jail's
     /// `bantime`, even when it is changed while the ban runs.
     explicit_ban_time: bool,
@@ -89,6 +92,9 @@ pub struct Tracker {
     /// scans all of them instead; here a scan runs when this moment comes and finds the
     /// next one, so stale windows still go at their second.
     window_sweep: Option<Timestamp>,
+    /// Ids whose window opened, grew or closed since [`Tracker::take_window_changes`]:
+    /// what the daemon saves with its next log position.
+    changed_windows: HashSet<FailId>,
     total_failed: u64,
     total_banned: u64,
     next_sequence: u64,
@@ -117,6 +123,7 @@ impl Tracker {
             bans: HashMap::new(),
             ban_ends: BTreeSet::new(),
             window_sweep: None,
+            changed_windows: HashSet::new(),
             total_failed: 0,
             total_banned: 0,
             next_sequence: 0,
@@ -142,7 +149,7 @@ impl Tracker {
         self.policy = policy;
         for entry in self.bans.values_mut() {
             if !entry.explicit_ban_time {
-                entry.ban.ban_time = self.policy.ban_time;
+                Arc::make_mut(&mut entry.ban).ban_time = self.policy.ban_time;
             }
         }
         self.rebuild_deadlines();
@@ -336,13 +343,45 @@ impl Tracker {
     }
 
     /// The ban of `id`, if banned.
-    pub fn get_ban(&self, id: &FailId) -> Option<&Ban> {
+    pub fn get_ban(&self, id: &FailId) -> Option<&Arc<Ban>> {
         self.bans.get(id).map(|entry| &entry.ban)
     }
 
     /// The open failure window of `id`, if any.
     pub fn failure_window(&self, id: &FailId) -> Option<&FailureWindow> {
         self.failures.get(id)
+    }
+
+    /// The windows that opened, grew or closed since the last call: each changed id with
+    /// its window now, `None` for one that closed (turned into a ban, or gone stale when
+    /// counted again). Windows that merely went stale are not listed: the store drops
+    /// those by age.
+    pub fn take_window_changes(&mut self) -> Vec<(FailId, Option<&FailureWindow>)> {
+        let changed = std::mem::take(&mut self.changed_windows);
+        let failures = &self.failures;
+        changed
+            .into_iter()
+            .map(|id| {
+                let window = failures.get(&id);
+                (id, window)
+            })
+            .collect()
+    }
+
+    /// Lists `ids` as changed again: their last save failed.
+    pub fn keep_window_changes(&mut self, ids: impl IntoIterator<Item = FailId>) {
+        self.changed_windows.extend(ids);
+    }
+
+    /// Puts back a window saved before a restart (see [`Tracker::take_window_changes`]);
+    /// one already stale at `now` is dropped.
+    pub fn restore_window(&mut self, id: FailId, window: FailureWindow, now: Timestamp) {
+        let deadline = window.deadline(self.policy.find_time);
+        if deadline <= now {
+            return;
+        }
+        self.window_sweep = Some(self.window_sweep.map_or(deadline, |t| t.min(deadline)));
+        self.failures.insert(id, window);
     }
 
     /// Banned ids in the order the bans were made ("Banned IP list", `get <jail> banip`
@@ -419,6 +458,7 @@ impl Tracker {
             }
         };
         let retry = window.retry;
+        self.changed_windows.insert(id.clone());
         self.failures.insert(id, window);
         retry
     }
@@ -448,6 +488,7 @@ impl Tracker {
         let window = self.failures.get_mut(id)?;
         // Moves the window's deadline later at most: `window_sweep` stays a bound.
         window.boost(time, weight - 1, find_time);
+        self.changed_windows.insert(id.clone());
         self.total_failed += 1;
         Some(window.retry)
     }
@@ -497,27 +538,30 @@ impl Tracker {
             return self.prolong(&candidate, ban_time);
         }
         let explicit_ban_time = candidate.ban_time.is_some();
-        let mut entry = BanEntry {
-            ban: Ban {
-                id: candidate.id,
-                time: candidate.time,
-                ban_time,
-                // `addBanTicket` counts the ban on the ticket, restored ones too.
-                ban_count: candidate.ban_count.saturating_add(1),
-                failures: candidate.failures,
-                matches: candidate.matches,
-                data: candidate.data,
-                restored: candidate.restored,
-            },
+        let mut ban = Ban {
+            id: candidate.id,
+            time: candidate.time,
+            ban_time,
+            // `addBanTicket` counts the ban on the ticket, restored ones too.
+            ban_count: candidate.ban_count.saturating_add(1),
+            failures: candidate.failures,
+            matches: candidate.matches,
+            data: candidate.data,
+            restored: candidate.restored,
+        };
+        let explicit_ban_time = if !candidate.restored && !explicit_ban_time {
+            self.increment(&mut ban, history)
+        } else {
+            explicit_ban_time
+        };
+        let entry = BanEntry {
+            ban: Arc::new(ban),
             explicit_ban_time,
             sequence: self.next_sequence,
         };
-        if !candidate.restored && !explicit_ban_time {
-            self.increment(&mut entry, history);
-        }
         self.next_sequence += 1;
         self.total_banned += 1;
-        let ban = entry.ban.clone();
+        let ban = Arc::clone(&entry.ban);
         self.insert_ban(entry);
         BanOutcome::Banned(ban)
     }
@@ -546,9 +590,10 @@ impl Tracker {
                 end: old_end,
             };
         }
-        entry.ban.ban_time = match ban_time {
-            BanTime::Seconds(seconds) if candidate.time > entry.ban.time => {
-                BanTime::Seconds(seconds.saturating_add(candidate.time - entry.ban.time))
+        let ban = Arc::make_mut(&mut entry.ban);
+        ban.ban_time = match ban_time {
+            BanTime::Seconds(seconds) if candidate.time > ban.time => {
+                BanTime::Seconds(seconds.saturating_add(candidate.time - ban.time))
             }
             other => other,
         };
@@ -568,33 +613,33 @@ impl Tracker {
     }
 
     /// observer.py `incrBanTime` as `banFound` applies it: an id banned before gets its
-    /// count raised and its ban time from the formula.
-    fn increment(&mut self, entry: &mut BanEntry, history: &dyn BanHistory) {
+    /// count raised and its ban time from the formula. Returns whether the ban now has a
+    /// ban time of its own (incrBanTime sets the ticket's whenever the id has a record).
+    fn increment(&mut self, ban: &mut Ban, history: &dyn BanHistory) -> bool {
         let Some(increment) = &self.policy.increment else {
-            return;
+            return false;
         };
-        let BanTime::Seconds(base) = entry.ban.ban_time else {
-            return;
+        let BanTime::Seconds(base) = ban.ban_time else {
+            return false;
         };
         if base <= 0 {
-            return;
+            return false;
         }
-        let Some(previous) = history.previous_ban(&entry.ban.id, increment.overall_jails) else {
-            return;
+        let Some(previous) = history.previous_ban(&ban.id, increment.overall_jails) else {
+            return false;
         };
-        if previous.ban_count >= entry.ban.ban_count {
-            entry.ban.ban_count = previous.ban_count.saturating_add(1);
+        if previous.ban_count >= ban.ban_count {
+            ban.ban_count = previous.ban_count.saturating_add(1);
         }
         if previous.ban_count > 0 {
             let seconds = increment.ban_time(base, previous.ban_count, (self.random)());
-            entry.ban.ban_time = BanTime::Seconds(seconds);
+            ban.ban_time = BanTime::Seconds(seconds);
         }
-        // incrBanTime sets the ticket's ban time whenever the id has a record.
-        entry.explicit_ban_time = true;
         // The failure is from before the recorded ban: this ban is that one, read again.
-        if entry.ban.time <= previous.time_of_ban {
-            entry.ban.restored = true;
+        if ban.time <= previous.time_of_ban {
+            ban.restored = true;
         }
+        true
     }
 
     /// getCurrentBans' `correctBanTime`: a stored ban longer than the jail's longest ban
@@ -632,6 +677,9 @@ impl Tracker {
 
     fn take_window(&mut self, id: &FailId) -> Option<FailureWindow> {
         let window = self.failures.remove(id);
+        if window.is_some() {
+            self.changed_windows.insert(id.clone());
+        }
         if self.failures.is_empty() {
             self.window_sweep = None;
         }

@@ -1,6 +1,9 @@
 //! A jail's bans: failures counted into bans, bans applied, re-applied after a repair,
 //! restored at start and lifted (on time, by the user, at stop).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use ferroban_actions::{ActionError, JailActions};
 use ferroban_tracker::{
     Ban, BanOutcome, FailId, Failure, FailureOutcome, RestoreOutcome, TrackerError, Unban,
@@ -9,16 +12,20 @@ use ferroban_tracker::{
 
 use super::ignore::ignore_source;
 use super::{CONSISTENCY_CHECK_AFTER, FILTER_LOG, JailOwner};
-use crate::actions::{ACTIONS_LOG, ban_info, report};
+use crate::actions::{ACTIONS_LOG, ban_info, captures_of, report};
 use crate::log::Level;
 use crate::log_at;
 use crate::now_seconds;
 use crate::setup::JailConfig;
-use crate::store::{SharedStore, StoreHistory, forget_ban, record_ban, stored_bans};
+use crate::store::{SharedStore, StoreHistory, forget_ban, saved_windows, stored_bans};
 
 impl JailOwner {
     pub(super) fn restore(&mut self) {
         let now = now_seconds();
+        let since = now.saturating_sub(self.tracker.policy().find_time);
+        for (id, window) in saved_windows(self.store.as_ref(), &self.config.name, since) {
+            self.tracker.restore_window(id, window, now);
+        }
         for stored in stored_bans(self.store.as_ref(), &self.config.name, now) {
             let id = stored.id.clone();
             match self.tracker.restore(stored, now) {
@@ -29,7 +36,8 @@ impl JailOwner {
                         "[{}] Restore Ban {id}",
                         self.config.name
                     );
-                    self.apply_ban(&ban);
+                    let captures = ban.data.to_map();
+                    self.apply_ban(&ban, &captures);
                 }
                 RestoreOutcome::Ignored(reason) => log_at!(
                     ACTIONS_LOG,
@@ -45,7 +53,12 @@ impl JailOwner {
 
     /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
     pub(super) fn flush(&mut self, unbans: &[Unban], stopping: bool) {
-        let infos: Vec<_> = unbans.iter().filter_map(|u| ban_info(&u.ban)).collect();
+        let captures = captures_of(unbans.iter().map(|u| &*u.ban));
+        let infos: Vec<_> = unbans
+            .iter()
+            .zip(&captures)
+            .filter_map(|(u, captures)| ban_info(&u.ban, captures))
+            .collect();
         if infos.is_empty() {
             return;
         }
@@ -65,11 +78,22 @@ impl JailOwner {
         report(&self.config.name, "flush", failures);
     }
 
-    pub(super) fn failure(&mut self, failure: Failure) {
+    /// Counts a batch of failures from the log source, then records the bans they led to
+    /// (one transaction) and only then runs their actions.
+    pub(super) fn failures(&mut self, failures: Vec<Failure>) {
+        let decided: Vec<Arc<Ban>> = failures
+            .into_iter()
+            .filter_map(|failure| self.failure(failure))
+            .collect();
+        self.apply_decided(decided);
+    }
+
+    /// Counts one failure; returns the ban it led to, not yet recorded nor applied.
+    fn failure(&mut self, failure: Failure) -> Option<Arc<Ban>> {
         let name = self.config.name.clone();
         let id = failure.id.clone();
         if self.ignored(&failure) {
-            return;
+            return None;
         }
         log_at!(
             FILTER_LOG,
@@ -85,7 +109,7 @@ impl JailOwner {
         };
         match self.tracker.add_failure(failure, now, &history) {
             FailureOutcome::Ban(outcome) => self.ban_outcome(outcome, time),
-            FailureOutcome::Counted { .. } | FailureOutcome::Ignored(_) => {}
+            FailureOutcome::Counted { .. } | FailureOutcome::Ignored(_) => None,
         }
     }
 
@@ -104,7 +128,8 @@ impl JailOwner {
             jail: &self.config.name,
         };
         if let FailureOutcome::Ban(outcome) = self.tracker.add_attempt(id, matches, now, &history) {
-            self.ban_outcome(outcome, now);
+            let decided = self.ban_outcome(outcome, now);
+            self.apply_decided(decided.into_iter().collect());
         }
     }
 
@@ -116,20 +141,18 @@ impl JailOwner {
             jail: &self.config.name,
         };
         let outcome = self.tracker.ban(id, now, &history);
-        let banned = matches!(outcome, BanOutcome::Banned(_));
-        self.ban_outcome(outcome, now);
+        let decided = self.ban_outcome(outcome, now);
+        let banned = decided.is_some();
+        self.apply_decided(decided.into_iter().collect());
         banned
     }
 
     /// Acts on a ban decision; `time` is when the failures that led to it happened.
-    fn ban_outcome(&mut self, outcome: BanOutcome, time: i64) {
+    /// Returns a new ban, for the caller to record and apply.
+    fn ban_outcome(&mut self, outcome: BanOutcome, time: i64) -> Option<Arc<Ban>> {
         let name = self.config.name.clone();
         match outcome {
-            BanOutcome::Banned(ban) => {
-                log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Ban {}", ban.id);
-                self.apply_ban(&ban);
-                record_ban(self.store.as_ref(), &name, &ban);
-            }
+            BanOutcome::Banned(ban) => return Some(ban),
             BanOutcome::AlreadyBanned { id, .. } => self.already_banned(&id, time),
             BanOutcome::Expired { id } => {
                 log_at!(
@@ -138,6 +161,28 @@ impl JailOwner {
                     "[{name}] Ignore {id}, expired bantime"
                 );
             }
+        }
+        None
+    }
+
+    /// Records `decided` (write-ahead: a kill after this finds them in the store, and the
+    /// restart applies them), then runs their actions. A ban the store cannot take now is
+    /// applied all the same and kept to be written later (see `persist.rs`).
+    fn apply_decided(&mut self, decided: Vec<Arc<Ban>>) {
+        if decided.is_empty() {
+            return;
+        }
+        let captures = captures_of(decided.iter().map(|ban| &**ban));
+        self.record_decided(&decided, &captures);
+        for (ban, captures) in decided.iter().zip(&captures) {
+            log_at!(
+                ACTIONS_LOG,
+                Level::NOTICE,
+                "[{}] Ban {}",
+                self.config.name,
+                ban.id
+            );
+            self.apply_ban(ban, captures);
         }
     }
 
@@ -185,16 +230,17 @@ impl JailOwner {
             };
             for (ip, applied) in stale {
                 if let Some(ban) = self.tracker.get_ban(&FailId::from(ip)).cloned() {
-                    self.reban(&ban, applied);
+                    let captures = ban.data.to_map();
+                    self.reban(&ban, &captures, applied);
                 }
             }
             self.actions.settle_at(epoch);
         }
     }
 
-    fn reban(&mut self, ban: &Ban, applied_epoch: u64) {
+    fn reban(&mut self, ban: &Ban, captures: &BTreeMap<String, String>, applied_epoch: u64) {
         let name = self.config.name.clone();
-        let Some(info) = self.action_info(ban) else {
+        let Some(info) = self.action_info(ban, captures) else {
             return;
         };
         log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Reban {}", ban.id);
@@ -202,8 +248,8 @@ impl JailOwner {
         report(&name, "reban", failures);
     }
 
-    fn apply_ban(&mut self, ban: &Ban) {
-        let Some(info) = self.action_info(ban) else {
+    fn apply_ban(&mut self, ban: &Ban, captures: &BTreeMap<String, String>) {
+        let Some(info) = self.action_info(ban, captures) else {
             log_at!(
                 ACTIONS_LOG,
                 Level::WARNING,
@@ -220,8 +266,12 @@ impl JailOwner {
     }
 
     /// What the actions are told about `ban`; `None` when its id is no address.
-    fn action_info(&self, ban: &Ban) -> Option<ferroban_actions::BanInfo> {
-        let mut info = ban_info(ban)?;
+    fn action_info<'a>(
+        &self,
+        ban: &'a Ban,
+        captures: &'a BTreeMap<String, String>,
+    ) -> Option<ferroban_actions::BanInfo<'a>> {
+        let mut info = ban_info(ban, captures)?;
         // Reading the store may wait for a checkpoint being written: only when asked for.
         if !ban.restored && uses_ip_matches(&self.config) {
             let jail = self.config.name.as_str();
@@ -267,9 +317,11 @@ impl JailOwner {
             unban.ban.id
         );
         if unban.cause == UnbanCause::Manual {
+            self.forget_unwritten(&unban.ban.id);
             forget_ban(self.store.as_ref(), &name, &unban.ban.id);
         }
-        if let Some(info) = ban_info(&unban.ban) {
+        let captures = unban.ban.data.to_map();
+        if let Some(info) = ban_info(&unban.ban, &captures) {
             let actions = &mut self.actions;
             let failures = crate::metrics::timed(&name, "unban", || actions.unban(&info));
             report(&name, "unban", failures);

@@ -33,9 +33,10 @@ impl JailOwner {
         if let Some(answer) = self.ignore_cache.as_mut().and_then(|c| c.get(failure, now)) {
             return answer;
         }
+        let data = failure.data.to_map();
         let mut info = BanInfo::new(ip, failure.time, 0);
-        info.data = failure.data.to_map();
-        info.matches = failure.matches.clone();
+        info.data = &data;
+        info.matches = &failure.matches;
         let answer = match command.ignores(&info) {
             Ok(true) => {
                 log_at!(FILTER_LOG, Level::INFO, "[{name}] Ignore {id} by command");

@@ -11,12 +11,15 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use ferroban_actions::JailActions;
+use ferroban_store::LogPosition;
 use ferroban_tracker::{Ban, BanListEntry, FailId, Failure, JailStatus, Tracker};
 use tokio::sync::oneshot;
 
 use crate::JAIL_LOG;
-use crate::actions::{ACTIONS_LOG, ban_info, report};
+use crate::actions::{ACTIONS_LOG, ban_info, captures_of, report};
 use crate::log::Level;
 use crate::log_at;
 use crate::setup::JailConfig;
@@ -26,6 +29,7 @@ mod ban_time_extra;
 mod bans;
 mod ignore;
 mod ignore_cache;
+mod persist;
 pub(crate) mod settings;
 
 pub use ban_time_extra::{BanTimeExtra, ExtraError, ExtraValue};
@@ -42,6 +46,9 @@ pub enum JailCmd {
     /// Failures found by the jail's log source, in the order of their lines: a burst of
     /// failures costs the jail one wake-up, not one each.
     Failures(Vec<Failure>),
+    /// The log source read up to these `(path, position)`s and sent every failure of the
+    /// lines before them: saved with the failure windows they led to (see `persist.rs`).
+    Read(Vec<(String, LogPosition)>),
     /// Look at the deadlines again (the clock moved); replies once what was due ended.
     Wake { reply: oneshot::Sender<()> },
     /// `set JAIL attempt`: a failure reported by hand; replies 1, as fail2ban does.
@@ -115,6 +122,11 @@ pub struct JailOwner {
     metrics: crate::metrics::JailMetrics,
     /// `ignorecache`: the `ignorecommand` answers kept.
     ignore_cache: Option<ignore_cache::IgnoreCache>,
+    /// Bans applied but not yet in the store (it could not be written): written with the
+    /// next write that succeeds.
+    unwritten: Vec<Arc<Ban>>,
+    /// The last write to the store failed (logged once until one succeeds).
+    store_failing: bool,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -145,6 +157,8 @@ impl JailOwner {
                 .clone()
                 .map(ignore_cache::IgnoreCache::new),
             config,
+            unwritten: Vec::new(),
+            store_failing: false,
         })
     }
 
@@ -173,20 +187,25 @@ impl JailOwner {
             }
             self.expire();
             self.metrics.publish(&self.tracker.counts());
+            self.retry_unwritten();
         }
     }
 
     fn time_to_next_deadline(&mut self) -> Duration {
-        const IDLE: Duration = Duration::from_secs(3600);
+        let idle = if self.unwritten.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            persist::RETRY_UNWRITTEN
+        };
         let Some(deadline) = self.tracker.next_deadline() else {
-            return IDLE;
+            return idle;
         };
         let now = crate::now_float();
         let wait = deadline as f64 - now;
         if wait <= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(wait).min(IDLE)
+            Duration::from_secs_f64(wait).min(idle)
         }
     }
 
@@ -233,9 +252,8 @@ impl JailOwner {
                 self.idle = idle;
                 let _ = reply.send(idle);
             }
-            JailCmd::Failures(failures) => crate::log::hold(|| {
-                failures.into_iter().for_each(|f| self.failure(f));
-            }),
+            JailCmd::Failures(failures) => crate::log::hold(|| self.failures(failures)),
+            JailCmd::Read(positions) => self.save_read(&positions),
             JailCmd::Wake { reply } => {
                 self.expire();
                 let _ = reply.send(());
@@ -299,13 +317,18 @@ impl JailOwner {
         if config.actions != self.config.actions {
             match build_actions(&config) {
                 Ok(actions) => {
-                    let bans: Vec<Ban> = self
+                    let bans: Vec<Arc<Ban>> = self
                         .tracker
                         .banned()
                         .iter()
                         .filter_map(|id| self.tracker.get_ban(id).cloned())
                         .collect();
-                    let infos: Vec<_> = bans.iter().filter_map(ban_info).collect();
+                    let captures = captures_of(bans.iter().map(|ban| &**ban));
+                    let infos: Vec<_> = bans
+                        .iter()
+                        .zip(&captures)
+                        .filter_map(|(ban, captures)| ban_info(ban, captures))
+                        .collect();
                     report(&name, "flush", self.actions.flush(&infos, false));
                     report(&name, "stop", self.actions.stop());
                     self.actions = actions;

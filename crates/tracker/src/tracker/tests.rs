@@ -30,14 +30,14 @@ fn fail(tracker: &mut Tracker, who: &str, time: Timestamp) -> FailureOutcome {
 
 fn banned(outcome: FailureOutcome) -> Ban {
     match outcome {
-        FailureOutcome::Ban(BanOutcome::Banned(ban)) => ban,
+        FailureOutcome::Ban(BanOutcome::Banned(ban)) => Ban::clone(&ban),
         other => panic!("expected a new ban, got {other:?}"),
     }
 }
 
 fn new_ban(outcome: BanOutcome) -> Ban {
     match outcome {
-        BanOutcome::Banned(ban) => ban,
+        BanOutcome::Banned(ban) => Ban::clone(&ban),
         other => panic!("expected a new ban, got {other:?}"),
     }
 }
@@ -279,7 +279,7 @@ fn a_ban_ends_exactly_ban_time_after_it_began() {
     assert_eq!(
         unbans,
         [Unban {
-            ban,
+            ban: ban.into(),
             cause: UnbanCause::Expired
         }]
     );
@@ -295,7 +295,7 @@ fn expire_returns_bans_earliest_first() {
     let ended: Vec<FailId> = jail
         .expire(5000)
         .into_iter()
-        .map(|unban| unban.ban.id)
+        .map(|unban| unban.ban.id.clone())
         .collect();
     assert_eq!(ended, [id("192.0.2.1"), id("192.0.2.2")]);
 }
@@ -394,7 +394,7 @@ fn manual_ban_and_unban() {
     assert_eq!(
         unbans,
         [Unban {
-            ban,
+            ban: ban.into(),
             cause: UnbanCause::Manual
         }]
     );
@@ -427,7 +427,7 @@ fn unban_of_a_subnet_lifts_the_bans_inside_it() {
         .unban(&id("10.0.0.0/16"))
         .unwrap()
         .into_iter()
-        .map(|unban| unban.ban.id)
+        .map(|unban| unban.ban.id.clone())
         .collect();
     assert_eq!(ended, [id("10.0.0.1"), id("10.0.0.2")]);
     assert_eq!(jail.banned(), [id("10.1.0.1"), id("2001:db8::1")]);
@@ -444,8 +444,10 @@ fn unban_all_flushes_in_ban_order_and_keeps_failures() {
     jail.ban(id("192.0.2.1"), 1001, &NoHistory);
     fail(&mut jail, "192.0.2.3", 1002);
     let unbans = jail.unban_all();
-    let ended: Vec<(FailId, UnbanCause)> =
-        unbans.into_iter().map(|u| (u.ban.id, u.cause)).collect();
+    let ended: Vec<(FailId, UnbanCause)> = unbans
+        .into_iter()
+        .map(|u| (u.ban.id.clone(), u.cause))
+        .collect();
     assert_eq!(
         ended,
         [
@@ -515,11 +517,11 @@ fn a_new_jail_ban_time_moves_the_end_of_plain_bans_only() {
     jail.restore(stored("192.0.2.2", 1000, 300), 1000);
     jail.set_policy(policy(3, 600, 3600));
     assert_eq!(
-        jail.get_ban(&id("192.0.2.1")).and_then(Ban::end),
+        jail.get_ban(&id("192.0.2.1")).and_then(|ban| ban.end()),
         Some(4600)
     );
     assert_eq!(
-        jail.get_ban(&id("192.0.2.2")).and_then(Ban::end),
+        jail.get_ban(&id("192.0.2.2")).and_then(|ban| ban.end()),
         Some(1300)
     );
     assert_eq!(jail.next_deadline(), Some(1300));
@@ -843,4 +845,43 @@ proptest! {
 fn a_tracker_can_move_into_the_owning_task() {
     fn assert_send<T: Send>() {}
     assert_send::<Tracker>();
+}
+
+/// The windows a restart needs: those changed since the last save, closed ones as `None`;
+/// put back, they count on where they stood.
+#[test]
+fn changed_windows_are_listed_once_and_restore_their_counts() {
+    let mut jail = tracker(3, 600, 600);
+    fail(&mut jail, "192.0.2.1", 1000);
+    fail(&mut jail, "192.0.2.2", 1000);
+    fail(&mut jail, "192.0.2.2", 1001);
+    let mut changes: Vec<(FailId, Option<u32>)> = jail
+        .take_window_changes()
+        .into_iter()
+        .map(|(id, window)| (id, window.map(|w| w.retry)))
+        .collect();
+    changes.sort_by_key(|(id, _)| id.to_string());
+    assert_eq!(
+        changes,
+        [(id("192.0.2.1"), Some(1)), (id("192.0.2.2"), Some(2))]
+    );
+    assert!(jail.take_window_changes().is_empty(), "listed once");
+    banned(fail(&mut jail, "192.0.2.2", 1002));
+    let closed: Vec<_> = jail
+        .take_window_changes()
+        .into_iter()
+        .map(|(id, window)| (id, window.is_none()))
+        .collect();
+    assert_eq!(closed, [(id("192.0.2.2"), true)], "a ban closes its window");
+
+    let saved = jail.failure_window(&id("192.0.2.1")).unwrap().clone();
+    let mut restarted = tracker(3, 600, 600);
+    restarted.restore_window(id("192.0.2.1"), saved.clone(), 1100);
+    restarted.restore_window(id("192.0.2.9"), saved, 1600);
+    assert!(
+        restarted.failure_window(&id("192.0.2.9")).is_none(),
+        "stale"
+    );
+    fail(&mut restarted, "192.0.2.1", 1101);
+    banned(fail(&mut restarted, "192.0.2.1", 1102));
 }
