@@ -191,6 +191,9 @@ impl JailOwner {
             }
         }
         crate::store::add_jail(self.store.as_ref(), &name);
+        for line in crate::actions::backend_lines(&name, &self.actions) {
+            log_at!(ACTIONS_LOG, Level::INFO, "{line}");
+        }
         let failures = self.actions.start();
         report(&name, "start", failures);
         self.restore();
