@@ -203,30 +203,28 @@ impl Nftables {
 
     fn stop_families(&self, families: &[Family]) -> Result<(), NftError> {
         let mut script = String::new();
-        let mut removed = Vec::new();
         for family in families {
             let existing = self.existing(*family);
             script.push_str(&self.remove_script(*family, &existing));
-            if existing.set {
-                removed.push(self.names(*family).set.clone());
-            }
         }
-        let others = self.other_sets(&removed);
-        if others == Some(0) {
-            let _ = writeln!(
-                script,
-                "delete table {} {}",
+        if !script.is_empty() {
+            nft::run_script(&self.spec.binary, &script)?;
+        }
+        // Looked at after our own sets are gone: of jails stopping side by side, the last
+        // one sees no set left and removes the table. Failing here (another jail made a
+        // set meanwhile) leaves the table, as it should.
+        if self.set_count() == Some(0) {
+            let delete = format!(
+                "delete table {} {}\n",
                 self.spec.table_family, self.spec.table
             );
+            let _ = nft::run_script(&self.spec.binary, &delete);
         }
-        if script.is_empty() {
-            return Ok(());
-        }
-        nft::run_script(&self.spec.binary, &script).map(drop)
+        Ok(())
     }
 
-    /// How many sets of the table are not among `removed`; `None` without the table.
-    fn other_sets(&self, removed: &[String]) -> Option<usize> {
+    /// How many sets the table holds; `None` without the table.
+    fn set_count(&self) -> Option<usize> {
         let spec = &self.spec;
         let text = nft::run(
             &spec.binary,
@@ -234,11 +232,8 @@ impl Nftables {
             None,
         )
         .ok()?;
-        let sets = text.lines().filter_map(|line| {
-            let name = line.trim().strip_prefix("set ")?.strip_suffix(" {")?;
-            Some(name.to_owned())
-        });
-        Some(sets.filter(|name| !removed.contains(name)).count())
+        let sets = text.lines().filter(|line| line.trim().starts_with("set "));
+        Some(sets.count())
     }
 
     fn names(&self, family: Family) -> &SetNames {
