@@ -290,3 +290,43 @@ fn native_nftables_user_actionban_runs_the_users_commands() {
         "the user's commands made the stock set:\n{set}"
     );
 }
+
+#[test]
+fn native_nftables_blocklist_file_bans_good_lines_and_reports_bad_ones() {
+    let Some(f2b) = fail2ban_dir() else { return };
+    let lab = lab_or_skip!();
+    let dir = TestDir::new();
+    write_config(&dir, &f2b, 600);
+    let server = ServerProcess::start(&lab.server, &dir, None);
+    let list = dir.path("blocklist.txt");
+    std::fs::write(
+        &list,
+        "# from a feed\n192.0.2.10\n198.51.100.20  # noted\nnot-an-address\n\n2001:db8::30\n10.0.0.300\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferroban"))
+        .args(["client", "-c"])
+        .arg(dir.conf())
+        .arg("-s")
+        .arg(dir.socket())
+        .args(["set", "multi", "banip", "--file"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 4: not an address or network: not-an-address")
+            && stderr.contains("line 7: not an address or network: 10.0.0.300"),
+        "bad lines reported with their numbers:\n{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3",
+        "three banned"
+    );
+    assert_eq!(
+        kernel_set(&lab, "multi"),
+        ["192.0.2.10", "198.51.100.20", "2001:db8::30"],
+        "the good lines are in the kernel's sets"
+    );
+}

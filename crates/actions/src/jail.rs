@@ -142,6 +142,34 @@ impl JailActions {
         failures
     }
 
+    /// Bans all of `bans` on every action: one transaction per family for a native
+    /// action, one command per ban for a command action (whose per-ban semantics stay).
+    pub fn ban_many(&mut self, bans: &[BanInfo]) -> Vec<ActionFailure> {
+        let all: Vec<&BanInfo> = bans.iter().collect();
+        let fresh: Vec<&BanInfo> = bans.iter().filter(|ban| !ban.restored).collect();
+        let failures = self.each(|action| {
+            let bans = if action.skips_restored() {
+                &fresh
+            } else {
+                &all
+            };
+            action.ban(bans)
+        });
+        for ban in bans {
+            self.applied.insert(ban.ip, self.epoch);
+        }
+        failures
+    }
+
+    /// Unbans all of `bans` on every action, batched as [`JailActions::ban_many`].
+    pub fn unban_many(&mut self, bans: &[BanInfo]) -> Vec<ActionFailure> {
+        for ban in bans {
+            self.applied.remove(&ban.ip);
+        }
+        let all: Vec<&BanInfo> = bans.iter().collect();
+        self.each(|action| action.unban(&all))
+    }
+
     /// Whether `ip`'s ban was applied at the current epoch (no repair since).
     pub fn is_current(&self, ip: &IpAddr) -> bool {
         self.applied.get(ip) == Some(&self.epoch)
@@ -345,7 +373,7 @@ fn build_action(
             // The stock action has `[Init?family=inet6]` values, so it starts on demand.
             let on_demand = flag("actionstart_on_demand").unwrap_or(true);
             let norestored = flag("norestored").unwrap_or(false);
-            let native = NativeAction::new(def.name, spec, on_demand, norestored);
+            let native = NativeAction::new(def.name, *spec, on_demand, norestored);
             let backend = Backend {
                 action,
                 native: true,

@@ -55,7 +55,7 @@ const OPTIONS: [&str; 13] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
     /// In-process, through nft transactions.
-    Nftables(NftablesSpec),
+    Nftables(Box<NftablesSpec>),
     /// Its commands, through `/bin/sh`; the reason for the log.
     Commands(String),
 }
@@ -281,7 +281,7 @@ fn native(
             port: get(&inet4, "port"),
         }
     };
-    Choice::Nftables(NftablesSpec {
+    Choice::Nftables(Box::new(NftablesSpec {
         binary,
         table_family: get(&inet4, "table_family"),
         table: get(&inet4, "table"),
@@ -293,5 +293,5 @@ fn native(
         interval: variant.interval,
         inet4: names(&inet4, "inet4"),
         inet6: names(&inet6, "inet6"),
-    })
+    }))
 }

@@ -17,8 +17,10 @@ use crate::setup::JailConfig;
 use crate::store::{SharedStore, StoreHistory, forget_ban, record_ban, stored_bans};
 
 impl JailOwner {
+    /// Restores the stored bans, applied to the actions in one batch.
     pub(super) fn restore(&mut self) {
         let now = now_seconds();
+        let mut restored = Vec::new();
         for stored in stored_bans(self.store.as_ref(), &self.config.name, now) {
             let id = stored.id.clone();
             match self.tracker.restore(stored, now) {
@@ -29,7 +31,7 @@ impl JailOwner {
                         "[{}] Restore Ban {id}",
                         self.config.name
                     );
-                    self.apply_ban(&ban);
+                    restored.push(ban);
                 }
                 RestoreOutcome::Ignored(reason) => log_at!(
                     ACTIONS_LOG,
@@ -41,6 +43,7 @@ impl JailOwner {
                 RestoreOutcome::Obsolete | RestoreOutcome::Ban(_) => {}
             }
         }
+        self.apply_bans(&restored);
     }
 
     /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
@@ -105,17 +108,45 @@ impl JailOwner {
         }
     }
 
-    /// Returns whether a new ban was made.
-    pub(super) fn manual_ban(&mut self, id: FailId) -> bool {
+    /// `set JAIL banip IP...`: every new ban recorded, then applied in one batch (one
+    /// transaction for a native action). Returns how many were newly banned.
+    pub(super) fn manual_bans(&mut self, ids: Vec<FailId>) -> usize {
         let now = now_seconds();
-        let history = StoreHistory {
-            store: self.store.as_ref(),
-            jail: &self.config.name,
-        };
-        let outcome = self.tracker.ban(id, now, &history);
-        let banned = matches!(outcome, BanOutcome::Banned(_));
-        self.ban_outcome(outcome, now);
-        banned
+        let name = self.config.name.clone();
+        let mut banned = Vec::new();
+        for id in ids {
+            let history = StoreHistory {
+                store: self.store.as_ref(),
+                jail: &name,
+            };
+            match self.tracker.ban(id, now, &history) {
+                BanOutcome::Banned(ban) => {
+                    log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Ban {}", ban.id);
+                    record_ban(self.store.as_ref(), &name, &ban);
+                    banned.push(ban);
+                }
+                outcome => self.ban_outcome(outcome, now),
+            }
+        }
+        self.apply_bans(&banned);
+        banned.len()
+    }
+
+    /// Applies `bans` to the actions in one batch.
+    fn apply_bans(&mut self, bans: &[Ban]) {
+        let mut infos = Vec::with_capacity(bans.len());
+        for ban in bans {
+            match self.action_info(ban) {
+                Some(info) => infos.push(info),
+                None => self.not_an_address(ban),
+            }
+        }
+        if infos.is_empty() {
+            return;
+        }
+        let failures = self.actions.ban_many(&infos);
+        report(&self.config.name, "ban", failures);
+        self.reban_after_repairs();
     }
 
     /// Acts on a ban decision; `time` is when the failures that led to it happened.
@@ -201,18 +232,22 @@ impl JailOwner {
 
     fn apply_ban(&mut self, ban: &Ban) {
         let Some(info) = self.action_info(ban) else {
-            log_at!(
-                ACTIONS_LOG,
-                Level::WARNING,
-                "[{}] {} is not an address: no action can ban it",
-                self.config.name,
-                ban.id
-            );
+            self.not_an_address(ban);
             return;
         };
         let failures = self.actions.ban(&info);
         report(&self.config.name, "ban", failures);
         self.reban_after_repairs();
+    }
+
+    fn not_an_address(&self, ban: &Ban) {
+        log_at!(
+            ACTIONS_LOG,
+            Level::WARNING,
+            "[{}] {} is not an address: no action can ban it",
+            self.config.name,
+            ban.id
+        );
     }
 
     /// What the actions are told about `ban`; `None` when its id is no address.
@@ -232,44 +267,51 @@ impl JailOwner {
         ids: &[FailId],
         report_absent: bool,
     ) -> Result<usize, TrackerError> {
-        let mut count = 0;
+        let mut all = Vec::new();
         for id in ids {
             match self.tracker.unban(id) {
-                Ok(unbans) => {
-                    count += unbans.len();
-                    for unban in unbans {
-                        self.apply_unban(&unban);
-                    }
+                Ok(unbans) => all.extend(unbans),
+                Err(error) if report_absent => {
+                    self.apply_unbans(&all);
+                    return Err(error);
                 }
-                Err(error) if report_absent => return Err(error),
                 Err(_) => {}
             }
         }
-        Ok(count)
+        self.apply_unbans(&all);
+        Ok(all.len())
     }
 
     pub(super) fn expire(&mut self) {
-        for unban in self.tracker.expire(now_seconds()) {
-            self.apply_unban(&unban);
-        }
+        let unbans = self.tracker.expire(now_seconds());
+        self.apply_unbans(&unbans);
     }
 
-    fn apply_unban(&mut self, unban: &Unban) {
+    /// Lifts `unbans` from the actions in one batch.
+    fn apply_unbans(&mut self, unbans: &[Unban]) {
+        if unbans.is_empty() {
+            return;
+        }
         let name = self.config.name.clone();
-        log_at!(
-            ACTIONS_LOG,
-            Level::NOTICE,
-            "[{name}] Unban {}",
-            unban.ban.id
-        );
-        if unban.cause == UnbanCause::Manual {
-            forget_ban(self.store.as_ref(), &name, &unban.ban.id);
+        let mut infos = Vec::with_capacity(unbans.len());
+        for unban in unbans {
+            log_at!(
+                ACTIONS_LOG,
+                Level::NOTICE,
+                "[{name}] Unban {}",
+                unban.ban.id
+            );
+            if unban.cause == UnbanCause::Manual {
+                forget_ban(self.store.as_ref(), &name, &unban.ban.id);
+            }
+            infos.extend(ban_info(&unban.ban));
         }
-        if let Some(info) = ban_info(&unban.ban) {
-            let failures = self.actions.unban(&info);
-            report(&name, "unban", failures);
-            self.reban_after_repairs();
+        if infos.is_empty() {
+            return;
         }
+        let failures = self.actions.unban_many(&infos);
+        report(&name, "unban", failures);
+        self.reban_after_repairs();
     }
 }
 

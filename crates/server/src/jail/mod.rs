@@ -228,10 +228,7 @@ impl JailOwner {
                 let _ = reply.send(1);
             }
             JailCmd::BanIp { ids, reply } => {
-                let count = ids
-                    .into_iter()
-                    .filter(|id| self.manual_ban(id.clone()))
-                    .count();
+                let count = crate::log::hold(|| self.manual_bans(ids));
                 let _ = reply.send(count);
             }
             JailCmd::UnbanIp {
