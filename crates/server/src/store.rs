@@ -63,14 +63,59 @@ pub fn record_ban(store: Option<&SharedStore>, jail: &str, ban: &Ban) {
     }
 }
 
-/// Forgets a ban lifted by the user.
-pub fn forget_ban(store: Option<&SharedStore>, jail: &str, id: &FailId) {
+/// [`record_ban`] for many bans of `jail`, in one transaction.
+pub fn record_bans(store: Option<&SharedStore>, jail: &str, bans: &[Ban]) {
     let Some(store) = store else { return };
-    if let Err(error) = locked(store).remove_ban(jail, &id.to_string()) {
+    if bans.is_empty() {
+        return;
+    }
+    let texts: Vec<(String, BanData)> = bans
+        .iter()
+        .map(|ban| {
+            let data = BanData {
+                matches: ban.matches.clone(),
+                failures: ban.failures,
+                captures: ban.data.to_map(),
+            };
+            (ban.id.to_string(), data)
+        })
+        .collect();
+    let rows: Vec<NewBan<'_>> = bans
+        .iter()
+        .zip(&texts)
+        .map(|(ban, (ip, data))| NewBan {
+            jail,
+            ip,
+            time_of_ban: ban.time,
+            ban_time: ban.ban_time.as_seconds(),
+            ban_count: ban.ban_count,
+            data,
+        })
+        .collect();
+    if let Err(error) = locked(store).add_bans(&rows) {
         log_at!(
             DB_LOG,
             Level::ERROR,
-            "[{jail}] cannot forget ban of {id}: {error}"
+            "[{jail}] cannot record {} bans: {error}",
+            rows.len()
+        );
+    }
+}
+
+/// Forgets the bans lifted by the user, in one transaction.
+pub fn forget_bans(store: Option<&SharedStore>, jail: &str, ids: &[&FailId]) {
+    let Some(store) = store else { return };
+    if ids.is_empty() {
+        return;
+    }
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let ips: Vec<&str> = texts.iter().map(String::as_str).collect();
+    if let Err(error) = locked(store).remove_bans(jail, &ips) {
+        log_at!(
+            DB_LOG,
+            Level::ERROR,
+            "[{jail}] cannot forget {} bans: {error}",
+            ips.len()
         );
     }
 }

@@ -313,46 +313,63 @@ impl Store {
     /// Records a ban in the history and as the IP's latest ban in its jail.
     /// Only the last `dbmaxmatches` matches are kept.
     pub fn add_ban(&mut self, ban: &NewBan<'_>) -> Result<(), StoreError> {
-        let mut data = ban.data.clone();
-        let excess = data.matches.len().saturating_sub(self.max_matches);
-        data.matches.drain(..excess);
-        let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+        self.add_bans(std::slice::from_ref(ban))
+    }
+
+    /// [`Store::add_ban`] for many bans in one transaction (a bulk `banip`: one commit
+    /// instead of one per ban).
+    pub fn add_bans(&mut self, bans: &[NewBan<'_>]) -> Result<(), StoreError> {
+        let max_matches = self.max_matches;
+        let rows: Vec<String> = bans
+            .iter()
+            .map(|ban| {
+                let mut data = ban.data.clone();
+                let excess = data.matches.len().saturating_sub(max_matches);
+                data.matches.drain(..excess);
+                serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned())
+            })
+            .collect();
         self.write(|tx| {
-            ensure_jail(tx, ban.jail)?;
-            let values = params![
-                ban.jail,
-                ban.ip,
-                ban.time_of_ban,
-                ban.ban_time,
-                ban.ban_count,
-                json
-            ];
-            tx.execute(
+            let mut history = tx.prepare_cached(
                 "INSERT INTO bans(jail, ip, time_of_ban, ban_time, ban_count, data)
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                values,
             )?;
-            tx.execute(
+            let mut latest = tx.prepare_cached(
                 "INSERT OR REPLACE INTO bips(jail, ip, time_of_ban, ban_time, ban_count, data)
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                values,
-            )
-            .map(drop)
+            )?;
+            for (ban, json) in bans.iter().zip(&rows) {
+                ensure_jail(tx, ban.jail)?;
+                let values = params![
+                    ban.jail,
+                    ban.ip,
+                    ban.time_of_ban,
+                    ban.ban_time,
+                    ban.ban_count,
+                    json
+                ];
+                history.execute(values)?;
+                latest.execute(values)?;
+            }
+            Ok(())
         })
     }
 
     /// Forgets the bans of `ip` in `jail` (an unban by the user).
     pub fn remove_ban(&mut self, jail: &str, ip: &str) -> Result<(), StoreError> {
+        self.remove_bans(jail, &[ip])
+    }
+
+    /// [`Store::remove_ban`] for many addresses in one transaction.
+    pub fn remove_bans(&mut self, jail: &str, ips: &[&str]) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
-                "DELETE FROM bips WHERE jail = ?1 AND ip = ?2",
-                params![jail, ip],
-            )?;
-            tx.execute(
-                "DELETE FROM bans WHERE jail = ?1 AND ip = ?2",
-                params![jail, ip],
-            )
-            .map(drop)
+            let mut latest = tx.prepare_cached("DELETE FROM bips WHERE jail = ?1 AND ip = ?2")?;
+            let mut history = tx.prepare_cached("DELETE FROM bans WHERE jail = ?1 AND ip = ?2")?;
+            for ip in ips {
+                latest.execute(params![jail, ip])?;
+                history.execute(params![jail, ip])?;
+            }
+            Ok(())
         })
     }
 

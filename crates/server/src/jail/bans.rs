@@ -14,7 +14,7 @@ use crate::log::Level;
 use crate::log_at;
 use crate::now_seconds;
 use crate::setup::JailConfig;
-use crate::store::{SharedStore, StoreHistory, forget_ban, record_ban, stored_bans};
+use crate::store::{SharedStore, StoreHistory, forget_bans, record_ban, record_bans, stored_bans};
 
 impl JailOwner {
     /// Restores the stored bans, applied to the actions in one batch.
@@ -122,13 +122,13 @@ impl JailOwner {
             match self.tracker.ban(id, now, &history) {
                 BanOutcome::Banned(ban) => {
                     log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Ban {}", ban.id);
-                    record_ban(self.store.as_ref(), &name, &ban);
                     banned.push(ban);
                 }
                 outcome => self.ban_outcome(outcome, now),
             }
         }
         self.apply_bans(&banned);
+        record_bans(self.store.as_ref(), &name, &banned);
         banned.len()
     }
 
@@ -294,6 +294,7 @@ impl JailOwner {
         }
         let name = self.config.name.clone();
         let mut infos = Vec::with_capacity(unbans.len());
+        let mut forgotten = Vec::new();
         for unban in unbans {
             log_at!(
                 ACTIONS_LOG,
@@ -302,10 +303,11 @@ impl JailOwner {
                 unban.ban.id
             );
             if unban.cause == UnbanCause::Manual {
-                forget_ban(self.store.as_ref(), &name, &unban.ban.id);
+                forgotten.push(&unban.ban.id);
             }
             infos.extend(ban_info(&unban.ban));
         }
+        forget_bans(self.store.as_ref(), &name, &forgotten);
         if infos.is_empty() {
             return;
         }

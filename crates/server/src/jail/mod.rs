@@ -20,7 +20,7 @@ use crate::actions::{ACTIONS_LOG, ban_info, report};
 use crate::log::Level;
 use crate::log_at;
 use crate::setup::JailConfig;
-use crate::store::{SharedStore, forget_ban};
+use crate::store::SharedStore;
 
 mod bans;
 mod ignore;
@@ -240,9 +240,8 @@ impl JailOwner {
             }
             JailCmd::UnbanAll { reply } => {
                 let unbans = self.tracker.unban_all();
-                for unban in &unbans {
-                    forget_ban(self.store.as_ref(), &self.config.name, &unban.ban.id);
-                }
+                let ids: Vec<&FailId> = unbans.iter().map(|unban| &unban.ban.id).collect();
+                crate::store::forget_bans(self.store.as_ref(), &self.config.name, &ids);
                 self.flush(&unbans, false);
                 let _ = reply.send(unbans.len());
             }
