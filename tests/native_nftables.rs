@@ -297,7 +297,7 @@ fn native_nftables_blocklist_file_bans_good_lines_and_reports_bad_ones() {
     let lab = lab_or_skip!();
     let dir = TestDir::new();
     write_config(&dir, &f2b, 600);
-    let server = ServerProcess::start(&lab.server, &dir, None);
+    let _server = ServerProcess::start(&lab.server, &dir, None);
     let list = dir.path("blocklist.txt");
     std::fs::write(
         &list,

@@ -283,7 +283,7 @@ mod tests {
             jail: "sshd",
         };
         assert_eq!(history.previous_ban(&ban.id, false).unwrap().ban_count, 1);
-        forget_ban(Some(&store), "sshd", &ban.id);
+        forget_bans(Some(&store), "sshd", &[&ban.id]);
         assert!(stored_bans(Some(&store), "sshd", 1100).is_empty());
     }
 }
