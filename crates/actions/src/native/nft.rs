@@ -4,12 +4,12 @@
 //!
 //! `nft -f` parses the whole script and sends it to the kernel as one netlink batch, so a
 //! script is one transaction: it applies completely or not at all. Measured in a network
-//! namespace on the development machine (nft 1.0.6, kernel 6.18): a script adding 100,000
-//! IPv4 elements with timeouts to a set takes about 0.5 s, most of it nft's parser; one
-//! process per batch costs about 2 ms. Writing netlink messages ourselves (the `rustables`
-//! or `nftnl` crates) would save the parse, but ties ferroban to a binding of the kernel's
-//! message layout that lags behind nft (set flags, interval elements, element timeouts are
-//! partly missing there), while the text form is the one fail2ban's users already read in
+//! namespace on the (busy, 2-core) development machine with nft 1.0.6 and kernel 6.18: a
+//! script adding 100,000 IPv4 elements with timeouts to a set took 0.73–0.82 s, adding and
+//! then deleting them (the unban form) 1.19 s: near the 1 s target, most of it nft's parse. Netlink
+//! messages written ourselves (the `rustables` or `nftnl` crates) would save that parse but was not
+//! measured; it would tie ferroban to a binding of the kernel's message layout for set
+//! flags, interval elements and element timeouts, while the text form is the one users read in
 //! `nft list ruleset`. Addresses reach the script only as [`ipnet::IpNet`] values we
 //! format ourselves, so nft never sees a name it would try to resolve.
 
