@@ -6,8 +6,8 @@
 //! script is one transaction: it applies completely or not at all. Measured in a network
 //! namespace on the (busy, 2-core) development machine with nft 1.0.6 and kernel 6.18: a
 //! script adding 100,000 IPv4 elements with timeouts to a set took 0.73–0.82 s, adding and
-//! then deleting them (the unban form) 1.19 s: near the 1 s target, most of it nft's parse. Netlink
-//! messages written ourselves (the `rustables` or `nftnl` crates) would save that parse but was not
+//! then deleting them (the unban form) 1.19 s (real time; nft used 0.2–0.3 s of CPU). Netlink
+//! messages written ourselves (the `rustables` or `nftnl` crates) would save nft's parse but was not
 //! measured; it would tie ferroban to a binding of the kernel's message layout for set
 //! flags, interval elements and element timeouts, while the text form is the one users read in
 //! `nft list ruleset`. Addresses reach the script only as [`ipnet::IpNet`] values we
