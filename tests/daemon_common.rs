@@ -188,6 +188,15 @@ impl ServerProcess {
         ServerProcess::start_with(command, dir, path_prefix)
     }
 
+    /// As [`ServerProcess::start`], with extra environment variables.
+    pub fn start_in_with_env(netns: &str, dir: &TestDir, env: &[(&str, &str)]) -> ServerProcess {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, "env"]);
+        command.args(env.iter().map(|(key, value)| format!("{key}={value}")));
+        command.arg(BIN);
+        ServerProcess::start_with(command, dir, None)
+    }
+
     /// Starts the server in the test's own namespace (for tests that need no firewall).
     pub fn start_here(dir: &TestDir) -> ServerProcess {
         ServerProcess::start_with(Command::new(BIN), dir, None)

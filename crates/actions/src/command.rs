@@ -45,6 +45,10 @@ pub struct CommandActionDef {
     /// Options given in the jail (`action = x[port=ssh, name=SSH]`, and jail
     /// values the config passes down); they override `[Init]`.
     pub options: BTreeMap<String, String>,
+    /// The action file's name as written in the jail (`nftables-multiport`).
+    pub file: String,
+    /// Where each command was defined (`action.d/nftables.local:4`), for messages.
+    pub origins: BTreeMap<String, String>,
 }
 
 /// The dynamic tags whose values are the matched log lines of a ban.
@@ -547,7 +551,7 @@ fn conditional_for(family: &str) -> String {
 
 /// [Definition], then [Init], then conditional [Init?family=…] as
 /// `key?family=…`, then the jail's options; `name` defaults to the jail.
-fn merge_properties(jail: &str, def: &CommandActionDef) -> Properties {
+pub(crate) fn merge_properties(jail: &str, def: &CommandActionDef) -> Properties {
     let mut properties: Properties = def.definition.clone();
     properties.extend(def.init.clone());
     for (family, values) in &def.family_init {
@@ -587,7 +591,7 @@ fn split_words(list: &str) -> Vec<String> {
 }
 
 /// fail2ban's boolean option values.
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "yes" | "true" | "on" => Some(true),
         "0" | "no" | "false" | "off" | "" => Some(false),

@@ -58,6 +58,14 @@ pub enum ActionError {
     /// is stopping): the bans may stay in place (fail2ban: "Flush is impossible").
     #[error("action {action}: invariant check failed, flush is impossible")]
     FlushImpossible { action: String },
+    /// A native backend's transaction failed (nothing of it was applied).
+    #[error("action {action}: {operation} failed: {source}")]
+    Native {
+        action: String,
+        operation: String,
+        #[source]
+        source: crate::native::NftError,
+    },
 }
 
 fn stderr_suffix(stderr: &str) -> String {

@@ -3,9 +3,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use crate::command::{CommandAction, CommandActionDef};
+use crate::command::{CommandAction, CommandActionDef, parse_bool};
 use crate::dynamic::BanInfo;
 use crate::error::ActionError;
+use crate::native::{self, Choice, NativeAction};
+
+/// Set to `commands` to run every action through its commands, the stock nftables ones
+/// too (to compare the two, or to fall back should the native backend misbehave).
+pub const NATIVE_ACTIONS_ENV: &str = "FERROBAN_NATIVE_ACTIONS";
 
 /// An action as configured for a jail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +40,9 @@ pub struct ActionFailure {
 /// [`JailActions::reban_since`] re-applies it on exactly those.
 #[derive(Debug)]
 pub struct JailActions {
-    actions: Vec<CommandAction>,
+    actions: Vec<Action>,
+    /// Per action: which backend it got and why.
+    backends: Vec<Backend>,
     /// The jail's ban epoch.
     epoch: u64,
     /// Per action: the epoch of its last repair, and its repair count then.
@@ -48,25 +55,36 @@ pub struct JailActions {
 
 impl JailActions {
     /// Builds the jail's actions; fails on the first action that cannot be
-    /// built (a Python action, an invalid timeout).
+    /// built (a Python action, an invalid timeout). A command action whose commands are
+    /// those of a stock nftables action runs natively (see `native/stock.rs`).
     pub fn new(jail: &str, defs: Vec<ActionDef>) -> Result<Self, ActionError> {
-        let actions = defs
-            .into_iter()
-            .map(|def| match def {
-                ActionDef::Command(def) => CommandAction::new(jail, def),
+        let native_allowed = std::env::var(NATIVE_ACTIONS_ENV).map_or(true, |v| v != "commands");
+        let mut actions = Vec::new();
+        let mut backends = Vec::new();
+        for def in defs {
+            let (action, backend) = match def {
+                ActionDef::Command(def) => build_action(jail, def, native_allowed)?,
                 ActionDef::Python { name, file } => {
-                    Err(ActionError::PythonNotSupported { action: name, file })
+                    return Err(ActionError::PythonNotSupported { action: name, file });
                 }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            };
+            actions.push(action);
+            backends.push(backend);
+        }
         let repaired = vec![(0, 0); actions.len()];
         Ok(JailActions {
             actions,
+            backends,
             epoch: 0,
             repaired,
             applied: HashMap::new(),
             settled: 0,
         })
+    }
+
+    /// Which backend each action got, and why, in the jail's order.
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
     }
 
     /// [`CommandAction::clean_up_after_unclean_stop`] for every action, in order.
@@ -91,14 +109,6 @@ impl JailActions {
     /// applied now is current until the epoch grows.
     pub fn ban_epoch(&self) -> u64 {
         self.epoch
-    }
-
-    pub fn actions(&self) -> &[CommandAction] {
-        &self.actions
-    }
-
-    pub fn actions_mut(&mut self) -> &mut [CommandAction] {
-        &mut self.actions
     }
 
     /// `<bantime>` for start/stop commands of every action.
@@ -126,10 +136,38 @@ impl JailActions {
             if ban.restored && action.skips_restored() {
                 return Ok(());
             }
-            action.ban(ban)
+            action.ban(&[ban])
         });
         self.applied.insert(ban.ip, self.epoch);
         failures
+    }
+
+    /// Bans all of `bans` on every action: one transaction per family for a native
+    /// action, one command per ban for a command action (whose per-ban semantics stay).
+    pub fn ban_many(&mut self, bans: &[BanInfo<'_>]) -> Vec<ActionFailure> {
+        let all: Vec<&BanInfo<'_>> = bans.iter().collect();
+        let fresh: Vec<&BanInfo<'_>> = bans.iter().filter(|ban| !ban.restored).collect();
+        let failures = self.each(|action| {
+            let bans = if action.skips_restored() {
+                &fresh
+            } else {
+                &all
+            };
+            action.ban(bans)
+        });
+        for ban in bans {
+            self.applied.insert(ban.ip, self.epoch);
+        }
+        failures
+    }
+
+    /// Unbans all of `bans` on every action, batched as [`JailActions::ban_many`].
+    pub fn unban_many(&mut self, bans: &[BanInfo<'_>]) -> Vec<ActionFailure> {
+        for ban in bans {
+            self.applied.remove(&ban.ip);
+        }
+        let all: Vec<&BanInfo<'_>> = bans.iter().collect();
+        self.each(|action| action.unban(&all))
     }
 
     /// Whether `ip`'s ban was applied at the current epoch (no repair since).
@@ -173,7 +211,7 @@ impl JailActions {
             if !stale || (ban.restored && action.skips_restored()) {
                 return Ok(());
             }
-            action.reban(ban)
+            action.reban(&[ban])
         });
         if failures.is_empty() {
             self.applied.insert(ban.ip, self.epoch);
@@ -198,7 +236,7 @@ impl JailActions {
 
     pub fn unban(&mut self, ban: &BanInfo<'_>) -> Vec<ActionFailure> {
         self.applied.remove(&ban.ip);
-        self.each(|action| action.unban(ban))
+        self.each(|action| action.unban(&[ban]))
     }
 
     /// Removes all `bans` as fail2ban's `__flushBan` does: `actionflush` where
@@ -227,13 +265,8 @@ impl JailActions {
                     }
                 })
             } else {
-                let mut first_error = None;
-                for ban in bans {
-                    if let Err(error) = action.unban(ban) {
-                        first_error.get_or_insert(error);
-                    }
-                }
-                first_error.map_or(Ok(()), Err)
+                let bans: Vec<&BanInfo<'_>> = bans.iter().collect();
+                action.unban(&bans)
             };
             if let Err(error) = result {
                 failures.push(ActionFailure {
@@ -263,14 +296,14 @@ impl JailActions {
 
     fn each(
         &mut self,
-        mut operation: impl FnMut(&mut CommandAction) -> Result<(), ActionError>,
+        mut operation: impl FnMut(&mut Action) -> Result<(), ActionError>,
     ) -> Vec<ActionFailure> {
         self.each_indexed(|_, action| operation(action))
     }
 
     fn each_indexed(
         &mut self,
-        mut operation: impl FnMut(usize, &mut CommandAction) -> Result<(), ActionError>,
+        mut operation: impl FnMut(usize, &mut Action) -> Result<(), ActionError>,
     ) -> Vec<ActionFailure> {
         let mut failures = Vec::new();
         for index in 0..self.actions.len() {
@@ -299,4 +332,192 @@ impl JailActions {
             *seen = (self.epoch, action.repairs());
         }
     }
+}
+
+/// Which backend an action got, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// The action's name in the jail.
+    pub action: String,
+    /// Runs in-process (else through its commands).
+    pub native: bool,
+    /// Why: `stock definition`, `actionban changed in action.d/nftables.local:3`, ….
+    pub reason: String,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if self.native {
+            "runs natively"
+        } else {
+            "runs its commands"
+        };
+        write!(f, "action {} {how} ({})", self.action, self.reason)
+    }
+}
+
+fn build_action(
+    jail: &str,
+    def: CommandActionDef,
+    native_allowed: bool,
+) -> Result<(Action, Backend), ActionError> {
+    let choice = if native_allowed {
+        native::choose(jail, &def)
+    } else {
+        Choice::Commands(format!("{NATIVE_ACTIONS_ENV}=commands"))
+    };
+    let action = def.name.clone();
+    match choice {
+        Choice::Nftables(spec) => {
+            let flag = |key: &str| def.definition.get(key).and_then(|v| parse_bool(v));
+            // The stock action has `[Init?family=inet6]` values, so it starts on demand.
+            let on_demand = flag("actionstart_on_demand").unwrap_or(true);
+            let norestored = flag("norestored").unwrap_or(false);
+            let native = NativeAction::new(def.name, *spec, on_demand, norestored);
+            let backend = Backend {
+                action,
+                native: true,
+                reason: "stock definition".to_owned(),
+            };
+            Ok((Action::Native(Box::new(native)), backend))
+        }
+        Choice::Commands(reason) => {
+            let command = CommandAction::new(jail, def)?;
+            let backend = Backend {
+                action,
+                native: false,
+                reason,
+            };
+            Ok((Action::Command(Box::new(command)), backend))
+        }
+    }
+}
+
+/// One action of a jail: its commands, or a native backend.
+#[derive(Debug)]
+pub enum Action {
+    Command(Box<CommandAction>),
+    Native(Box<NativeAction>),
+}
+
+impl Action {
+    pub fn name(&self) -> &str {
+        match self {
+            Action::Command(action) => action.name(),
+            Action::Native(action) => action.name(),
+        }
+    }
+
+    fn skips_restored(&self) -> bool {
+        match self {
+            Action::Command(action) => action.skips_restored(),
+            Action::Native(action) => action.skips_restored(),
+        }
+    }
+
+    fn repairs(&self) -> u64 {
+        match self {
+            Action::Command(action) => action.repairs(),
+            Action::Native(action) => action.repairs(),
+        }
+    }
+
+    fn set_jail_ban_time(&mut self, seconds: i64) {
+        if let Action::Command(action) = self {
+            action.set_jail_ban_time(seconds);
+        }
+    }
+
+    fn set_environment(&mut self, environment: BTreeMap<String, String>) {
+        if let Action::Command(action) = self {
+            action.set_environment(environment);
+        }
+    }
+
+    fn start(&mut self) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => action.start(),
+            Action::Native(action) => action.start(),
+        }
+    }
+
+    /// Bans all of `bans`: one transaction for a native action, one command each else.
+    fn ban(&mut self, bans: &[&BanInfo<'_>]) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => first_error(bans, |ban| action.ban(ban)),
+            Action::Native(action) => action.ban(bans),
+        }
+    }
+
+    fn reban(&mut self, bans: &[&BanInfo<'_>]) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => first_error(bans, |ban| action.reban(ban)),
+            Action::Native(action) => action.reban(bans),
+        }
+    }
+
+    fn unban(&mut self, bans: &[&BanInfo<'_>]) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => first_error(bans, |ban| action.unban(ban)),
+            Action::Native(action) => action.unban(bans),
+        }
+    }
+
+    fn has_flush(&self) -> bool {
+        match self {
+            Action::Command(action) => action.has_flush(),
+            Action::Native(_) => true,
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => action.flush(),
+            Action::Native(action) => action.flush(),
+        }
+    }
+
+    fn check_after_failed_flush(&mut self, stopping: bool) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => action.check_after_failed_flush(stopping),
+            // A native flush that failed left the set as it was; its stop follows or the
+            // next ban repairs it.
+            Action::Native(_) => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => action.stop(),
+            Action::Native(action) => action.stop(),
+        }
+    }
+
+    fn consistency_check(&mut self) -> bool {
+        match self {
+            Action::Command(action) => action.consistency_check(),
+            Action::Native(action) => action.consistency_check(),
+        }
+    }
+
+    fn clean_up_after_unclean_stop(&mut self) -> Vec<ActionError> {
+        match self {
+            Action::Command(action) => action.clean_up_after_unclean_stop(),
+            Action::Native(action) => action.clean_up_after_unclean_stop(),
+        }
+    }
+}
+
+/// Runs `operation` on every ban; the first error, after trying them all.
+fn first_error(
+    bans: &[&BanInfo<'_>],
+    mut operation: impl FnMut(&BanInfo<'_>) -> Result<(), ActionError>,
+) -> Result<(), ActionError> {
+    let mut first = None;
+    for ban in bans {
+        if let Err(error) = operation(ban) {
+            first.get_or_insert(error);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }

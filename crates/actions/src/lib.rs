@@ -22,7 +22,9 @@
 //! never become shell text: they are passed as environment variables and
 //! referenced with quoting that fits the tag's place; see `dynamic.rs`.
 //!
-//! Native firewall backends are not here yet: actions run their commands.
+//! Native firewall backends (`native/`): an action whose commands are those of fail2ban's
+//! stock `nftables*` actions is applied in-process, bans in batches, one nft transaction
+//! per batch; [`JailActions`] says which backend each action got and why.
 
 mod command;
 mod dynamic;
@@ -30,13 +32,14 @@ mod error;
 mod exec;
 mod ignore;
 mod jail;
+pub mod native;
 mod tags;
 
 pub use command::{CommandAction, CommandActionDef, parse_seconds};
 pub use dynamic::{BanInfo, PreparedCommand, ip_reverse};
 pub use error::ActionError;
 pub use ignore::IgnoreCommand;
-pub use jail::{ActionDef, ActionFailure, JailActions};
+pub use jail::{ActionDef, ActionFailure, Backend, JailActions};
 
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,11 @@ pub struct ConfigTestArgs {
 }
 
 pub fn run(args: ConfigTestArgs) -> ExitCode {
-    let problems = check(&args.config);
+    let checked = ferroban_server::check::check(&args.config);
+    for line in checked.backend_lines() {
+        println!("{line}");
+    }
+    let problems: Vec<String> = checked.problems().collect();
     if problems.is_empty() {
         println!("OK: configuration test is successful");
         return ExitCode::SUCCESS;

@@ -7,6 +7,7 @@
 
 mod args;
 mod beautify;
+mod blocklist;
 mod options;
 
 use std::ffi::OsString;
@@ -81,7 +82,22 @@ fn run(args: ClientArgs) -> ExitCode {
     if args.words.first().map(String::as_str) == Some("start") {
         return start_server(&args, conf_dir, socket);
     }
-    let command = match Command::parse(&args.words) {
+    let words = match blocklist::expand(&args.words) {
+        Ok((words, bad)) => {
+            for line in bad {
+                eprintln!(
+                    "ERROR  line {}: not an address or network: {}",
+                    line.line, line.text
+                );
+            }
+            words
+        }
+        Err(message) => {
+            eprintln!("ERROR  {message}");
+            return ExitCode::from(255);
+        }
+    };
+    let command = match Command::parse(&words) {
         Ok(command) => command,
         Err(ferroban_protocol::ParseError::Empty) => {
             eprint!("{}", usage());

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use ferroban_actions::{ActionFailure, BanInfo};
+use ferroban_actions::{ActionFailure, BanInfo, JailActions};
 use ferroban_tracker::Ban;
 
 use crate::log::Level;
 use crate::log_at;
+use crate::setup::JailConfig;
 
 pub const ACTIONS_LOG: &str = "fail2ban.actions";
 
@@ -27,6 +28,23 @@ pub fn ban_info<'a>(ban: &'a Ban, captures: &'a BTreeMap<String, String>) -> Opt
 /// The captures of each ban, unpacked once, in the same order.
 pub fn captures_of<'a>(bans: impl IntoIterator<Item = &'a Ban>) -> Vec<BTreeMap<String, String>> {
     bans.into_iter().map(|ban| ban.data.to_map()).collect()
+}
+
+/// `jail 'sshd': action nftables-multiport runs natively (stock definition)`, one line per
+/// action: what `config-test` prints and the server logs at a jail's start.
+pub fn backend_lines(jail: &str, actions: &JailActions) -> Vec<String> {
+    let backends = actions.backends().iter();
+    backends
+        .map(|backend| format!("jail '{jail}': {backend}"))
+        .collect()
+}
+
+/// [`backend_lines`] of a checked jail (its actions are built, nothing runs).
+pub fn describe_backends(config: &JailConfig) -> Vec<String> {
+    match JailActions::new(&config.name, config.actions.clone()) {
+        Ok(actions) => backend_lines(&config.name, &actions),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Logs the failures of one operation on a jail's actions.

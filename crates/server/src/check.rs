@@ -66,6 +66,12 @@ impl CheckedConfig {
         self.errors.iter().filter(|error| error.prevents_start())
     }
 
+    /// Which backend each action of each jail gets, and why, one line each.
+    pub fn backend_lines(&self) -> Vec<String> {
+        let jails = self.jails.iter();
+        jails.flat_map(crate::actions::describe_backends).collect()
+    }
+
     /// Every problem, file errors first, in the order found.
     pub fn problems(&self) -> impl Iterator<Item = String> + '_ {
         let files = self.errors.iter().map(ToString::to_string);

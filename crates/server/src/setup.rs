@@ -450,10 +450,20 @@ fn actions(spec: &JailSpec, errors: &mut Errors<'_>) -> Vec<ActionDef> {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.value.clone()))
                     .collect();
-                let options: BTreeMap<String, String> = action
-                    .init
+                // `known/…` values (the action's own, before the jail's options) too: an
+                // option such as `chain = <known/chain>` reads them.
+                let known = action
+                    .options
                     .iter()
+                    .filter(|(k, _)| k.starts_with("known/"));
+                let options: BTreeMap<String, String> = known
+                    .chain(action.init.iter())
                     .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect();
+                let origins = action
+                    .commands
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.span.to_string()))
                     .collect();
                 defs.push(ActionDef::Command(CommandActionDef {
                     name: action.name.clone(),
@@ -461,6 +471,8 @@ fn actions(spec: &JailSpec, errors: &mut Errors<'_>) -> Vec<ActionDef> {
                     init: BTreeMap::new(),
                     family_init: BTreeMap::new(),
                     options,
+                    file: action.file.clone(),
+                    origins,
                 }));
             }
             JailAction::Python {

@@ -193,14 +193,20 @@ pub fn saved_windows(
     rows.into_iter().map(window).collect()
 }
 
-/// Forgets a ban lifted by the user.
-pub fn forget_ban(store: Option<&SharedStore>, jail: &str, id: &FailId) {
+/// Forgets the bans lifted by the user, in one transaction.
+pub fn forget_bans(store: Option<&SharedStore>, jail: &str, ids: &[&FailId]) {
     let Some(store) = store else { return };
-    if let Err(error) = locked(store).remove_ban(jail, &id.to_string()) {
+    if ids.is_empty() {
+        return;
+    }
+    let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let ips: Vec<&str> = texts.iter().map(String::as_str).collect();
+    if let Err(error) = locked(store).remove_bans(jail, &ips) {
         log_at!(
             DB_LOG,
             Level::ERROR,
-            "[{jail}] cannot forget ban of {id}: {error}"
+            "[{jail}] cannot forget {} bans: {error}",
+            ips.len()
         );
     }
 }
@@ -357,7 +363,7 @@ mod tests {
             jail: "sshd",
         };
         assert_eq!(history.previous_ban(&ban.id, false).unwrap().ban_count, 1);
-        forget_ban(Some(&store), "sshd", &ban.id);
+        forget_bans(Some(&store), "sshd", &[&ban.id]);
         assert!(stored_bans(Some(&store), "sshd", 1100).is_empty());
     }
 }

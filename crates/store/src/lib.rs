@@ -432,16 +432,19 @@ impl Store {
 
     /// Forgets the bans of `ip` in `jail` (an unban by the user).
     pub fn remove_ban(&mut self, jail: &str, ip: &str) -> Result<(), StoreError> {
+        self.remove_bans(jail, &[ip])
+    }
+
+    /// [`Store::remove_ban`] for many addresses in one transaction.
+    pub fn remove_bans(&mut self, jail: &str, ips: &[&str]) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
-                "DELETE FROM bips WHERE jail = ?1 AND ip = ?2",
-                params![jail, ip],
-            )?;
-            tx.execute(
-                "DELETE FROM bans WHERE jail = ?1 AND ip = ?2",
-                params![jail, ip],
-            )
-            .map(drop)
+            let mut latest = tx.prepare_cached("DELETE FROM bips WHERE jail = ?1 AND ip = ?2")?;
+            let mut history = tx.prepare_cached("DELETE FROM bans WHERE jail = ?1 AND ip = ?2")?;
+            for ip in ips {
+                latest.execute(params![jail, ip])?;
+                history.execute(params![jail, ip])?;
+            }
+            Ok(())
         })
     }
 
@@ -633,16 +636,17 @@ fn insert_ban(tx: &Transaction<'_>, ban: &NewBan<'_>, max_matches: usize) -> rus
         ban.ban_count,
         json
     ];
-    tx.execute(
+    // Cached: a bulk `banip` inserts many rows in one transaction.
+    tx.prepare_cached(
         "INSERT INTO bans(jail, ip, time_of_ban, ban_time, ban_count, data)
          VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-        values,
-    )?;
-    tx.execute(
+    )?
+    .execute(values)?;
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO bips(jail, ip, time_of_ban, ban_time, ban_count, data)
          VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-        values,
-    )
+    )?
+    .execute(values)
     .map(drop)
 }
 
@@ -745,11 +749,9 @@ fn log_position(row: &rusqlite::Row<'_>) -> rusqlite::Result<LogPosition> {
 
 /// Adds `jail` (enabled) unless known; bans and positions need their jail.
 fn ensure_jail(tx: &Transaction<'_>, jail: &str) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)",
-        params![jail],
-    )
-    .map(drop)
+    tx.prepare_cached("INSERT OR IGNORE INTO jails(name, enabled) VALUES(?1, 1)")?
+        .execute(params![jail])
+        .map(drop)
 }
 
 fn current_ban(row: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<CurrentBan> {

@@ -17,11 +17,14 @@ use crate::log::Level;
 use crate::log_at;
 use crate::now_seconds;
 use crate::setup::JailConfig;
-use crate::store::{SharedStore, StoreHistory, forget_ban, saved_windows, stored_bans};
+use crate::store::{SharedStore, StoreHistory, forget_bans, saved_windows, stored_bans};
 
 impl JailOwner {
+    /// Restores the saved failure windows, then the stored bans, applied to the actions in
+    /// one batch.
     pub(super) fn restore(&mut self) {
         let now = now_seconds();
+        let mut restored = Vec::new();
         let since = now.saturating_sub(self.tracker.policy().find_time);
         for (id, window) in saved_windows(self.store.as_ref(), &self.config.name, since) {
             self.tracker.restore_window(id, window, now);
@@ -36,8 +39,7 @@ impl JailOwner {
                         "[{}] Restore Ban {id}",
                         self.config.name
                     );
-                    let captures = ban.data.to_map();
-                    self.apply_ban(&ban, &captures);
+                    restored.push(ban);
                 }
                 RestoreOutcome::Ignored(reason) => log_at!(
                     ACTIONS_LOG,
@@ -49,6 +51,7 @@ impl JailOwner {
                 RestoreOutcome::Obsolete | RestoreOutcome::Ban(_) => {}
             }
         }
+        self.apply_bans(&restored);
     }
 
     /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
@@ -133,17 +136,21 @@ impl JailOwner {
         }
     }
 
-    /// Returns whether a new ban was made.
-    pub(super) fn manual_ban(&mut self, id: FailId) -> bool {
+    /// `set JAIL banip IP...`: every new ban recorded (one transaction), then applied in
+    /// one batch (one transaction for a native action). Returns how many were newly banned.
+    pub(super) fn manual_bans(&mut self, ids: Vec<FailId>) -> usize {
         let now = now_seconds();
-        let history = StoreHistory {
-            store: self.store.as_ref(),
-            jail: &self.config.name,
-        };
-        let outcome = self.tracker.ban(id, now, &history);
-        let decided = self.ban_outcome(outcome, now);
-        let banned = decided.is_some();
-        self.apply_decided(decided.into_iter().collect());
+        let mut decided = Vec::new();
+        for id in ids {
+            let history = StoreHistory {
+                store: self.store.as_ref(),
+                jail: &self.config.name,
+            };
+            let outcome = self.tracker.ban(id, now, &history);
+            decided.extend(self.ban_outcome(outcome, now));
+        }
+        let banned = decided.len();
+        self.apply_decided(decided);
         banned
     }
 
@@ -174,7 +181,7 @@ impl JailOwner {
         }
         let captures = captures_of(decided.iter().map(|ban| &**ban));
         self.record_decided(&decided, &captures);
-        for (ban, captures) in decided.iter().zip(&captures) {
+        for ban in &decided {
             log_at!(
                 ACTIONS_LOG,
                 Level::NOTICE,
@@ -182,8 +189,8 @@ impl JailOwner {
                 self.config.name,
                 ban.id
             );
-            self.apply_ban(ban, captures);
         }
+        self.apply_bans_with(&decided, &captures);
     }
 
     /// fail2ban's "already banned" branch of `__checkBan`: the later the address shows up
@@ -248,21 +255,38 @@ impl JailOwner {
         report(&name, "reban", failures);
     }
 
-    fn apply_ban(&mut self, ban: &Ban, captures: &BTreeMap<String, String>) {
-        let Some(info) = self.action_info(ban, captures) else {
-            log_at!(
-                ACTIONS_LOG,
-                Level::WARNING,
-                "[{}] {} is not an address: no action can ban it",
-                self.config.name,
-                ban.id
-            );
+    /// Applies `bans` to the actions in one batch.
+    fn apply_bans(&mut self, bans: &[Arc<Ban>]) {
+        let captures = captures_of(bans.iter().map(|ban| &**ban));
+        self.apply_bans_with(bans, &captures);
+    }
+
+    /// [`JailOwner::apply_bans`] with each ban's captures already unpacked.
+    fn apply_bans_with(&mut self, bans: &[Arc<Ban>], captures: &[BTreeMap<String, String>]) {
+        let mut infos = Vec::with_capacity(bans.len());
+        for (ban, captures) in bans.iter().zip(captures) {
+            match self.action_info(ban, captures) {
+                Some(info) => infos.push(info),
+                None => self.not_an_address(ban),
+            }
+        }
+        if infos.is_empty() {
             return;
-        };
+        }
         let actions = &mut self.actions;
-        let failures = crate::metrics::timed(&self.config.name, "ban", || actions.ban(&info));
+        let failures = crate::metrics::timed(&self.config.name, "ban", || actions.ban_many(&infos));
         report(&self.config.name, "ban", failures);
         self.reban_after_repairs();
+    }
+
+    fn not_an_address(&self, ban: &Ban) {
+        log_at!(
+            ACTIONS_LOG,
+            Level::WARNING,
+            "[{}] {} is not an address: no action can ban it",
+            self.config.name,
+            ban.id
+        );
     }
 
     /// What the actions are told about `ban`; `None` when its id is no address.
@@ -286,47 +310,60 @@ impl JailOwner {
         ids: &[FailId],
         report_absent: bool,
     ) -> Result<usize, TrackerError> {
-        let mut count = 0;
+        let mut all = Vec::new();
         for id in ids {
             match self.tracker.unban(id) {
-                Ok(unbans) => {
-                    count += unbans.len();
-                    for unban in unbans {
-                        self.apply_unban(&unban);
-                    }
+                Ok(unbans) => all.extend(unbans),
+                Err(error) if report_absent => {
+                    self.apply_unbans(&all);
+                    return Err(error);
                 }
-                Err(error) if report_absent => return Err(error),
                 Err(_) => {}
             }
         }
-        Ok(count)
+        self.apply_unbans(&all);
+        Ok(all.len())
     }
 
     pub(super) fn expire(&mut self) {
-        for unban in self.tracker.expire(now_seconds()) {
-            self.apply_unban(&unban);
-        }
+        let unbans = self.tracker.expire(now_seconds());
+        self.apply_unbans(&unbans);
     }
 
-    fn apply_unban(&mut self, unban: &Unban) {
+    /// Lifts `unbans`: the user's are forgotten by the store (one transaction), then all
+    /// are lifted from the actions in one batch.
+    fn apply_unbans(&mut self, unbans: &[Unban]) {
+        if unbans.is_empty() {
+            return;
+        }
         let name = self.config.name.clone();
-        log_at!(
-            ACTIONS_LOG,
-            Level::NOTICE,
-            "[{name}] Unban {}",
-            unban.ban.id
-        );
-        if unban.cause == UnbanCause::Manual {
-            self.forget_unwritten(&unban.ban.id);
-            forget_ban(self.store.as_ref(), &name, &unban.ban.id);
+        let mut forgotten = Vec::new();
+        for unban in unbans {
+            log_at!(
+                ACTIONS_LOG,
+                Level::NOTICE,
+                "[{name}] Unban {}",
+                unban.ban.id
+            );
+            if unban.cause == UnbanCause::Manual {
+                self.forget_unwritten(&unban.ban.id);
+                forgotten.push(&unban.ban.id);
+            }
         }
-        let captures = unban.ban.data.to_map();
-        if let Some(info) = ban_info(&unban.ban, &captures) {
-            let actions = &mut self.actions;
-            let failures = crate::metrics::timed(&name, "unban", || actions.unban(&info));
-            report(&name, "unban", failures);
-            self.reban_after_repairs();
+        forget_bans(self.store.as_ref(), &name, &forgotten);
+        let captures = captures_of(unbans.iter().map(|u| &*u.ban));
+        let infos: Vec<_> = unbans
+            .iter()
+            .zip(&captures)
+            .filter_map(|(u, captures)| ban_info(&u.ban, captures))
+            .collect();
+        if infos.is_empty() {
+            return;
         }
+        let actions = &mut self.actions;
+        let failures = crate::metrics::timed(&name, "unban", || actions.unban_many(&infos));
+        report(&name, "unban", failures);
+        self.reban_after_repairs();
     }
 }
 

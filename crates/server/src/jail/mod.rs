@@ -23,7 +23,7 @@ use crate::actions::{ACTIONS_LOG, ban_info, captures_of, report};
 use crate::log::Level;
 use crate::log_at;
 use crate::setup::JailConfig;
-use crate::store::{SharedStore, forget_ban};
+use crate::store::SharedStore;
 
 mod ban_time_extra;
 mod bans;
@@ -230,6 +230,9 @@ impl JailOwner {
             }
         }
         crate::store::add_jail(self.store.as_ref(), &name);
+        for line in crate::actions::backend_lines(&name, &self.actions) {
+            log_at!(ACTIONS_LOG, Level::INFO, "{line}");
+        }
         let failures = self.actions.start();
         report(&name, "start", failures);
         self.restore();
@@ -263,10 +266,7 @@ impl JailOwner {
                 let _ = reply.send(1);
             }
             JailCmd::BanIp { ids, reply } => {
-                let count = ids
-                    .into_iter()
-                    .filter(|id| self.manual_ban(id.clone()))
-                    .count();
+                let count = crate::log::hold(|| self.manual_bans(ids));
                 let _ = reply.send(count);
             }
             JailCmd::UnbanIp {
@@ -278,9 +278,8 @@ impl JailOwner {
             }
             JailCmd::UnbanAll { reply } => {
                 let unbans = self.tracker.unban_all();
-                for unban in &unbans {
-                    forget_ban(self.store.as_ref(), &self.config.name, &unban.ban.id);
-                }
+                let ids: Vec<&FailId> = unbans.iter().map(|unban| &unban.ban.id).collect();
+                crate::store::forget_bans(self.store.as_ref(), &self.config.name, &ids);
                 self.flush(&unbans, false);
                 let _ = reply.send(unbans.len());
             }

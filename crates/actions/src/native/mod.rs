@@ -1,0 +1,225 @@
+//! Native firewall backends: fail2ban's stock set-based actions applied in-process, many
+//! bans per transaction, instead of one `/bin/sh` and one `nft` per ban.
+//!
+//! `stock.rs` decides, per action, whether its commands are the stock ones (then it runs
+//! here) or the user's own (then `command.rs` runs them, as ever). `nftables.rs` is the
+//! backend: it takes networks and end times ([`Element`]), never a ban, and turns each
+//! operation into one `nft -f -` transaction (`nft.rs`). [`NativeAction`] is the adapter
+//! between a jail's [`BanInfo`]s and the backend, with fail2ban's check-and-repair around
+//! each operation (`actioncheck`, then a restart of the family, then one more try).
+
+mod nft;
+mod nftables;
+mod stock;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ipnet::IpNet;
+
+pub use nft::NftError;
+pub use nftables::{Nftables, NftablesSpec, RuleMatch, SetNames};
+pub use stock::{Choice, choose};
+
+use crate::dynamic::BanInfo;
+use crate::error::ActionError;
+
+/// One element of a set: a network (a single address is a /32 or /128) and the Unix time
+/// its ban ends (`None`: permanent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Element {
+    pub network: IpNet,
+    pub end: Option<i64>,
+}
+
+/// fail2ban's address families, one set each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Inet4,
+    Inet6,
+}
+
+impl Family {
+    pub fn of(network: &IpNet) -> Family {
+        match network {
+            IpNet::V4(_) => Family::Inet4,
+            IpNet::V6(_) => Family::Inet6,
+        }
+    }
+}
+
+/// A stock nftables action of a jail, run natively.
+#[derive(Debug)]
+pub struct NativeAction {
+    name: String,
+    backend: Nftables,
+    start_on_demand: bool,
+    norestored: bool,
+    repairs: u64,
+}
+
+impl NativeAction {
+    pub fn new(name: String, spec: NftablesSpec, start_on_demand: bool, norestored: bool) -> Self {
+        NativeAction {
+            name,
+            backend: Nftables::new(spec),
+            start_on_demand,
+            norestored,
+            repairs: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn backend(&self) -> &Nftables {
+        &self.backend
+    }
+
+    pub fn skips_restored(&self) -> bool {
+        self.norestored
+    }
+
+    /// Repairs made after a failed check: bans applied before may be gone.
+    pub fn repairs(&self) -> u64 {
+        self.repairs
+    }
+
+    pub fn start(&mut self) -> Result<(), ActionError> {
+        if self.start_on_demand {
+            return Ok(());
+        }
+        for family in [Family::Inet4, Family::Inet6] {
+            self.backend
+                .start(family)
+                .map_err(|error| self.error("actionstart", error))?;
+        }
+        Ok(())
+    }
+
+    /// Adds every ban, one transaction per family.
+    pub fn ban(&mut self, bans: &[&BanInfo<'_>]) -> Result<(), ActionError> {
+        let now = unix_now();
+        self.per_family(bans, "actionban", |backend, family, elements| {
+            backend.add(family, elements, now)
+        })
+    }
+
+    /// Sets the bans anew, with fresh timeouts (an element may be present already).
+    pub fn reban(&mut self, bans: &[&BanInfo<'_>]) -> Result<(), ActionError> {
+        let now = unix_now();
+        self.per_family(bans, "actionreban", |backend, family, elements| {
+            backend.replace(family, elements, now)
+        })
+    }
+
+    /// Removes the bans. A family whose set is gone holds none of them: nothing to repair.
+    pub fn unban(&mut self, bans: &[&BanInfo<'_>]) -> Result<(), ActionError> {
+        for (family, elements) in group(bans) {
+            if let Err(error) = self.backend.remove(family, &elements)
+                && self.backend.check(family)
+            {
+                return Err(self.error("actionunban", error));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), ActionError> {
+        let result = self.backend.flush();
+        result.map_err(|error| self.error("actionflush", error))
+    }
+
+    pub fn stop(&mut self) -> Result<(), ActionError> {
+        let result = self.backend.stop();
+        result.map_err(|error| self.error("actionstop", error))
+    }
+
+    /// After an unclean stop: removes what the previous run left.
+    pub fn clean_up_after_unclean_stop(&mut self) -> Vec<ActionError> {
+        let result = self.backend.clean_up();
+        result
+            .err()
+            .map(|error| self.error("actionstop", error))
+            .into_iter()
+            .collect()
+    }
+
+    /// fail2ban's `consistencyCheck`: each started family still has its set and rule, else
+    /// it is made again (and counted as a repair, so the caller re-applies its bans).
+    pub fn consistency_check(&mut self) -> bool {
+        let mut sane = true;
+        for family in self.backend.started_families() {
+            if !self.backend.check(family) {
+                sane &= self.repair(family);
+            }
+        }
+        sane
+    }
+
+    /// Runs `operation` on each family's elements; a failure is checked, repaired and
+    /// tried once more, as fail2ban's `_processCmd`.
+    fn per_family(
+        &mut self,
+        bans: &[&BanInfo<'_>],
+        operation: &str,
+        run: impl Fn(&mut Nftables, Family, &[Element]) -> Result<(), NftError>,
+    ) -> Result<(), ActionError> {
+        let mut first_error = None;
+        for (family, elements) in group(bans) {
+            let Err(error) = run(&mut self.backend, family, &elements) else {
+                continue;
+            };
+            let was_started = self.backend.is_started(family);
+            if was_started && self.backend.check(family) || !self.repair(family) {
+                first_error.get_or_insert(self.error(operation, error));
+                continue;
+            }
+            if let Err(error) = run(&mut self.backend, family, &elements) {
+                first_error.get_or_insert(self.error(operation, error));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Makes `family`'s table, chain, set and rule again; whether that worked.
+    fn repair(&mut self, family: Family) -> bool {
+        self.repairs += 1;
+        self.backend.mark_stopped(family);
+        self.backend.start(family).is_ok()
+    }
+
+    fn error(&self, operation: &str, source: NftError) -> ActionError {
+        ActionError::Native {
+            action: self.name.clone(),
+            operation: operation.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The bans as elements, by family.
+fn group(bans: &[&BanInfo<'_>]) -> Vec<(Family, Vec<Element>)> {
+    let mut inet4 = Vec::new();
+    let mut inet6 = Vec::new();
+    for ban in bans {
+        let network = IpNet::from(ban.ip);
+        let end = (ban.ban_time >= 0).then(|| ban.time.saturating_add(ban.ban_time));
+        let element = Element { network, end };
+        match Family::of(&network) {
+            Family::Inet4 => inet4.push(element),
+            Family::Inet6 => inet6.push(element),
+        }
+    }
+    [(Family::Inet4, inet4), (Family::Inet6, inet6)]
+        .into_iter()
+        .filter(|(_, elements)| !elements.is_empty())
+        .collect()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
