@@ -120,7 +120,7 @@ fn client_page_lists_every_client_option() {
     for (syntax, _) in [
         ("set JAIL banip", ""),
         ("flushlogs", ""),
-        ("status [JAIL]", ""),
+        ("status JAIL [FLAVOR]", ""),
     ] {
         assert!(page.contains(syntax), "command {syntax} missing");
     }
