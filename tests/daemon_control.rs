@@ -474,3 +474,50 @@ fn set_open_file_limit(pid: u32, limit: usize) {
         .unwrap();
     assert!(status.success(), "prlimit {limit}");
 }
+
+/// A socket that takes connections but never answers (a dead server's forked child still
+/// holding it) is stale, not a running server: `-x` replaces it. It was refused as
+/// "already running" before.
+#[test]
+fn a_socket_nobody_answers_on_is_stale() {
+    let dir = TestDir::new();
+    base(&dir);
+    write_jails(&dir, &["alpha"]);
+    let held = std::os::unix::net::UnixListener::bind(dir.socket()).unwrap();
+    let refused = Command::new(BIN)
+        .args(["server", "-f", "-c"])
+        .arg(dir.conf())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("-x") && !stderr.contains("already running"),
+        "{stderr}"
+    );
+    let mut server = Command::new(BIN)
+        .args(["server", "-f", "-x", "-c"])
+        .arg(dir.conf())
+        .spawn()
+        .unwrap();
+    // Short client timeouts: a ping that reaches the held socket first is never answered.
+    let client = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["client", "--timeout", "1", "-c"])
+            .arg(dir.conf())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let answers = wait_until(Duration::from_secs(20), || client(&["ping"]).0);
+    let (ok, status) = client(&["status"]);
+    let _ = client(&["stop"]);
+    let _ = server.wait();
+    assert!(answers, "{}", dir.log_text());
+    assert!(ok && status.contains("alpha"), "{status}");
+    drop(held);
+}

@@ -154,10 +154,34 @@ fn configure_logging(options: &ServerOptions, spec: &ServerSpec) -> Result<(), S
     }
 }
 
+/// How long a server on the socket has to answer `ping` before it counts as gone.
+const PING_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether a server answers `ping` on `socket`. A connection alone proves nothing: a dead
+/// server's child, killed between its fork and its exec, still holds the listening socket
+/// and the kernel accepts connections into its backlog, but nobody reads them.
+fn server_answers(socket: &Path) -> bool {
+    let Ok(stream) = StdUnixStream::connect(socket) else {
+        return false;
+    };
+    let ask = || -> Result<(), ferroban_protocol::WireError> {
+        stream.set_read_timeout(Some(PING_WAIT))?;
+        stream.set_write_timeout(Some(PING_WAIT))?;
+        let request = ferroban_protocol::Request {
+            command: ferroban_protocol::Command::Ping,
+        };
+        ferroban_protocol::write_message(&mut &stream, &request)?;
+        let mut reader = std::io::BufReader::new(&stream);
+        ferroban_protocol::read_message::<ferroban_protocol::Response>(&mut reader)?;
+        Ok(())
+    };
+    ask().is_ok()
+}
+
 /// Refuses to start next to a live server; removes a dead server's socket with `-x`.
 fn prepare_socket(socket: &Path, remove_stale: bool) -> Result<(), ServerError> {
     if socket.exists() {
-        if StdUnixStream::connect(socket).is_ok() {
+        if server_answers(socket) {
             return Err(ServerError::AlreadyRunning(socket.to_path_buf()));
         }
         if !remove_stale {
@@ -368,7 +392,7 @@ async fn serve_metrics(address: std::net::SocketAddr) -> Result<(), ServerError>
 fn background(options: &ServerOptions) -> Result<(), ServerError> {
     let (spec, _) = load_server(&options.conf_dir);
     let socket = Settings::new(options, &spec).socket;
-    if StdUnixStream::connect(&socket).is_ok() {
+    if server_answers(&socket) {
         return Err(ServerError::AlreadyRunning(socket));
     }
     let exe = std::env::current_exe().map_err(|e| ServerError::Background(e.to_string()))?;
