@@ -27,8 +27,8 @@ pub(crate) enum Flow {
     Exit,
 }
 
-/// The longest request read.
-pub(crate) const MAX_REQUEST: u64 = 1 << 20;
+/// The longest request read: a `banip` of about 500,000 addresses (a blocklist).
+pub(crate) const MAX_REQUEST: u64 = 8 << 20;
 
 /// How long a client may take to send its request.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

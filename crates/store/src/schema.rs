@@ -104,6 +104,10 @@ pub(crate) fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_timeout(Duration::from_secs(5))?;
     connection.pragma_update(None, "foreign_keys", true)?;
     let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    // Statement journals (an `INSERT OR REPLACE` inside a transaction keeps one) in memory,
+    // not in a temporary file: a bulk `banip` spent a third of its time writing them.
+    // They never outlive a transaction, so nothing durable moves off the disk.
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
     connection.pragma_update(None, "synchronous", "NORMAL")
 }
 
