@@ -34,6 +34,7 @@
 //! running marker left behind by a dead process) makes each jail flush and stop its
 //! actions before starting, so restored bans never meet stale rules.
 
+mod accept;
 mod actions;
 pub mod check;
 mod clock;

@@ -13,6 +13,7 @@ use ferroban_config::{ServerSpec, load_server};
 use ferroban_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::accept::AcceptBackoff;
 use crate::check::check;
 use crate::jail::StartMode;
 use crate::log::{self, Level};
@@ -284,9 +285,6 @@ fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ServerError> {
     tokio::net::UnixListener::from_std(listener).map_err(io)
 }
 
-/// How long the server waits before accepting again after a failed `accept`.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
 /// How many control connections are read at the same time.
 const READERS: usize = 16;
 
@@ -321,30 +319,21 @@ async fn serve(
     let mut purge_timer =
         tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
     purge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut accept_failing = false;
+    let mut accept_backoff = AcceptBackoff::new(
+        "control",
+        " (raise the open-file limit, LimitNOFILE in the unit)",
+    );
     loop {
         tokio::select! {
             _ = purge_timer.tick() => registry.purge_store(),
             accepted = listener.accept() => {
                 let stream = match accepted {
                     Ok((stream, _)) => {
-                        accept_failing = false;
+                        accept_backoff.accepted();
                         stream
                     }
                     Err(error) => {
-                        // Out of descriptors (EMFILE, ENFILE) the socket stays readable:
-                        // retrying at once would spin. Said once, then waited out.
-                        if !accept_failing {
-                            log_at!(
-                                SERVER_LOG,
-                                Level::ERROR,
-                                "cannot accept control connections: {error}; retrying every {} ms \
-                                 (raise the open-file limit, LimitNOFILE in the unit)",
-                                ACCEPT_RETRY.as_millis()
-                            );
-                        }
-                        accept_failing = true;
-                        tokio::time::sleep(ACCEPT_RETRY).await;
+                        accept_backoff.failed(error).await;
                         continue;
                     }
                 };
@@ -506,11 +495,26 @@ mod tests {
         ));
         prepare_socket(&socket, true).unwrap();
         assert!(!socket.exists());
+        // Held, taking connections, never answering: a dead server's child. Stale.
+        let silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        prepare_socket(&socket, true).unwrap();
+        assert!(!socket.exists());
+        drop(silent);
+
         let live = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = live.accept().unwrap();
+            let mut reader = std::io::BufReader::new(&stream);
+            let _: ferroban_protocol::Request =
+                ferroban_protocol::read_message(&mut reader).unwrap();
+            let pong =
+                ferroban_protocol::Response::Ok(ferroban_protocol::Reply::Text("pong".into()));
+            ferroban_protocol::write_message(&mut &stream, &pong).unwrap();
+        });
         assert!(matches!(
             prepare_socket(&socket, true),
             Err(ServerError::AlreadyRunning(_))
         ));
-        drop(live);
+        server.join().unwrap();
     }
 }

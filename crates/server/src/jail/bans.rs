@@ -57,11 +57,7 @@ impl JailOwner {
     /// Removes `unbans` from the actions; `stopping`: the jail's `actionstop` follows.
     pub(super) fn flush(&mut self, unbans: &[Unban], stopping: bool) {
         let captures = captures_of(unbans.iter().map(|u| &*u.ban));
-        let infos: Vec<_> = unbans
-            .iter()
-            .zip(&captures)
-            .filter_map(|(u, captures)| ban_info(&u.ban, captures))
-            .collect();
+        let infos = unban_infos(unbans, &captures);
         if infos.is_empty() {
             return;
         }
@@ -352,11 +348,7 @@ impl JailOwner {
         }
         forget_bans(self.store.as_ref(), &name, &forgotten);
         let captures = captures_of(unbans.iter().map(|u| &*u.ban));
-        let infos: Vec<_> = unbans
-            .iter()
-            .zip(&captures)
-            .filter_map(|(u, captures)| ban_info(&u.ban, captures))
-            .collect();
+        let infos = unban_infos(unbans, &captures);
         if infos.is_empty() {
             return;
         }
@@ -365,6 +357,19 @@ impl JailOwner {
         report(&name, "unban", failures);
         self.reban_after_repairs();
     }
+}
+
+/// What the actions are told about each of `unbans` that is an address, with the captures
+/// [`captures_of`] unpacked for them.
+fn unban_infos<'a>(
+    unbans: &'a [Unban],
+    captures: &'a [BTreeMap<String, String>],
+) -> Vec<ferroban_actions::BanInfo<'a>> {
+    unbans
+        .iter()
+        .zip(captures)
+        .filter_map(|(u, captures)| ban_info(&u.ban, captures))
+        .collect()
 }
 
 /// Whether an action of the jail uses `<ipmatches>` or `<ipjailmatches>`.

@@ -14,17 +14,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::log::Level;
-use crate::{SERVER_LOG, log_at};
-
 /// The largest request head (request line and headers) read.
 const MAX_HEAD: usize = 8 * 1024;
 /// All the time a client has, from connecting to the end of the response.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at the same time; Prometheus needs one.
 const MAX_CONNECTIONS: usize = 32;
-/// How long to wait before accepting again after a failed `accept` (out of descriptors).
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Listens on `address` (on the current runtime).
 pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -34,24 +29,15 @@ pub(crate) async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves `listener` until the runtime ends.
 pub(crate) async fn serve(listener: TcpListener) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut accept_failing = false;
+    let mut backoff = crate::accept::AcceptBackoff::new("metrics", "");
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => {
-                accept_failing = false;
+                backoff.accepted();
                 stream
             }
             Err(error) => {
-                if !accept_failing {
-                    log_at!(
-                        SERVER_LOG,
-                        Level::ERROR,
-                        "cannot accept metrics connections: {error}; retrying every {} ms",
-                        ACCEPT_RETRY.as_millis()
-                    );
-                }
-                accept_failing = true;
-                tokio::time::sleep(ACCEPT_RETRY).await;
+                backoff.failed(error).await;
                 continue;
             }
         };
