@@ -16,6 +16,10 @@
 
 mod shape;
 
+/// The longest message read from a fail2ban client: fail2ban's own client sends commands
+/// of a few words (ferroban's JSON requests may be longer, for blocklists).
+const MAX_REQUEST: u64 = 1 << 20;
+
 use ferroban_protocol::Command;
 use ferroban_protocol::fail2ban::{self, CLOSE_COMMAND, END_COMMAND};
 use ferroban_protocol::pickle::Value;
@@ -25,7 +29,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::Sender;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-use crate::control::{self, Flow, MAX_REQUEST, REQUEST_TIMEOUT};
+use crate::control::{self, Flow, REQUEST_TIMEOUT};
 use crate::registry::Registry;
 
 /// The permits to read a request: how many are read at the same time.
