@@ -189,16 +189,7 @@ fn side_by_side(f2b: &Path, commands: &[&str]) -> SideBySide {
     drop(server);
 
     assert_eq!(actual.len(), commands.len());
-    let differences = expected
-        .iter()
-        .zip(&actual)
-        .filter(|(want, got)| want != got)
-        .map(|((command, want, want_status), (_, got, got_status))| {
-            format!(
-                "`fail2ban-client {command}`:\n fail2ban ({want_status}): {want:?}\n ferroban ({got_status}): {got:?}"
-            )
-        })
-        .collect();
+    let differences = crate::support::differences(&expected, &actual);
     let record = |dir: &TestDir| std::fs::read_to_string(dir.path("record")).unwrap_or_default();
     SideBySide {
         differences,

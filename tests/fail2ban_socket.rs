@@ -245,16 +245,7 @@ fn fail2ban_client_prints_the_same_against_ferroban_and_fail2ban() {
     let actual = session(&f2b, &ours, &log);
     drop(server);
 
-    let differences: Vec<String> = expected
-        .iter()
-        .zip(&actual)
-        .filter(|(want, got)| want != got)
-        .map(|((command, want, want_status), (_, got, got_status))| {
-            format!(
-                "`fail2ban-client {command}`:\n fail2ban ({want_status}): {want:?}\n ferroban ({got_status}): {got:?}"
-            )
-        })
-        .collect();
+    let differences = crate::support::differences(&expected, &actual);
     assert_eq!(actual.len(), SESSION.len());
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     // The actions ran on ferroban's side too.

@@ -17,3 +17,21 @@ pub fn fail2ban_dir() -> Option<PathBuf> {
 pub fn fail2ban_python(dir: &std::path::Path) -> PathBuf {
     dir.join("usr/lib/python3/dist-packages/fail2ban")
 }
+
+/// The commands whose output or exit status differ between fail2ban's session and
+/// ferroban's (`(command, output, status)` each, in the same order), one text per command.
+pub fn differences(
+    expected: &[(String, String, i32)],
+    actual: &[(String, String, i32)],
+) -> Vec<String> {
+    expected
+        .iter()
+        .zip(actual)
+        .filter(|(want, got)| want != got)
+        .map(|((command, want, want_status), (_, got, got_status))| {
+            format!(
+                "`fail2ban-client {command}`:\n fail2ban ({want_status}): {want:?}\n ferroban ({got_status}): {got:?}"
+            )
+        })
+        .collect()
+}
