@@ -10,8 +10,8 @@
 //! Emits: the byte span fail2ban cuts out of the line (the template regex's group 1) and
 //! the Unix time it names ([`DateMatch`], or [`DateFound`] with fail2ban's non-time outcomes).
 //!
-//! fail2ban's Python regexes are translated to the linear-time `regex` crate (see
-//! `pyregex`); the search keeps fail2ban's "last template first" fast path, and a line
+//! fail2ban's Python regexes are translated to the linear-time `regex` crate by the shared
+//! `ferroban-pyre` translator in its date dialect; the search keeps fail2ban's "last template first" fast path, and a line
 //! whose date sits where the last one did costs one regex search and no allocation.
 //!
 //! Known differences: `\d` matches ASCII digits only (Python: any Unicode digit); template
@@ -23,14 +23,12 @@
 
 mod detector;
 mod fastpath;
-mod pyregex;
 mod strptime;
 mod template;
 
 use jiff::tz::TimeZone;
 
 pub use detector::{DateDetector, parse_log_time_zone};
-pub use pyregex::PyRegexError;
 
 /// What a caller knows about "now" and the local time zone; decides the year of year-less
 /// dates and the meaning of dates without a zone (when no `logtimezone` is set on the
@@ -129,8 +127,11 @@ pub enum DateError {
 /// Why a date template could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error(transparent)]
-    PythonRegex(#[from] pyregex::PyRegexError),
+    #[error("unsupported regex: {0}")]
+    PythonRegex(#[from] ferroban_pyre::TranslateError),
+    /// Date regexes run on the linear-time engine alone.
+    #[error("unsupported regex construct: {} (date patterns run on the linear-time engine)", .0.describe())]
+    Backtracking(ferroban_pyre::BacktrackFeature),
     #[error(transparent)]
     Syntax(#[from] Box<regex_syntax::Error>),
     #[error("Failed to set datepattern '{0}' (may be an invalid format or unescaped percent char)")]

@@ -2,9 +2,9 @@
 //! named, bounded regex, and how a match becomes a Unix time.
 
 use crate::fastpath::{self, SyslogMatcher};
-use crate::pyregex::{self, BOUNDARY};
 use crate::strptime::{self, Conversion, Field, FieldValues, TimeCache};
 use crate::{TemplateError, TimeContext};
+use ferroban_pyre::{BOUNDARY, Options};
 use regex::{CaptureLocations, Regex};
 use std::sync::{LazyLock, OnceLock};
 
@@ -122,7 +122,7 @@ struct Compiled {
     /// A hand-written matcher with the same result as `regex`, when the template is the
     /// syslog one it models (see `fastpath`).
     fast: Option<SyslogMatcher>,
-    /// Python groups per variant (see `pyregex`).
+    /// Python groups per variant (see `ferroban_pyre::Translated::variants`).
     groups: usize,
     variants: usize,
     fields: Vec<Option<Field>>,
@@ -557,10 +557,13 @@ fn build(
     flags: u8,
     value: Value,
 ) -> BuildResult {
-    let translated = pyregex::translate(&python_regex)?;
+    let translated = ferroban_pyre::translate(&python_regex, Options::date())?;
+    if let Some(feature) = translated.backtracking {
+        return Err(TemplateError::Backtracking(feature));
+    }
     // The syntax is checked now (a bad `datepattern` is a configuration error); the
     // automaton is built on first use.
-    let regex = LazyRegex::new(translated.regex.clone())?;
+    let regex = LazyRegex::new(translated.pattern.clone())?;
     let fields = translated
         .group_names
         .iter()

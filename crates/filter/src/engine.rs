@@ -17,7 +17,7 @@ use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::{Input, MatchKind, PatternSet};
 
 use crate::literals::LiteralGate;
-use crate::translate::{BacktrackFeature, TranslateError, translate};
+use ferroban_pyre::{BacktrackFeature, Options, TranslateError, Translated};
 
 /// Compiled program size allowed per regex. fail2ban's prefix-line expansions make large
 /// automata; the 10 MiB default refuses a few of them.
@@ -193,6 +193,15 @@ pub struct CompiledRegex {
     /// The named group every match starts with, when the pattern is `^(?P<name>...)...`
     /// (linear regexes only): its text is then a prefix of the haystack.
     leading_group: Option<String>,
+}
+
+/// Translates a tag-expanded Python pattern in the filter dialect; `<HOST>`'s IPv6
+/// alternative is first written in its linear-time form (see `tags::linear_ip6`).
+pub(crate) fn translate(expanded: &str, multiline: bool) -> Result<Translated, TranslateError> {
+    ferroban_pyre::translate(
+        &crate::tags::linear_ip6(expanded),
+        Options::filter(multiline),
+    )
 }
 
 impl CompiledRegex {

@@ -29,14 +29,13 @@ mod literals;
 #[allow(clippy::unwrap_used)]
 mod proptests;
 mod tags;
-mod translate;
 
 pub use engine::Engine;
 pub use failure::{Failure, IdKind};
+pub use ferroban_pyre::BacktrackFeature;
 pub use filter::{
     Filter, FilterDefinition, FilterOptions, LineResult, Outcome, RegexInfo, RegexKind,
 };
-pub use translate::BacktrackFeature;
 
 /// Why a filter could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,7 +69,7 @@ pub fn expand_tags(regex: &str, use_dns_no: bool) -> String {
 
 /// Translates a tag-expanded Python pattern and names the engine it would run on.
 pub fn engine_for(expanded: &str) -> Result<Engine, String> {
-    let translated = translate::translate(expanded, false).map_err(|e| e.to_string())?;
+    let translated = engine::translate(expanded, false).map_err(|e| e.to_string())?;
     Ok(translated
         .backtracking
         .map_or(Engine::Linear, Engine::Backtracking))

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::pyregex;
 use proptest::prelude::*;
 
 const YEAR_GROUP: &str = r"(?P<Y>20[012]\d)";
@@ -20,11 +19,12 @@ struct Reference {
 
 impl Reference {
     fn new() -> Self {
-        let translated = pyregex::translate(&python_regex()).unwrap();
+        let translated =
+            ferroban_pyre::translate(&python_regex(), ferroban_pyre::Options::date()).unwrap();
         assert_eq!(translated.variants, 1);
         assert_eq!(translated.group_names.len(), GROUPS);
         Reference {
-            regex: regex::Regex::new(&translated.regex).unwrap(),
+            regex: regex::Regex::new(&translated.pattern).unwrap(),
             fast: SyslogMatcher::recognize(&python_regex()).expect("template recognized"),
         }
     }

@@ -1,72 +1,13 @@
-//! Python `re` syntax → Rust regex syntax.
-//!
-//! fail2ban's regexes are written for Python's `re` module. This module parses that dialect
-//! and writes the same expression in a syntax that both the `regex` crate and PCRE2
-//! read, noting whether a construct only the backtracking engine has (look-around,
-//! back-references, conditionals, atomic groups, possessive quantifiers) is used. Along the
-//! way it also writes a *relaxed* form: the expression with those constructs replaced by
-//! something that matches a superset (look-around → empty, back-reference → `(?s:.*?)`, …),
-//! which the `regex` crate can always run and which therefore serves as a cheap prefilter.
+//! The translator proper: one pass over the Python pattern, writing the exact, relaxed and
+//! `anywhere` forms side by side.
 
 use std::fmt::Write as _;
 
-/// A construct that only the backtracking engine (PCRE2) implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BacktrackFeature {
-    LookAround,
-    BackReference,
-    Conditional,
-    AtomicGroup,
-    PossessiveQuantifier,
-}
+use crate::{BOUNDARY, BacktrackFeature, EndAnchor, Options, TranslateError, Translated};
 
-impl BacktrackFeature {
-    pub fn describe(self) -> &'static str {
-        match self {
-            BacktrackFeature::LookAround => "look-around assertion",
-            BacktrackFeature::BackReference => "back-reference",
-            BacktrackFeature::Conditional => "conditional group",
-            BacktrackFeature::AtomicGroup => "atomic group",
-            BacktrackFeature::PossessiveQuantifier => "possessive quantifier",
-        }
-    }
-}
-
-/// Result of translating one Python pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Translated {
-    /// The pattern in Rust syntax (valid for PCRE2; valid for `regex` when `backtracking` is None).
-    pub pattern: String,
-    /// The first construct found that needs the backtracking engine.
-    pub backtracking: Option<BacktrackFeature>,
-    /// A `regex`-crate pattern matching a superset of what `pattern` matches.
-    pub relaxed: String,
-    /// `relaxed` without anchors and word-boundary assertions: it matches, anywhere in a
-    /// text, whatever `pattern` matches in any part of that text taken alone.
-    pub anywhere: String,
-}
-
-/// A Python pattern the translator cannot make sense of (the engines report the rest).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} at position {position}")]
-pub struct TranslateError {
-    pub message: String,
-    pub position: usize,
-}
-
-/// Translates a Python `re` pattern.
-/// `multiline` is Python's `re.MULTILINE` (fail2ban sets it on failregexes when
-/// `maxlines > 1`).
-pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, TranslateError> {
-    let pattern = &crate::tags::linear_ip6(pattern);
-    let mut translator = Translator::new(pattern, multiline);
-    translator.run()?;
-    if !multiline && translator.global_flags.contains('m') {
-        // An inline (?m) anywhere makes the whole pattern multi-line in Python.
-        return translate(pattern, true);
-    }
-    Ok(translator.finish())
-}
+/// fail2ban's two word-boundary look-aheads, which [`BOUNDARY`] replaces exactly where they
+/// stand (before and after a date).
+const BOUNDARY_LOOKAHEADS: [&str; 2] = [r"(?=^|\b|\W)", r"(?=\b|\W|$)"];
 
 /// What kind of group an open parenthesis started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +21,7 @@ enum GroupKind {
     },
 }
 
-struct Translator<'p> {
+pub(crate) struct Translator<'p> {
     chars: Vec<(usize, char)>,
     pattern: &'p str,
     index: usize,
@@ -94,11 +35,18 @@ struct Translator<'p> {
     /// Global flags (Python applies `(?i)` anywhere to the whole pattern).
     global_flags: String,
     verbose: bool,
-    multiline: bool,
+    options: Options,
+    /// Python's capturing groups in order, with their names.
+    group_names: Vec<Option<String>>,
+    /// A group whose back-references are written as this one character (see `crate::expand`).
+    fixed: Option<(&'p str, char)>,
+    /// The first named group a back-reference names; `several` when another is named too.
+    backreference: Option<String>,
+    several_backreferences: bool,
 }
 
 impl<'p> Translator<'p> {
-    fn new(pattern: &'p str, multiline: bool) -> Self {
+    pub(crate) fn new(pattern: &'p str, options: Options, fixed: Option<(&'p str, char)>) -> Self {
         Translator {
             chars: pattern.char_indices().collect(),
             pattern,
@@ -111,11 +59,25 @@ impl<'p> Translator<'p> {
             suppressed: 0,
             global_flags: String::new(),
             verbose: leading_verbose_flag(pattern),
-            multiline,
+            options,
+            group_names: Vec::new(),
+            fixed,
+            backreference: None,
+            several_backreferences: false,
         }
     }
 
-    fn finish(self) -> Translated {
+    /// Global flags met so far (an inline `(?m)` makes the whole pattern multi-line).
+    pub(crate) fn global_flags(&self) -> &str {
+        &self.global_flags
+    }
+
+    /// The named group back-references point to, and whether more than one is named.
+    pub(crate) fn backreference(&self) -> (Option<&str>, bool) {
+        (self.backreference.as_deref(), self.several_backreferences)
+    }
+
+    pub(crate) fn finish(self) -> Translated {
         let prefix = if self.global_flags.is_empty() {
             String::new()
         } else {
@@ -131,6 +93,8 @@ impl<'p> Translator<'p> {
             backtracking: self.backtracking,
             relaxed,
             anywhere: format!("{prefix}{}", self.anywhere),
+            group_names: self.group_names,
+            variants: 1,
         }
     }
 
@@ -195,7 +159,7 @@ impl<'p> Translator<'p> {
         }
     }
 
-    fn run(&mut self) -> Result<(), TranslateError> {
+    pub(crate) fn run(&mut self) -> Result<(), TranslateError> {
         while let Some(c) = self.peek() {
             self.step(c)?;
         }
@@ -224,7 +188,9 @@ impl<'p> Translator<'p> {
             }
             '$' => {
                 self.advance(1);
-                if self.multiline {
+                if self.options.end_anchor == EndAnchor::Text {
+                    self.emit_assertion("$", "");
+                } else if self.options.multiline {
                     self.emit_assertion("(?m:$)", "");
                 } else {
                     // Python's `$` without MULTILINE: at the end or before a final newline.
@@ -355,6 +321,14 @@ impl<'p> Translator<'p> {
                     format!("\\{c}")
                 };
                 self.emit_assertion(&exact, "");
+                Ok(())
+            }
+            'd' if self.options.ascii_digits => {
+                self.emit("[0-9]");
+                Ok(())
+            }
+            'D' if self.options.ascii_digits => {
+                self.emit("[^0-9]");
                 Ok(())
             }
             'd' | 'D' | 's' | 'S' | 'w' | 'W' | 'a' | 'f' | 'n' | 'r' | 't' | 'v' => {
@@ -497,6 +471,9 @@ impl<'p> Translator<'p> {
         };
         self.advance(1);
         let atom = match e {
+            'd' if self.options.ascii_digits => ClassAtom::Set("0-9"),
+            // A nested class: the regex crate reads it, and only the date dialect asks.
+            'D' if self.options.ascii_digits => ClassAtom::Set("[^0-9]"),
             'd' => ClassAtom::Set("\\d"),
             'D' => ClassAtom::Set("\\D"),
             's' => ClassAtom::Set("\\s"),
@@ -535,22 +512,25 @@ impl<'p> Translator<'p> {
         if self.peek_at(1) != Some('?') {
             self.advance(1);
             self.groups.push(GroupKind::Plain);
+            self.group_names.push(None);
             self.emit("(");
             return Ok(());
         }
-        if self.rest_starts_with("(?P<") {
-            let name = self.group_name(4, '>')?;
-            self.groups.push(GroupKind::Plain);
-            let text = format!("(?P<{name}>");
-            self.emit(&text);
+        if self.options.boundary_lookaheads
+            && let Some(lookahead) = BOUNDARY_LOOKAHEADS
+                .into_iter()
+                .find(|lookahead| self.rest_starts_with(lookahead))
+        {
+            self.advance(lookahead.chars().count());
+            self.emit_assertion(BOUNDARY, "");
             return Ok(());
+        }
+        if self.rest_starts_with("(?P<") {
+            return self.named_group();
         }
         if self.rest_starts_with("(?P=") {
             let name = self.group_name(4, ')')?;
-            self.need_backtracking(BacktrackFeature::BackReference);
-            let exact = format!("\\k<{name}>");
-            self.emit_split(&exact, "(?s:.*?)");
-            return Ok(());
+            return self.named_backreference(&name);
         }
         if self.rest_starts_with("(?#") {
             while let Some(c) = self.peek() {
@@ -579,6 +559,63 @@ impl<'p> Translator<'p> {
             return self.conditional();
         }
         self.flag_group()
+    }
+
+    fn named_group(&mut self) -> Result<(), TranslateError> {
+        let name = self.group_name(4, '>')?;
+        // Numbered groups lose their names, so the engine can no longer refuse a duplicate.
+        if self.options.numbered_groups
+            && self
+                .group_names
+                .iter()
+                .flatten()
+                .any(|known| *known == name)
+        {
+            return Err(self.error(format!("redefinition of group name {name:?}")));
+        }
+        self.group_names.push(Some(name.clone()));
+        if let Some((_, c)) = self.fixed.filter(|(fixed, _)| *fixed == name) {
+            // The group's body is known to be one character here: write just that one.
+            let body = crate::expand::group_len(self.rest())
+                .ok_or_else(|| self.error("missing ), unterminated subpattern"))?;
+            self.advance(self.rest()[..=body].chars().count());
+            let mut text = String::from("(");
+            push_literal(&mut text, c, false);
+            text.push(')');
+            self.emit(&text);
+            return Ok(());
+        }
+        self.groups.push(GroupKind::Plain);
+        let text = if self.options.numbered_groups {
+            "(".to_string()
+        } else {
+            format!("(?P<{name}>")
+        };
+        self.emit(&text);
+        Ok(())
+    }
+
+    fn named_backreference(&mut self, name: &str) -> Result<(), TranslateError> {
+        if let Some((_, c)) = self.fixed.filter(|(fixed, _)| *fixed == name) {
+            self.emit_literal(c);
+            return Ok(());
+        }
+        match &self.backreference {
+            None => self.backreference = Some(name.to_string()),
+            Some(known) if known != name => self.several_backreferences = true,
+            Some(_) => {}
+        }
+        self.need_backtracking(BacktrackFeature::BackReference);
+        let exact = format!("\\k<{name}>");
+        self.emit_split(&exact, "(?s:.*?)");
+        Ok(())
+    }
+
+    /// The text from the cursor to the end of the pattern.
+    pub(crate) fn rest(&self) -> &'p str {
+        self.chars
+            .get(self.index)
+            .map_or("", |(offset, _)| &self.pattern[*offset..])
     }
 
     fn special_group(&mut self, prefix: &str, kind: Option<BacktrackFeature>) {
@@ -783,132 +820,4 @@ fn regex_syntax_meta(c: char) -> bool {
             | '-'
             | '~'
     )
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn translate(pattern: &str) -> Result<Translated, TranslateError> {
-        super::translate(pattern, false)
-    }
-
-    fn linear(pattern: &str) -> String {
-        let translated = translate(pattern).unwrap();
-        assert_eq!(translated.backtracking, None, "{pattern}");
-        translated.pattern
-    }
-
-    fn backtracking(pattern: &str) -> Translated {
-        let translated = translate(pattern).unwrap();
-        assert!(translated.backtracking.is_some(), "{pattern}");
-        translated
-    }
-
-    #[test]
-    fn named_groups_and_backrefs() {
-        assert_eq!(linear(r"(?P<user>\S+)"), r"(?P<user>\S+)");
-        let t = backtracking(r"(?P<q>a)(?P=q)");
-        assert_eq!(t.pattern, r"(?P<q>a)\k<q>");
-        assert_eq!(t.relaxed, r"(?P<q>a)(?s:.*?)");
-        assert_eq!(backtracking(r"(a)\1").pattern, r"(a)\1");
-    }
-
-    #[test]
-    fn quantifier_forms() {
-        assert_eq!(linear(r"a{,3}"), r"a{0,3}");
-        assert_eq!(linear(r"a{2,}?"), r"a{2,}?");
-        assert_eq!(linear(r"a{x}"), r"a\{x\}");
-        assert_eq!(linear(r"a{}"), r"a\{\}");
-        let t = backtracking(r"a*+b");
-        assert_eq!(t.pattern, "a*+b");
-        assert_eq!(t.relaxed, "a*b");
-    }
-
-    #[test]
-    fn anywhere_form_drops_anchors_and_boundaries() {
-        let t = translate(r"^a\bb\B(?!x)c$").unwrap();
-        assert_eq!(t.anywhere, r"ab(?:)c\n?");
-        let t = translate(r"\Aa\Z").unwrap();
-        assert_eq!(t.anywhere, "a");
-    }
-
-    #[test]
-    fn dot_and_caret_stay_operators() {
-        assert_eq!(linear(r"^a.b"), r"^a.b");
-    }
-
-    #[test]
-    fn anchors() {
-        assert_eq!(linear(r"^a$"), r"^a(?:\n?\z)");
-        assert_eq!(super::translate(r"^a$", true).unwrap().pattern, r"^a(?m:$)");
-        // An inline (?m) makes the whole pattern multi-line, as in Python.
-        assert_eq!(linear(r"^a$(?m)"), r"(?m)^a(?m:$)");
-        assert_eq!(linear(r"a\Z"), r"a\z");
-        assert_eq!(linear(r"\Aa"), r"\Aa");
-    }
-
-    #[test]
-    fn escapes_the_regex_crate_rejects_or_reads_differently() {
-        assert_eq!(linear(r"\/\-\<\>\'\ "), r"/\-<>' ");
-        assert_eq!(linear(r"\x41\u00e9\0"), r"\x{41}\x{E9}\x{0}");
-        assert_eq!(linear(r"\101"), r"\x{41}");
-        assert!(translate(r"\q").is_err());
-    }
-
-    #[test]
-    fn character_classes() {
-        assert_eq!(linear(r"[[]"), r"[\[]");
-        assert_eq!(linear(r"[^[]*"), r"[^\[]*");
-        assert_eq!(linear(r"[]a]"), r"[\]a]");
-        assert_eq!(linear(r"[a-z&&~-]"), r"[a-z\&\&\~\-]");
-        assert_eq!(linear(r"[\w\-.^_]"), r"[\w\-.\^_]");
-        assert_eq!(linear(r"[\b]"), r"[\x{8}]");
-        assert_eq!(linear(r"[\[\(]"), r"[\[(]");
-        assert!(translate("[abc").is_err());
-    }
-
-    #[test]
-    fn flags() {
-        assert_eq!(linear(r"a(?i)b"), r"(?i)ab");
-        assert_eq!(linear(r"(?i:ab)"), r"(?i:ab)");
-        assert_eq!(linear(r"(?-i:ab)"), r"(?-i:ab)");
-        assert_eq!(linear(r"(?u)a"), r"a");
-        assert_eq!(linear("(?x) a b # comment\n c"), "(?x)abc");
-    }
-
-    #[test]
-    fn look_around_goes_backtracking_with_empty_relaxed_form() {
-        let t = backtracking(r"a(?!b(?P<x>c))d");
-        assert_eq!(t.backtracking, Some(BacktrackFeature::LookAround));
-        assert_eq!(t.pattern, r"a(?!b(?P<x>c))d");
-        assert_eq!(t.relaxed, r"a(?:)d");
-        let t = backtracking(r"(?<=x)y");
-        assert_eq!(t.relaxed, r"(?:)y");
-    }
-
-    #[test]
-    fn conditional_uses_the_named_test_syntax() {
-        let t = backtracking(r"(?P<c>a)?(?(c)b|d)");
-        assert_eq!(t.backtracking, Some(BacktrackFeature::Conditional));
-        assert_eq!(t.pattern, r"(?P<c>a)?(?(<c>)b|d)");
-        assert_eq!(t.relaxed, r"(?P<c>a)?(?:b|d)");
-        let t = backtracking(r"(a)?(?(1)b)");
-        assert_eq!(t.pattern, r"(a)?(?(1)b)");
-        assert_eq!(t.relaxed, r"(a)?(?:b|)");
-    }
-
-    #[test]
-    fn comments_and_atomic() {
-        assert_eq!(linear(r"a(?#note)b"), "ab");
-        let t = backtracking(r"(?>a+)b");
-        assert_eq!(t.relaxed, "(?:a+)b");
-    }
-
-    #[test]
-    fn unbalanced_is_an_error() {
-        assert!(translate("(a").is_err());
-        assert!(translate("a)").is_err());
-    }
 }
