@@ -37,5 +37,5 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use filter::{FilterSpec, load_filter};
 pub use jail::{JailAction, JailSpec, LoadedJails, SkippedJail, TimeSpec, load_jails};
 pub use options::{Definition, extract_options, split_with_options};
-pub use server::{ServerSpec, load_server};
+pub use server::{ClusterSpec, ServerSpec, load_server};
 pub use time::str_to_seconds;

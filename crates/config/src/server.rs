@@ -27,7 +27,23 @@ pub struct ServerSpec {
     pub dbpurgeage: Option<Spanned<TimeSpec>>,
     /// `metrics`: where the Prometheus endpoint listens; `None` (the default) serves none.
     pub metrics: Option<Spanned<SocketAddr>>,
+    /// `[Cluster]`: fleet mode, bans shared through PostgreSQL; `None` without the section.
+    pub cluster: Option<ClusterSpec>,
 }
+
+/// The `[Cluster]` section as written; the `cluster` crate resolves it (reads the passfile,
+/// checks the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// `url`: a libpq URL (`postgresql://user@host:port/db?sslmode=...`) or key=value string.
+    pub url: Spanned<String>,
+    /// `passfile`: a libpq password file (mode 0600, owned by the server's user).
+    pub passfile: Option<Spanned<String>>,
+    /// `node`: this node's name; the host name when not set.
+    pub node: Option<Spanned<String>>,
+}
+
+const CLUSTER: &str = "Cluster";
 
 /// Reads the daemon's settings from `conf_dir/fail2ban.*`, with every error met.
 pub fn load_server(conf_dir: &Path) -> (ServerSpec, ConfigErrors) {
@@ -48,6 +64,7 @@ pub fn load_server(conf_dir: &Path) -> (ServerSpec, ConfigErrors) {
     let purge = read(&ini, "dbpurgeage", &mut errors).unwrap_or_else(|| builtin("1d"));
     let dbpurgeage = parse_time("dbpurgeage", &purge, &mut errors);
     let metrics = read(&ini, "metrics", &mut errors).and_then(|v| parse_metrics(&v, &mut errors));
+    let cluster = read_cluster(&ini, &mut errors);
     let spec = ServerSpec {
         socket,
         pidfile,
@@ -59,8 +76,39 @@ pub fn load_server(conf_dir: &Path) -> (ServerSpec, ConfigErrors) {
         dbmaxmatches,
         dbpurgeage,
         metrics,
+        cluster,
     };
     (spec, ConfigErrors(errors))
+}
+
+/// `[Cluster]`: absent, nothing changes; present, `url` is required.
+fn read_cluster(ini: &Ini, errors: &mut Vec<ConfigError>) -> Option<ClusterSpec> {
+    if !ini.has_section(CLUSTER) {
+        return None;
+    }
+    let mut get = |option: &str| match ini.get(CLUSTER, option, &Options::new())? {
+        Ok(value) if value.value.trim().is_empty() => None,
+        Ok(value) => Some(Spanned::new(value.value.trim().to_string(), value.span)),
+        Err(error) => {
+            errors.push(error.into());
+            None
+        }
+    };
+    let (url, passfile, node) = (get("url"), get("passfile"), get("node"));
+    let Some(url) = url else {
+        let kind = ConfigErrorKind::BadValue {
+            option: "[Cluster] url".to_string(),
+            value: String::new(),
+            detail: "fleet mode needs the database's url".to_string(),
+        };
+        errors.push(ConfigError::nowhere(kind));
+        return None;
+    };
+    Some(ClusterSpec {
+        url,
+        passfile,
+        node,
+    })
 }
 
 /// `metrics = [HOST:]PORT`: an IP address (IPv6 in brackets) and a port; without a host,

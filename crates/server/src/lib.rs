@@ -38,6 +38,7 @@ mod accept;
 mod actions;
 pub mod check;
 mod clock;
+mod cluster;
 mod control;
 mod control_error;
 mod fail2ban_wire;

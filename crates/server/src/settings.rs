@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub db_purge_interval: Duration,
     /// Where the Prometheus endpoint listens (`metrics =`); read at start only.
     pub metrics: Option<SocketAddr>,
+    /// `[Cluster]`: fleet mode; read at start only.
+    pub cluster: Option<ferroban_config::ClusterSpec>,
 }
 
 /// fail2ban's observer purges the database every hour.
@@ -55,6 +57,7 @@ impl Settings {
             dbmaxmatches: spec.dbmaxmatches.as_ref().map_or(10, |v| v.value as usize),
             db_purge_interval: db_purge_interval(),
             metrics: spec.metrics.as_ref().map(|address| address.value),
+            cluster: spec.cluster.clone(),
         }
     }
 

@@ -101,6 +101,9 @@ pub struct JailConfig {
     pub ban_time_extra: crate::jail::BanTimeExtra,
     /// `ignorecache`: `ignorecommand` answers kept for a while.
     pub ignore_cache: Option<crate::jail::IgnoreCacheSpec>,
+    /// `cluster`: whether the jail shares its bans with the fleet (`[Cluster]`); true
+    /// unless `cluster = false`.
+    pub cluster: bool,
 }
 
 impl JailConfig {
@@ -160,6 +163,8 @@ pub enum JailErrorKind {
     Formula(FormulaError),
     #[error("ignorecache: {0}")]
     IgnoreCache(crate::jail::IgnoreCacheError),
+    #[error("cluster = {0:?}: expected true or false")]
+    Cluster(String),
     #[error("bantime.factor {0:?} is not a number")]
     Factor(String),
     #[error(
@@ -248,6 +253,7 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
     let policy = policy(spec, &mut errors);
     let max_line_len = max_line_len(spec, &mut errors);
     let ignore_cache = ignore_cache(spec, &mut errors);
+    let cluster = cluster_option(spec, &mut errors);
     let (Some(backend), Some(policy), true) = (backend, policy, errors.found.is_empty()) else {
         return Err(errors.found);
     };
@@ -273,8 +279,27 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
         keep_matches: true,
         ban_time_extra: crate::jail::BanTimeExtra::from_spec(spec),
         ignore_cache,
+        cluster,
     };
     Ok(ResolvedJail { config, warnings })
+}
+
+/// `cluster = true|false` (fail2ban's boolean words).
+fn cluster_option(spec: &JailSpec, errors: &mut Errors<'_>) -> bool {
+    let Some(value) = spec.options.get("cluster") else {
+        return true;
+    };
+    match value.value.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => true,
+        "false" | "no" | "off" | "0" => false,
+        _ => {
+            errors.push(
+                Some(&value.span),
+                JailErrorKind::Cluster(value.value.clone()),
+            );
+            true
+        }
+    }
 }
 
 /// Compiles each regex on its own, so that every bad one is reported, then the filter as a

@@ -308,6 +308,7 @@ async fn serve(
     let mode = StartMode {
         after_unclean_stop: unclean,
     };
+    let mut fleet = crate::cluster::start(&registry.settings);
     registry.start_all(jails, mode);
     crate::memory::release_free_memory();
     log_at!(SERVER_LOG, Level::INFO, "Server ready");
@@ -326,6 +327,9 @@ async fn serve(
     loop {
         tokio::select! {
             _ = purge_timer.tick() => registry.purge_store(),
+            Some(inbound) = crate::cluster::next(&mut fleet) => {
+                crate::cluster::apply(registry, inbound).await;
+            }
             accepted = listener.accept() => {
                 let stream = match accepted {
                     Ok((stream, _)) => {

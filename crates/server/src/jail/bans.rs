@@ -187,6 +187,7 @@ impl JailOwner {
             );
         }
         self.apply_bans_with(&decided, &captures);
+        crate::cluster::publish_bans(&self.config, &decided);
     }
 
     /// fail2ban's "already banned" branch of `__checkBan`: the later the address shows up
@@ -252,7 +253,7 @@ impl JailOwner {
     }
 
     /// Applies `bans` to the actions in one batch.
-    fn apply_bans(&mut self, bans: &[Arc<Ban>]) {
+    pub(super) fn apply_bans(&mut self, bans: &[Arc<Ban>]) {
         let captures = captures_of(bans.iter().map(|ban| &**ban));
         self.apply_bans_with(bans, &captures);
     }
@@ -311,12 +312,14 @@ impl JailOwner {
             match self.tracker.unban(id) {
                 Ok(unbans) => all.extend(unbans),
                 Err(error) if report_absent => {
+                    crate::cluster::publish_unbans(&self.config, &all);
                     self.apply_unbans(&all);
                     return Err(error);
                 }
                 Err(_) => {}
             }
         }
+        crate::cluster::publish_unbans(&self.config, &all);
         self.apply_unbans(&all);
         Ok(all.len())
     }
@@ -328,7 +331,7 @@ impl JailOwner {
 
     /// Lifts `unbans`: the user's are forgotten by the store (one transaction), then all
     /// are lifted from the actions in one batch.
-    fn apply_unbans(&mut self, unbans: &[Unban]) {
+    pub(super) fn apply_unbans(&mut self, unbans: &[Unban]) {
         if unbans.is_empty() {
             return;
         }

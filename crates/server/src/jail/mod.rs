@@ -27,6 +27,7 @@ use crate::store::SharedStore;
 
 mod ban_time_extra;
 mod bans;
+mod fleet;
 mod ignore;
 mod ignore_cache;
 mod persist;
@@ -98,6 +99,11 @@ pub enum JailCmd {
     },
     /// Stop: flush the bans from the firewall, run `actionstop`, end the thread.
     Stop { reply: oneshot::Sender<()> },
+    /// Bans and unbans of other nodes of the fleet, to apply (see `fleet.rs`).
+    Fleet {
+        events: Vec<ferroban_cluster::RemoteEvent>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// How the jail starts.
@@ -278,6 +284,7 @@ impl JailOwner {
             }
             JailCmd::UnbanAll { reply } => {
                 let unbans = self.tracker.unban_all();
+                crate::cluster::publish_unbans(&self.config, &unbans);
                 let ids: Vec<&FailId> = unbans.iter().map(|unban| &unban.ban.id).collect();
                 crate::store::forget_bans(self.store.as_ref(), &self.config.name, &ids);
                 self.flush(&unbans, false);
@@ -302,6 +309,10 @@ impl JailOwner {
             }
             JailCmd::Reconfigure { config, reply } => {
                 self.reconfigure(*config);
+                let _ = reply.send(());
+            }
+            JailCmd::Fleet { events, reply } => {
+                crate::log::hold(|| self.fleet_events(events));
                 let _ = reply.send(());
             }
             JailCmd::Stop { reply } => {
@@ -452,6 +463,7 @@ pub(crate) mod tests {
             usedns: UseDns::No,
             max_line_len: ferroban_source::DEFAULT_MAX_LINE_LEN,
             keep_matches: true,
+            cluster: true,
         }
     }
 

@@ -1,0 +1,184 @@
+//! Fleet mode's hooks in the server (see the `ferroban-cluster` crate): the task started
+//! from `[Cluster]`, the jails' bans and unbans published through it, the other nodes'
+//! events handed to the same-named jails, `cluster status`.
+//!
+//! One handle for the process, set once at start: a jail's thread publishes with a call
+//! that only queues, and does nothing in a server without `[Cluster]`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use ferroban_cluster::{Change, Cluster, ClusterOptions, FleetStatus, Inbound, LocalEvent};
+use ferroban_tracker::{Ban, Unban};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::jail::JailCmd;
+use crate::log::Level;
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::setup::JailConfig;
+use crate::{log_at, now_seconds};
+
+/// The logger name of fleet messages.
+pub(crate) const CLUSTER_LOG: &str = "ferroban.cluster";
+
+/// The capture a ban applied for another node carries: that node's name. Kept with the
+/// ban in the local database, shown by `status JAIL` and `banned`, and never published
+/// again.
+pub(crate) const ORIGIN: &str = "origin";
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+/// Starts fleet mode when `[Cluster]` is set; a setting that cannot be used is logged and
+/// the server runs its jails locally. Returns where the other nodes' events arrive.
+pub(crate) fn start(settings: &Settings) -> Option<mpsc::Receiver<Inbound>> {
+    let spec = settings.cluster.as_ref()?;
+    let pgpassfile = std::env::var_os("PGPASSFILE").map(std::path::PathBuf::from);
+    let resolved = match ferroban_cluster::resolve(spec, pgpassfile) {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            log_at!(
+                CLUSTER_LOG,
+                Level::ERROR,
+                "fleet mode is off: {error}; the jails run locally"
+            );
+            return None;
+        }
+    };
+    let local = settings
+        .dbfile
+        .as_deref()
+        .filter(|path| *path != ":memory:")
+        .map(|path| std::path::PathBuf::from(format!("{path}.fleet")));
+    let options = ClusterOptions {
+        settings: resolved,
+        local,
+        now: now_seconds,
+        log: Arc::new(log_line),
+        purge_age: settings.dbpurgeage.max(3600),
+    };
+    match ferroban_cluster::start(options) {
+        Ok((cluster, inbound)) => {
+            let _ = CLUSTER.set(cluster);
+            Some(inbound)
+        }
+        Err(error) => {
+            log_at!(
+                CLUSTER_LOG,
+                Level::ERROR,
+                "fleet mode is off: {error}; the jails run locally"
+            );
+            None
+        }
+    }
+}
+
+fn log_line(level: ferroban_cluster::Level, text: &str) {
+    let level = match level {
+        ferroban_cluster::Level::Error => Level::ERROR,
+        ferroban_cluster::Level::Warning => Level::WARNING,
+        ferroban_cluster::Level::Notice => Level::NOTICE,
+        ferroban_cluster::Level::Info => Level::INFO,
+        ferroban_cluster::Level::Debug => Level::DEBUG,
+    };
+    log_at!(CLUSTER_LOG, level, "{text}");
+}
+
+/// Publishes the bans this node decided (not those it applied for another node).
+pub(crate) fn publish_bans(config: &JailConfig, bans: &[Arc<Ban>]) {
+    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
+        return;
+    };
+    for ban in bans.iter().filter(|ban| origin(ban).is_none()) {
+        cluster.publish(LocalEvent {
+            jail: config.name.clone(),
+            ip: ban.id.to_string(),
+            change: Change::Ban {
+                time_of_ban: ban.time,
+                ban_time: ban.ban_time.as_seconds(),
+                ban_count: ban.ban_count,
+            },
+        });
+    }
+}
+
+/// Publishes unbans made by hand on this node.
+pub(crate) fn publish_unbans(config: &JailConfig, unbans: &[Unban]) {
+    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
+        return;
+    };
+    for unban in unbans {
+        cluster.publish(LocalEvent {
+            jail: config.name.clone(),
+            ip: unban.ban.id.to_string(),
+            change: Change::Unban,
+        });
+    }
+}
+
+/// The node a ban was applied for, when it came from the fleet.
+pub(crate) fn origin(ban: &Ban) -> Option<String> {
+    ban.data.to_map().remove(ORIGIN)
+}
+
+/// Waits for the next batch of events; never, outside fleet mode.
+pub(crate) async fn next(inbound: &mut Option<mpsc::Receiver<Inbound>>) -> Option<Inbound> {
+    match inbound {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands each event to its jail; one for a jail this node does not run, or keeps local
+/// (`cluster = false`), is logged and skipped. The batch counts as applied once every
+/// jail replied; that wait runs on its own task, so the control socket is not held up.
+pub(crate) async fn apply(registry: &Registry, inbound: Inbound) {
+    let mut by_jail: BTreeMap<String, Vec<ferroban_cluster::RemoteEvent>> = BTreeMap::new();
+    for event in inbound.events {
+        by_jail.entry(event.jail.clone()).or_default().push(event);
+    }
+    let mut replies = Vec::new();
+    for (name, events) in by_jail {
+        match registry.jails.get(&name) {
+            Some(jail) if jail.config.cluster => {
+                let (reply, done) = oneshot::channel();
+                let command = JailCmd::Fleet { events, reply };
+                if crate::jail::send_async(&jail.sender, command).await {
+                    replies.push(done);
+                }
+            }
+            Some(_) => log_at!(
+                CLUSTER_LOG,
+                Level::DEBUG,
+                "[{name}] keeps its bans local (cluster = false): {} fleet events skipped",
+                events.len()
+            ),
+            None => log_at!(
+                CLUSTER_LOG,
+                Level::WARNING,
+                "skipped {} fleet events for jail {name:?}, which this node does not run \
+                 (first: {} from node {})",
+                events.len(),
+                events[0].ip,
+                events[0].node
+            ),
+        }
+    }
+    tokio::spawn(async move {
+        for done in replies {
+            let _ = done.await;
+        }
+        let _ = inbound.applied.send(());
+    });
+}
+
+/// `cluster status`: `None` outside fleet mode.
+pub(crate) async fn status() -> Option<Result<FleetStatus, String>> {
+    let cluster = CLUSTER.get()?;
+    Some(
+        cluster
+            .status()
+            .await
+            .ok_or_else(|| "the fleet task did not answer".to_string()),
+    )
+}
