@@ -64,7 +64,7 @@ pub enum ActionError {
         action: String,
         operation: String,
         #[source]
-        source: crate::native::NftError,
+        source: crate::native::FirewallError,
     },
 }
 

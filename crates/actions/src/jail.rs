@@ -367,20 +367,9 @@ fn build_action(
         Choice::Commands(format!("{NATIVE_ACTIONS_ENV}=commands"))
     };
     let action = def.name.clone();
-    match choice {
-        Choice::Nftables(spec) => {
-            let flag = |key: &str| def.definition.get(key).and_then(|v| parse_bool(v));
-            // The stock action has `[Init?family=inet6]` values, so it starts on demand.
-            let on_demand = flag("actionstart_on_demand").unwrap_or(true);
-            let norestored = flag("norestored").unwrap_or(false);
-            let native = NativeAction::new(def.name, *spec, on_demand, norestored);
-            let backend = Backend {
-                action,
-                native: true,
-                reason: "stock definition".to_owned(),
-            };
-            Ok((Action::Native(Box::new(native)), backend))
-        }
+    let backend: Box<dyn native::SetBackend> = match choice {
+        Choice::Nftables(spec) => Box::new(native::Nftables::new(*spec)),
+        Choice::Ipset(spec) => Box::new(native::Ipset::new(*spec)),
         Choice::Commands(reason) => {
             let command = CommandAction::new(jail, def)?;
             let backend = Backend {
@@ -388,9 +377,20 @@ fn build_action(
                 native: false,
                 reason,
             };
-            Ok((Action::Command(Box::new(command)), backend))
+            return Ok((Action::Command(Box::new(command)), backend));
         }
-    }
+    };
+    let flag = |key: &str| def.definition.get(key).and_then(|v| parse_bool(v));
+    // The stock actions have `[Init?family=inet6]` values, so they start on demand.
+    let on_demand = flag("actionstart_on_demand").unwrap_or(true);
+    let norestored = flag("norestored").unwrap_or(false);
+    let native = NativeAction::new(def.name, backend, on_demand, norestored);
+    let backend = Backend {
+        action,
+        native: true,
+        reason: "stock definition".to_owned(),
+    };
+    Ok((Action::Native(Box::new(native)), backend))
 }
 
 /// One action of a jail: its commands, or a native backend.

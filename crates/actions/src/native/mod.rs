@@ -1,23 +1,27 @@
 //! Native firewall backends: fail2ban's stock set-based actions applied in-process, many
 //! bans per transaction, instead of one `/bin/sh` and one `nft` per ban.
 //!
-//! `stock.rs` decides, per action, whether its commands are the stock ones (then it runs
-//! here) or the user's own (then `command.rs` runs them, as ever). `nftables.rs` is the
-//! backend: it takes networks and end times ([`Element`]), never a ban, and turns each
-//! operation into one `nft -f -` transaction (`nft.rs`). [`NativeAction`] is the adapter
-//! between a jail's [`BanInfo`]s and the backend, with fail2ban's check-and-repair around
-//! each operation (`actioncheck`, then a restart of the family, then one more try).
+//! `stock.rs` (nftables) and `stock_ipset.rs` (iptables-ipset) decide, per action, whether
+//! its commands are the stock ones (then it runs here) or the user's own (then `command.rs`
+//! runs them, as ever). The backends, `nftables.rs` and `ipset.rs`, take networks and end
+//! times ([`Element`]), never a ban: each operation is one `nft -f -` transaction or one
+//! `ipset -exist restore` batch (`process.rs`). [`NativeAction`] is the adapter between a
+//! jail's [`BanInfo`]s and a [`SetBackend`], with fail2ban's check-and-repair around each
+//! operation (`actioncheck`, then a restart of the family, then one more try).
 
-mod nft;
+mod ipset;
 mod nftables;
+mod process;
 mod stock;
+mod stock_ipset;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 
-pub use nft::NftError;
+pub use ipset::{Ipset, IpsetFamily, IpsetSpec, PortMatch};
 pub use nftables::{Nftables, NftablesSpec, RuleMatch, SetNames};
+pub use process::FirewallError;
 pub use stock::{Choice, choose};
 
 use crate::dynamic::BanInfo;
@@ -39,6 +43,13 @@ pub enum Family {
 }
 
 impl Family {
+    fn index(self) -> usize {
+        match self {
+            Family::Inet4 => 0,
+            Family::Inet6 => 1,
+        }
+    }
+
     pub fn of(network: &IpNet) -> Family {
         match network {
             IpNet::V4(_) => Family::Inet4,
@@ -47,21 +58,62 @@ impl Family {
     }
 }
 
-/// A stock nftables action of a jail, run natively.
+/// A firewall holding one set per family, its elements added and removed in batches.
+pub trait SetBackend: std::fmt::Debug + Send {
+    fn is_started(&self, family: Family) -> bool;
+    /// Forgets that `family` was started (it is broken and restarts at its next ban).
+    fn mark_stopped(&mut self, family: Family);
+    /// Makes `family`'s set and rules (the stock `actionstart`), its set empty.
+    fn start(&mut self, family: Family) -> Result<(), FirewallError>;
+    /// Adds `elements` (all of `family`) in one batch; `now` is the Unix time their end
+    /// times are measured from.
+    fn add(&mut self, family: Family, elements: &[Element], now: i64) -> Result<(), FirewallError>;
+    /// Sets the elements anew (a reban: a fresh timeout for an element already present).
+    fn replace(
+        &mut self,
+        family: Family,
+        elements: &[Element],
+        now: i64,
+    ) -> Result<(), FirewallError>;
+    /// Removes `elements`; one already gone (expired by the kernel) is no error.
+    fn remove(&mut self, family: Family, elements: &[Element]) -> Result<(), FirewallError>;
+    /// Empties the set of every started family (the stock `actionflush`).
+    fn flush(&mut self) -> Result<(), FirewallError>;
+    /// Removes the rules and sets of every started family (the stock `actionstop`).
+    fn stop(&mut self) -> Result<(), FirewallError>;
+    /// After an unclean stop: removes whatever an earlier run left of this action.
+    fn clean_up(&mut self) -> Result<(), FirewallError>;
+    /// The stock `actioncheck`: false when the set or a rule is gone.
+    fn check(&self, family: Family) -> bool;
+    fn started_families(&self) -> Vec<Family>;
+    /// The families the action can hold.
+    fn families(&self) -> Vec<Family> {
+        vec![Family::Inet4, Family::Inet6]
+    }
+    /// The elements of `family`'s set as the kernel holds them.
+    fn list(&self, family: Family) -> Result<Vec<IpNet>, FirewallError>;
+}
+
+/// A stock set-based action of a jail (nftables or ipset), run natively.
 #[derive(Debug)]
 pub struct NativeAction {
     name: String,
-    backend: Nftables,
+    backend: Box<dyn SetBackend>,
     start_on_demand: bool,
     norestored: bool,
     repairs: u64,
 }
 
 impl NativeAction {
-    pub fn new(name: String, spec: NftablesSpec, start_on_demand: bool, norestored: bool) -> Self {
+    pub fn new(
+        name: String,
+        backend: Box<dyn SetBackend>,
+        start_on_demand: bool,
+        norestored: bool,
+    ) -> Self {
         NativeAction {
             name,
-            backend: Nftables::new(spec),
+            backend,
             start_on_demand,
             norestored,
             repairs: 0,
@@ -72,8 +124,8 @@ impl NativeAction {
         &self.name
     }
 
-    pub fn backend(&self) -> &Nftables {
-        &self.backend
+    pub fn backend(&self) -> &dyn SetBackend {
+        self.backend.as_ref()
     }
 
     pub fn skips_restored(&self) -> bool {
@@ -89,7 +141,7 @@ impl NativeAction {
         if self.start_on_demand {
             return Ok(());
         }
-        for family in [Family::Inet4, Family::Inet6] {
+        for family in self.backend.families() {
             self.backend
                 .start(family)
                 .map_err(|error| self.error("actionstart", error))?;
@@ -163,19 +215,23 @@ impl NativeAction {
         &mut self,
         bans: &[&BanInfo<'_>],
         operation: &str,
-        run: impl Fn(&mut Nftables, Family, &[Element]) -> Result<(), NftError>,
+        run: impl Fn(&mut dyn SetBackend, Family, &[Element]) -> Result<(), FirewallError>,
     ) -> Result<(), ActionError> {
         let mut first_error = None;
         for (family, elements) in group(bans) {
-            let Err(error) = run(&mut self.backend, family, &elements) else {
+            let Err(error) = run(self.backend.as_mut(), family, &elements) else {
                 continue;
             };
+            if matches!(error, FirewallError::Unsupported { .. }) {
+                first_error.get_or_insert(self.error(operation, error));
+                continue;
+            }
             let was_started = self.backend.is_started(family);
             if was_started && self.backend.check(family) || !self.repair(family) {
                 first_error.get_or_insert(self.error(operation, error));
                 continue;
             }
-            if let Err(error) = run(&mut self.backend, family, &elements) {
+            if let Err(error) = run(self.backend.as_mut(), family, &elements) {
                 first_error.get_or_insert(self.error(operation, error));
             }
         }
@@ -189,7 +245,7 @@ impl NativeAction {
         self.backend.start(family).is_ok()
     }
 
-    fn error(&self, operation: &str, source: NftError) -> ActionError {
+    fn error(&self, operation: &str, source: FirewallError) -> ActionError {
         ActionError::Native {
             action: self.name.clone(),
             operation: operation.to_owned(),

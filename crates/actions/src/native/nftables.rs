@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 
-use super::nft::{self, NftError};
+use super::process::{self as nft, FirewallError};
 use super::{Element, Family};
 
 /// How a rule matches the traffic of the jail (fail2ban's `rule_match-<type>`).
@@ -82,7 +82,7 @@ impl Nftables {
     /// Makes the table, chain, set and rules of `family`. What an earlier run left of this
     /// set (its rules, the set itself) is removed in the same transaction, so a start after
     /// a crash ends with exactly one rule and an empty set, as after a clean stop.
-    pub fn start(&mut self, family: Family) -> Result<(), NftError> {
+    pub fn start(&mut self, family: Family) -> Result<(), FirewallError> {
         let existing = self.existing(family);
         let mut script = self.remove_script(family, &existing);
         self.add_script(family, &mut script);
@@ -93,7 +93,12 @@ impl Nftables {
 
     /// Adds `elements` (all of `family`) to its set in one transaction; `now` is the Unix
     /// time their end times are measured from.
-    pub fn add(&mut self, family: Family, elements: &[Element], now: i64) -> Result<(), NftError> {
+    pub fn add(
+        &mut self,
+        family: Family,
+        elements: &[Element],
+        now: i64,
+    ) -> Result<(), FirewallError> {
         if elements.is_empty() {
             return Ok(());
         }
@@ -111,7 +116,7 @@ impl Nftables {
         family: Family,
         elements: &[Element],
         now: i64,
-    ) -> Result<(), NftError> {
+    ) -> Result<(), FirewallError> {
         if elements.is_empty() {
             return Ok(());
         }
@@ -127,7 +132,7 @@ impl Nftables {
 
     /// Removes `elements` in one transaction. Each is added first (a no-op when present):
     /// an element the kernel already expired would otherwise make the whole batch fail.
-    pub fn remove(&mut self, family: Family, elements: &[Element]) -> Result<(), NftError> {
+    pub fn remove(&mut self, family: Family, elements: &[Element]) -> Result<(), FirewallError> {
         if elements.is_empty() || !self.is_started(family) {
             return Ok(());
         }
@@ -138,7 +143,7 @@ impl Nftables {
     }
 
     /// Empties the set of every started family (fail2ban's `actionflush`).
-    pub fn flush(&mut self) -> Result<(), NftError> {
+    pub fn flush(&mut self) -> Result<(), FirewallError> {
         let mut script = String::new();
         for family in self.started_families() {
             let spec = &self.spec;
@@ -157,14 +162,14 @@ impl Nftables {
 
     /// Removes the rules and set of every started family, and the table when no set is
     /// left in it (fail2ban's `actionstop` with `_nft_shutdown_table`).
-    pub fn stop(&mut self) -> Result<(), NftError> {
+    pub fn stop(&mut self) -> Result<(), FirewallError> {
         let families = self.started_families();
         self.started.clear();
         self.stop_families(&families)
     }
 
     /// After an unclean stop: removes whatever an earlier run left of this action's sets.
-    pub fn clean_up(&mut self) -> Result<(), NftError> {
+    pub fn clean_up(&mut self) -> Result<(), FirewallError> {
         self.stop_families(&[Family::Inet4, Family::Inet6])
     }
 
@@ -190,7 +195,7 @@ impl Nftables {
     }
 
     /// The elements of `family`'s set as the kernel holds them.
-    pub fn list(&self, family: Family) -> Result<Vec<IpNet>, NftError> {
+    pub fn list(&self, family: Family) -> Result<Vec<IpNet>, FirewallError> {
         let spec = &self.spec;
         let set = &self.names(family).set;
         let text = nft::run(
@@ -201,7 +206,7 @@ impl Nftables {
         Ok(parse_elements(&text))
     }
 
-    fn stop_families(&self, families: &[Family]) -> Result<(), NftError> {
+    fn stop_families(&self, families: &[Family]) -> Result<(), FirewallError> {
         let mut script = String::new();
         for family in families {
             let existing = self.existing(*family);
@@ -353,6 +358,50 @@ impl Nftables {
             }
         }
         script.push_str(" }\n");
+    }
+}
+
+impl super::SetBackend for Nftables {
+    fn is_started(&self, family: Family) -> bool {
+        Nftables::is_started(self, family)
+    }
+    fn mark_stopped(&mut self, family: Family) {
+        Nftables::mark_stopped(self, family);
+    }
+    fn start(&mut self, family: Family) -> Result<(), FirewallError> {
+        Nftables::start(self, family)
+    }
+    fn add(&mut self, family: Family, elements: &[Element], now: i64) -> Result<(), FirewallError> {
+        Nftables::add(self, family, elements, now)
+    }
+    fn replace(
+        &mut self,
+        family: Family,
+        elements: &[Element],
+        now: i64,
+    ) -> Result<(), FirewallError> {
+        Nftables::replace(self, family, elements, now)
+    }
+    fn remove(&mut self, family: Family, elements: &[Element]) -> Result<(), FirewallError> {
+        Nftables::remove(self, family, elements)
+    }
+    fn flush(&mut self) -> Result<(), FirewallError> {
+        Nftables::flush(self)
+    }
+    fn stop(&mut self) -> Result<(), FirewallError> {
+        Nftables::stop(self)
+    }
+    fn clean_up(&mut self) -> Result<(), FirewallError> {
+        Nftables::clean_up(self)
+    }
+    fn check(&self, family: Family) -> bool {
+        Nftables::check(self, family)
+    }
+    fn started_families(&self) -> Vec<Family> {
+        Nftables::started_families(self)
+    }
+    fn list(&self, family: Family) -> Result<Vec<IpNet>, FirewallError> {
+        Nftables::list(self, family)
     }
 }
 

@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 use crate::command::{CommandActionDef, merge_properties};
 use crate::tags::{Properties, TAG_RE, substitute_recursive};
 
+use super::ipset::IpsetSpec;
 use super::nftables::{NftablesSpec, RuleMatch, SetNames};
+use super::stock_ipset;
 
 /// The commands of the stock action, in the order a mismatch is reported.
-const COMMANDS: [&str; 6] = [
+pub(super) const COMMANDS: [&str; 6] = [
     "actionstart",
     "actionban",
     "actionunban",
@@ -56,6 +58,8 @@ const OPTIONS: [&str; 13] = [
 pub enum Choice {
     /// In-process, through nft transactions.
     Nftables(Box<NftablesSpec>),
+    /// In-process, through `ipset restore` batches and iptables rules.
+    Ipset(Box<IpsetSpec>),
     /// Its commands, through `/bin/sh`; the reason for the log.
     Commands(String),
 }
@@ -66,15 +70,17 @@ pub fn choose(jail: &str, def: &CommandActionDef) -> Choice {
     let Ok(plain) = substitute_recursive(&def.name, &properties, "") else {
         return Choice::Commands("its options refer to themselves".to_owned());
     };
+    if stock_ipset::looks_like_ipset(def) {
+        if let Some(reason) = added_command(def) {
+            return Choice::Commands(reason);
+        }
+        return stock_ipset::choose(def, &properties, &plain);
+    }
     let Some(binary) = plain.get("nftables").and_then(|value| nft_binary(value)) else {
         return Choice::Commands(not_stock_reason(def));
     };
-    if let Some(extra) = UNUSED_COMMANDS.iter().find(|command| {
-        def.definition
-            .get(**command)
-            .is_some_and(|v| !v.trim().is_empty())
-    }) {
-        return Choice::Commands(format!("{extra} added{}", origin(def, extra)));
+    if let Some(reason) = added_command(def) {
+        return Choice::Commands(reason);
     }
     let rendered = |option: &str| render_option(&properties, &plain, option);
     // The variant that agrees longest (in `COMMANDS` order) names the changed command.
@@ -95,6 +101,16 @@ pub fn choose(jail: &str, def: &CommandActionDef) -> Choice {
     }
 }
 
+/// `actionrepair added in …` when the action defines a command the stock one leaves empty.
+fn added_command(def: &CommandActionDef) -> Option<String> {
+    let extra = UNUSED_COMMANDS.iter().find(|command| {
+        def.definition
+            .get(**command)
+            .is_some_and(|v| !v.trim().is_empty())
+    })?;
+    Some(format!("{extra} added{}", origin(def, extra)))
+}
+
 fn not_stock_reason(def: &CommandActionDef) -> String {
     if def.file.starts_with("nftables") {
         "nftables is not the nft binary".to_owned()
@@ -104,7 +120,7 @@ fn not_stock_reason(def: &CommandActionDef) -> String {
 }
 
 /// ` in action.d/nftables.local:12` where the command's origin is known.
-fn origin(def: &CommandActionDef, command: &str) -> String {
+pub(super) fn origin(def: &CommandActionDef, command: &str) -> String {
     def.origins
         .get(command)
         .map(|at| format!(" in {at}"))
@@ -119,7 +135,10 @@ fn nft_binary(value: &str) -> Option<String> {
 }
 
 /// The first stock command the action has otherwise (or lacks).
-fn mismatch(def: &CommandActionDef, expected: &BTreeMap<&'static str, String>) -> Option<usize> {
+pub(super) fn mismatch(
+    def: &CommandActionDef,
+    expected: &BTreeMap<&'static str, String>,
+) -> Option<usize> {
     COMMANDS.iter().position(|command| {
         let actual = def.definition.get(*command).map_or("", String::as_str);
         let wanted = expected.get(command).map_or("", String::as_str);
@@ -133,7 +152,7 @@ fn squeeze(text: &str) -> String {
 
 /// An option as the config crate leaves it in commands: its value with tags filled, or the
 /// tag itself when it has a `?family=` variant (filled per family at run time).
-fn render_option(properties: &Properties, plain: &Properties, option: &str) -> String {
+pub(super) fn render_option(properties: &Properties, plain: &Properties, option: &str) -> String {
     let prefix = format!("{option}?family=");
     if properties.keys().any(|key| key.starts_with(&prefix)) {
         return format!("<{option}>");
