@@ -85,12 +85,11 @@ impl Row {
                 if self.ban_time != -1 && !(1..=MAX_BAN_TIME).contains(&self.ban_time) {
                     return Err(RowError::BanTime(self.ban_time));
                 }
-                if self.time_of_ban > now.saturating_add(MAX_CLOCK_AHEAD) || self.time_of_ban < 0
-                {
+                if self.time_of_ban > now.saturating_add(MAX_CLOCK_AHEAD) || self.time_of_ban < 0 {
                     return Err(RowError::Future(self.time_of_ban));
                 }
-                let ban_count =
-                    u32::try_from(self.ban_count).map_err(|_| RowError::BanCount(self.ban_count))?;
+                let ban_count = u32::try_from(self.ban_count)
+                    .map_err(|_| RowError::BanCount(self.ban_count))?;
                 Change::Ban {
                     time_of_ban: self.time_of_ban,
                     ban_time: self.ban_time,
@@ -200,10 +199,7 @@ mod tests {
         }
         let mut bad_jail = row("192.0.2.1", "ban", now, 600);
         bad_jail.jail = "sshd`id`".into();
-        assert_eq!(
-            bad_jail.check(now),
-            Err(RowError::Jail("sshd`id`".into()))
-        );
+        assert_eq!(bad_jail.check(now), Err(RowError::Jail("sshd`id`".into())));
     }
 
     #[test]
@@ -213,7 +209,10 @@ mod tests {
         assert_eq!(event.ip, "2001:db8::1");
         assert!(!event.change.ended(now + MAX_BAN_TIME));
         let net = row("198.51.100.0/24", "unban", 0, 0).check(now).unwrap();
-        assert_eq!((net.ip.as_str(), net.change), ("198.51.100.0/24", Change::Unban));
+        assert_eq!(
+            (net.ip.as_str(), net.change),
+            ("198.51.100.0/24", Change::Unban)
+        );
         let short = row("192.0.2.7", "ban", now - 700, 600).check(now).unwrap();
         assert!(short.change.ended(now));
     }

@@ -18,12 +18,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client, IsolationLevel, NoTls, Row as PgRow};
 
+use crate::ClusterError;
 use crate::event::{LocalEvent, RemoteEvent, Row};
 use crate::local::{LocalState, columns};
 use crate::schema::{self, CHANNEL, LOCK_KEY};
 use crate::settings::ClusterSettings;
 use crate::status::{self, ACTIVE_BANS, FleetStatus};
-use crate::ClusterError;
 
 /// How long after a failed connection the next attempt is made.
 pub const RETRY: Duration = Duration::from_secs(2);
@@ -204,7 +204,10 @@ impl Node {
         if let Err(error) = self.local.queue(&events) {
             self.log(
                 Level::Error,
-                &format!("cannot queue {} events for the fleet: {error}", events.len()),
+                &format!(
+                    "cannot queue {} events for the fleet: {error}",
+                    events.len()
+                ),
             );
         }
     }
@@ -212,7 +215,11 @@ impl Node {
     async fn connect(&mut self) {
         match tokio::time::timeout(OPERATION_TIMEOUT, self.open()).await {
             Ok(Ok(())) => {
-                let how = if self.joined_once { "rejoined" } else { "joined" };
+                let how = if self.joined_once {
+                    "rejoined"
+                } else {
+                    "joined"
+                };
                 self.joined_once = true;
                 self.last_error = None;
                 let text = format!(
@@ -486,7 +493,11 @@ async fn drive<S, T>(
 }
 
 /// Inserts `events` as this node's, in one transaction holding [`LOCK_KEY`].
-async fn insert(client: &mut Client, node: &str, events: &[LocalEvent]) -> Result<(), ClusterError> {
+async fn insert(
+    client: &mut Client,
+    node: &str,
+    events: &[LocalEvent],
+) -> Result<(), ClusterError> {
     let mut jails = Vec::with_capacity(events.len());
     let mut ips = Vec::with_capacity(events.len());
     let mut kinds = Vec::with_capacity(events.len());

@@ -25,7 +25,11 @@ pub enum PassfileError {
         "passfile {} is owned by uid {owner}, not by the server's user (uid {user})",
         .path.display()
     )]
-    Owner { path: PathBuf, owner: u32, user: u32 },
+    Owner {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
 }
 
 /// What a password is looked up for.
@@ -135,7 +139,8 @@ mod tests {
 
     #[test]
     fn lines_match_with_wildcards_and_escapes() {
-        let text = "# comment\nother:5433:fleet:ferroban:no\n127.0.0.1:*:fleet:ferroban:se\\:cr\\\\et:x\n";
+        let text =
+            "# comment\nother:5433:fleet:ferroban:no\n127.0.0.1:*:fleet:ferroban:se\\:cr\\\\et:x\n";
         assert_eq!(find(text, TARGET).as_deref(), Some("se:cr\\et:x"));
         assert_eq!(find("*:*:*:*:any\n", TARGET).as_deref(), Some("any"));
         assert_eq!(find("127.0.0.1:5432:fleet:ferroban:no\n", TARGET), None);

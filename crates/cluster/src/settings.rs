@@ -83,7 +83,7 @@ pub fn resolve(
         config.host("localhost");
     }
     if config.get_application_name().is_none() {
-        config.application_name(&format!("ferroban {node}"));
+        config.application_name(format!("ferroban {node}"));
     }
     config.connect_timeout(CONNECT_TIMEOUT);
     config.keepalives_idle(Duration::from_secs(30));
@@ -215,7 +215,8 @@ mod tests {
 
     #[test]
     fn key_value_and_url_forms() {
-        let settings = resolve(&spec("host=127.0.0.1 port=5433 user=f dbname=fleet"), None).unwrap();
+        let settings =
+            resolve(&spec("host=127.0.0.1 port=5433 user=f dbname=fleet"), None).unwrap();
         assert_eq!(settings.display, "f@127.0.0.1:5433/fleet");
         let settings = resolve(&spec("postgresql://f@127.0.0.1:5433/fleet"), None).unwrap();
         assert_eq!(settings.display, "f@127.0.0.1:5433/fleet");

@@ -49,7 +49,10 @@ pub const ACTIVE_BANS: &str = "SELECT id, node, jail, ip, kind, time_of_ban, ban
      WHERE kind = 'ban' AND (ban_time < 0 OR time_of_ban + ban_time > $2)";
 
 /// Reads the fleet's status.
-pub async fn query(client: &Client, now: i64) -> Result<(i64, Vec<NodeStatus>, Vec<JailShare>), ClusterError> {
+pub async fn query(
+    client: &Client,
+    now: i64,
+) -> Result<(i64, Vec<NodeStatus>, Vec<JailShare>), ClusterError> {
     let head: i64 = client
         .query_one("SELECT coalesce(max(id), 0) FROM ferroban_ban_events", &[])
         .await?
@@ -75,7 +78,9 @@ pub async fn query(client: &Client, now: i64) -> Result<(i64, Vec<NodeStatus>, V
         .collect();
     let jails = client
         .query(
-            &format!("SELECT jail, count(*) FROM ({ACTIVE_BANS}) active GROUP BY jail ORDER BY jail"),
+            &format!(
+                "SELECT jail, count(*) FROM ({ACTIVE_BANS}) active GROUP BY jail ORDER BY jail"
+            ),
             &[&head, &now],
         )
         .await?

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use ferroban_cluster::{Change, Cluster, ClusterOptions, FleetStatus, Inbound, LocalEvent};
+use ferroban_cluster::{Change, Cluster, ClusterOptions, Inbound, LocalEvent};
 use ferroban_tracker::{Ban, Unban};
 use tokio::sync::{mpsc, oneshot};
 
@@ -170,15 +170,4 @@ pub(crate) async fn apply(registry: &Registry, inbound: Inbound) {
         }
         let _ = inbound.applied.send(());
     });
-}
-
-/// `cluster status`: `None` outside fleet mode.
-pub(crate) async fn status() -> Option<Result<FleetStatus, String>> {
-    let cluster = CLUSTER.get()?;
-    Some(
-        cluster
-            .status()
-            .await
-            .ok_or_else(|| "the fleet task did not answer".to_string()),
-    )
 }

@@ -85,6 +85,7 @@ mod tests {
             dbmaxmatches: 10,
             db_purge_interval: DB_PURGE_INTERVAL,
             metrics: None,
+            cluster: None,
         };
         assert_eq!(
             settings.running_marker(),

@@ -66,7 +66,11 @@ impl JailOwner {
         let name = &self.config.name;
         match self.tracker.restore(stored, now) {
             RestoreOutcome::Ban(BanOutcome::Banned(ban)) => {
-                log_at!(ACTIONS_LOG, Level::NOTICE, "[{name}] Ban {id} (node {node})");
+                log_at!(
+                    ACTIONS_LOG,
+                    Level::NOTICE,
+                    "[{name}] Ban {id} (node {node})"
+                );
                 bans.push(ban);
             }
             RestoreOutcome::Ignored(reason) => log_at!(
