@@ -345,11 +345,7 @@ fn parse_members(text: &str) -> Vec<IpNet> {
     members
         .lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter_map(|word| {
-            word.parse::<IpNet>()
-                .ok()
-                .or_else(|| word.parse::<std::net::IpAddr>().ok().map(IpNet::from))
-        })
+        .filter_map(super::parse_element_word)
         .collect()
 }
 

@@ -279,3 +279,25 @@ fn unix_now() -> i64 {
         .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// `template` with each `<name>` of `options` replaced by `option(name)`; other tags stay as
+/// they are. Both stock recognisers fill the stock commands this way before comparing them.
+fn fill_options(template: &str, options: &[&str], option: &dyn Fn(&str) -> String) -> String {
+    crate::tags::TAG_RE
+        .replace_all(template, |caps: &regex::Captures<'_>| {
+            let name = &caps[1];
+            if options.contains(&name) {
+                option(name)
+            } else {
+                caps[0].to_owned()
+            }
+        })
+        .into_owned()
+}
+
+/// An element word of a set listing (`nft list set`, `ipset list`): a network or one address.
+fn parse_element_word(word: &str) -> Option<IpNet> {
+    word.parse::<IpNet>()
+        .ok()
+        .or_else(|| word.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}

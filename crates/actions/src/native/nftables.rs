@@ -450,11 +450,7 @@ fn parse_elements(text: &str) -> Vec<IpNet> {
     let body = rest.split_once('}').map_or(rest, |(body, _)| body);
     body.split(',')
         .filter_map(|item| item.split_whitespace().next())
-        .filter_map(|word| {
-            word.parse::<IpNet>()
-                .ok()
-                .or_else(|| word.parse::<std::net::IpAddr>().ok().map(IpNet::from))
-        })
+        .filter_map(super::parse_element_word)
         .collect()
 }
 

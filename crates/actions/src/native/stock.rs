@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::command::{CommandActionDef, merge_properties};
-use crate::tags::{Properties, TAG_RE, substitute_recursive};
+use crate::tags::{Properties, substitute_recursive};
 
 use super::ipset::IpsetSpec;
 use super::nftables::{NftablesSpec, RuleMatch, SetNames};
@@ -190,18 +190,7 @@ const VARIANTS: [Variant; 4] = [
 impl Variant {
     /// The stock commands of this shape with `option`'s values filled in.
     fn commands(self, option: &dyn Fn(&str) -> String) -> BTreeMap<&'static str, String> {
-        let fill = |template: &str| {
-            TAG_RE
-                .replace_all(template, |caps: &regex::Captures<'_>| {
-                    let name = &caps[1];
-                    if OPTIONS.contains(&name) {
-                        option(name)
-                    } else {
-                        caps[0].to_owned()
-                    }
-                })
-                .into_owned()
-        };
+        let fill = |template: &str| super::fill_options(template, &OPTIONS, option);
         let (rule_match, iterate, done) = if self.allports {
             (r"meta l4proto \{ <protocol> \}", "", "")
         } else {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::command::CommandActionDef;
-use crate::tags::{Properties, TAG_RE, substitute_recursive};
+use crate::tags::{Properties, substitute_recursive};
 
 use super::ipset::{IpsetFamily, IpsetSpec, PortMatch};
 use super::stock::{Choice, mismatch, origin, render_option};
@@ -96,18 +96,7 @@ fn variants() -> impl Iterator<Item = Variant> {
 impl Variant {
     /// The stock commands of this shape with `option`'s values filled in.
     fn commands(self, option: &dyn Fn(&str) -> String) -> BTreeMap<&'static str, String> {
-        let fill = |template: &str| {
-            TAG_RE
-                .replace_all(template, |caps: &regex::Captures<'_>| {
-                    let name = &caps[1];
-                    if OPTIONS.contains(&name) {
-                        option(name)
-                    } else {
-                        caps[0].to_owned()
-                    }
-                })
-                .into_owned()
-        };
+        let fill = |template: &str| super::fill_options(template, &OPTIONS, option);
         let set = match self.generation {
             Generation::Legacy => "f2b-<name>",
             _ => "<ipmset>",
