@@ -64,7 +64,7 @@ fn fake_journalctl_output_is_parsed_and_exit_reported() {
     std::fs::set_permissions(&script, permissions).unwrap();
     let mut options = JournalOptions::new(JournalStart::AfterCursor("c0".into()));
     options.journalctl = script;
-    let mut source = JournalSource::spawn(&options).unwrap();
+    let mut source = spawn_written_script(&options);
     let entry = source
         .recv_timeout(Duration::from_secs(10))
         .unwrap()
@@ -230,4 +230,21 @@ mod live {
             None
         );
     }
+}
+
+/// Spawns a journalctl stand-in this test process has just written. Another test thread that
+/// forks while the script's write descriptor is still open lets the child hold it until its
+/// exec, and the kernel then refuses to run the script (`ETXTBSY`) for that moment: wait it out.
+fn spawn_written_script(options: &JournalOptions) -> JournalSource {
+    for _ in 0..100 {
+        match JournalSource::spawn(options) {
+            Err(JournalError::Spawn { source, .. })
+                if source.kind() == std::io::ErrorKind::ExecutableFileBusy =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the journalctl stand-in stayed busy for 2 s");
 }
