@@ -12,6 +12,7 @@ mod daemon_action_options;
 mod daemon_actions;
 mod daemon_commands;
 mod daemon_common;
+mod daemon_concurrency;
 mod daemon_control;
 mod daemon_database;
 mod daemon_ignore;

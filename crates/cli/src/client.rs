@@ -152,7 +152,18 @@ fn send(socket: &Path, command: &Command, timeout: Duration) -> Result<Response,
     };
     write_message(&mut writer, &request).map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(&stream);
-    read_message(&mut reader).map_err(|e| format!("no valid answer from the server: {e}"))
+    read_message(&mut reader).map_err(|error| match error {
+        ferroban_protocol::WireError::Io(io)
+            if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+        {
+            format!(
+                "the server is still working on it: no answer within {} s (the command goes on \
+                 in the server; `--timeout SECONDS` waits longer)",
+                timeout.as_secs_f64()
+            )
+        }
+        error => format!("no valid answer from the server: {error}"),
+    })
 }
 
 fn config_test(conf_dir: &Path) -> ExitCode {

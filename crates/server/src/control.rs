@@ -1,5 +1,11 @@
 //! The control socket: one request per connection, answered from the registry and the
 //! jails' owner threads.
+//!
+//! Every request runs in a task of its own (`startup::serve` spawns it), so a long command
+//! never holds up another: `ping`, `version` and the like touch no shared state; commands
+//! that read the jails or hand them work (`status`, `banip`, `get`...) run side by side
+//! under the registry's read lock; only the commands that start, stop or reconfigure jails
+//! (`stop`, `reload`, `set`...) take it alone, and wait for the readers before them.
 
 use std::time::Duration;
 
@@ -17,7 +23,7 @@ use crate::jail::settings;
 use crate::jail::{ExtraValue, JailCmd};
 use crate::log::{self, Level};
 use crate::log_at;
-use crate::registry::{Registry, RunningJail};
+use crate::registry::{Registry, RunningJail, SharedRegistry};
 use crate::setup::{Backend, JailConfig, UseDns};
 
 /// What the server does after a request.
@@ -65,7 +71,7 @@ pub(crate) async fn read_request(
 /// Executes a request and sends its reply: from a task of its own, bounded in time, so a
 /// client that does not read cannot stall the server either; inline when the server is
 /// about to exit, so that `stop` is answered.
-pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow {
+pub(crate) async fn answer(incoming: Incoming, registry: &SharedRegistry) -> Flow {
     let (request, reply_to) = match incoming {
         Incoming::Json { request, reply_to } => (request, reply_to),
         Incoming::Fail2ban(incoming) => {
@@ -117,36 +123,134 @@ fn ids(words: &[String]) -> Vec<FailId> {
     words.iter().map(|w| FailId::parse(w)).collect()
 }
 
-pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Answer, Flow) {
+/// A command that takes longer than this says in the log when it is done: its client may
+/// have stopped waiting for the answer.
+const SLOW_COMMAND: Duration = Duration::from_secs(2);
+
+pub(crate) async fn execute(command: Command, registry: &SharedRegistry) -> (Answer, Flow) {
     log_at!(crate::SERVER_LOG, Level::DEBUG, "command {command:?}");
-    let ok = |reply| (Ok(reply), Flow::Continue);
-    let answer = |answer| (answer, Flow::Continue);
-    match command {
-        Command::Ping => ok(Reply::Text("pong".into())),
-        Command::Version => ok(Reply::Text(env!("CARGO_PKG_VERSION").into())),
-        Command::Metrics => ok(Reply::Text(crate::metrics::encode())),
-        Command::Echo { words } => ok(Reply::List(words)),
-        Command::TestClockAdvance { millis } => match crate::clock::advance(millis) {
-            Ok(offset) => {
-                registry.wake_jails().await;
-                ok(Reply::Text(format!("clock advanced, {offset} s ahead")))
-            }
-            Err(error) => answer(Err(error.into())),
-        },
-        Command::Stop => {
-            registry.stop_all().await;
-            (Ok(Reply::None), Flow::Exit)
+    let started = std::time::Instant::now();
+    let name = command_name(&command);
+    let result = match Access::of(&command) {
+        Access::None => (execute_alone(command).await, Flow::Continue),
+        Access::Shared => {
+            let registry = registry.read().await;
+            (execute_shared(command, &registry).await, Flow::Continue)
         }
+        Access::Exclusive => execute_exclusive(command, &mut *registry.write().await).await,
+    };
+    let took = started.elapsed();
+    if took >= SLOW_COMMAND {
+        log_at!(
+            crate::SERVER_LOG,
+            Level::INFO,
+            "command '{name}' finished after {:.1} s",
+            took.as_secs_f64()
+        );
+    }
+    result
+}
+
+/// What a command needs of the registry.
+enum Access {
+    None,
+    Shared,
+    Exclusive,
+}
+
+impl Access {
+    fn of(command: &Command) -> Access {
+        match command {
+            Command::Ping
+            | Command::Version
+            | Command::Metrics
+            | Command::Echo { .. }
+            | Command::FlushLogs
+            | Command::ServerStatus
+            | Command::Sleep { .. } => Access::None,
+            Command::Stop
+            | Command::Reload { .. }
+            | Command::StopJail { .. }
+            | Command::SetServer { .. }
+            | Command::SetJail { .. }
+            | Command::SetBanTimeExtra { .. } => Access::Exclusive,
+            _ => Access::Shared,
+        }
+    }
+}
+
+/// The command's first word as a client typed it, for the log.
+fn command_name(command: &Command) -> String {
+    let debug = format!("{command:?}");
+    debug
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The commands that need nothing of the registry.
+async fn execute_alone(command: Command) -> Answer {
+    match command {
+        Command::Ping => Ok(Reply::Text("pong".into())),
+        Command::Version => Ok(Reply::Text(env!("CARGO_PKG_VERSION").into())),
+        Command::Metrics => Ok(Reply::Text(crate::metrics::encode())),
+        Command::Echo { words } => Ok(Reply::List(words)),
         Command::FlushLogs => {
             let (target, level) = log::current();
             match log::configure(&target, level) {
-                Ok(()) => ok(Reply::Text(flush_result(&target).into())),
-                Err(error) => answer(Err(ControlError::Reopen { target, error })),
+                Ok(()) => Ok(Reply::Text(flush_result(&target).into())),
+                Err(error) => Err(ControlError::Reopen { target, error }),
             }
         }
-        Command::Status => ok(Reply::Status {
+        Command::ServerStatus => Ok(Reply::Text("Server ready".into())),
+        Command::Sleep { millis } => {
+            // As in fail2ban, the server itself waits: this is what scripts use it for.
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            Ok(Reply::None)
+        }
+        _ => Err(ControlError::InvalidCommand),
+    }
+}
+
+/// The commands that read the jails or hand them work, side by side.
+async fn execute_shared(command: Command, registry: &Registry) -> Answer {
+    match command {
+        Command::TestClockAdvance { millis } => {
+            let offset = crate::clock::advance(millis)?;
+            registry.wake_jails().await;
+            Ok(Reply::Text(format!("clock advanced, {offset} s ahead")))
+        }
+        Command::Status => Ok(Reply::Status {
             jails: registry.jails.keys().cloned().collect(),
         }),
+        // fail2ban starts a jail that `add` created; every jail ferroban knows runs already
+        // and a stopped one is gone until a reload, as in fail2ban.
+        Command::StartJail { jail } if registry.jails.contains_key(&jail) => Ok(Reply::None),
+        Command::StartJail { jail } => Err(no_jail(&jail)),
+        Command::Unban { ids: words } => Ok(Reply::Number(
+            unban_everywhere(registry, Some(ids(&words))).await,
+        )),
+        Command::UnbanAll => Ok(Reply::Number(unban_everywhere(registry, None).await)),
+        Command::Banned { ids: words } => Ok(banned(registry, &words).await),
+        Command::GetServer { key } => Ok(server_value(registry, &key)),
+        command => match command.jail().map(str::to_string) {
+            Some(name) => match registry.jails.get(&name) {
+                Some(jail) => jail_command(jail, command).await,
+                None => Err(no_jail(&name)),
+            },
+            None => Err(ControlError::InvalidCommand),
+        },
+    }
+}
+
+/// The commands that start, stop or reconfigure jails, one at a time.
+async fn execute_exclusive(command: Command, registry: &mut Registry) -> (Answer, Flow) {
+    let answer = match command {
+        Command::Stop => {
+            registry.stop_all().await;
+            return (Ok(Reply::None), Flow::Exit);
+        }
         Command::Reload {
             jail,
             unban,
@@ -156,48 +260,27 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Answe
                 restart_jails(registry, jail.as_deref(), unban).await;
             }
             match registry.reload(jail.as_deref(), unban).await {
-                Ok(()) => ok(Reply::Text("OK".into())),
-                Err(error) => answer(Err(error.into())),
+                Ok(()) => Ok(Reply::Text("OK".into())),
+                Err(error) => Err(error.into()),
             }
         }
-        // fail2ban starts a jail that `add` created; every jail ferroban knows runs already
-        // and a stopped one is gone until a reload, as in fail2ban.
-        Command::StartJail { jail } if registry.jails.contains_key(&jail) => ok(Reply::None),
-        Command::StartJail { jail } => answer(Err(no_jail(&jail))),
-        Command::Unban { ids: words } => ok(Reply::Number(
-            unban_everywhere(registry, Some(ids(&words))).await,
-        )),
-        Command::UnbanAll => ok(Reply::Number(unban_everywhere(registry, None).await)),
-        Command::Banned { ids: words } => ok(banned(registry, &words).await),
-        Command::GetServer { key } => ok(server_value(registry, &key)),
-        Command::ServerStatus => ok(Reply::Text("Server ready".into())),
-        Command::SetServer { key, value } => answer(set_server(registry, &key, &value)),
+        Command::SetServer { key, value } => set_server(registry, &key, &value),
         Command::StopJail { jail } => match registry.jails.contains_key(&jail) {
             true => {
                 registry.stop_jail(&jail).await;
-                ok(Reply::None)
+                Ok(Reply::None)
             }
-            false => answer(Err(no_jail(&jail))),
+            false => Err(no_jail(&jail)),
         },
-        Command::Sleep { millis } => {
-            // As in fail2ban, the server itself waits: this is what scripts use it for.
-            tokio::time::sleep(Duration::from_millis(millis)).await;
-            ok(Reply::None)
-        }
-        Command::SetJail { jail, key, args } => answer(set_jail(registry, &jail, key, &args).await),
+        Command::SetJail { jail, key, args } => set_jail(registry, &jail, key, &args).await,
         Command::SetBanTimeExtra {
             jail,
             option,
             value,
-        } => answer(set_ban_time_extra(registry, &jail, &option, &value).await),
-        command => match command.jail().map(str::to_string) {
-            Some(name) => match registry.jails.get(&name) {
-                Some(jail) => answer(jail_command(jail, command).await),
-                None => answer(Err(no_jail(&name))),
-            },
-            None => answer(Err(ControlError::InvalidCommand)),
-        },
-    }
+        } => set_ban_time_extra(registry, &jail, &option, &value).await,
+        _ => Err(ControlError::InvalidCommand),
+    };
+    (answer, Flow::Continue)
 }
 
 /// `set JAIL KEY VALUE...`: the jail takes the changed setting at once, and the reply

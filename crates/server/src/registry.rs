@@ -39,6 +39,10 @@ pub(crate) struct Registry {
     pub settings: Settings,
 }
 
+/// The registry as the control socket's tasks share it on the server's one thread: see
+/// `control::execute` for which commands read it side by side and which take it alone.
+pub(crate) type SharedRegistry = std::rc::Rc<tokio::sync::RwLock<Registry>>;
+
 /// Why a reload applied less than it was asked to.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReloadError {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::accept::AcceptBackoff;
 use crate::check::check;
 use crate::jail::StartMode;
 use crate::log::{self, Level};
-use crate::registry::{Registry, log_problems};
+use crate::registry::{Registry, SharedRegistry, log_problems};
 use crate::settings::Settings;
 use crate::setup::JailConfig;
 use crate::store::SharedStore;
@@ -88,14 +89,16 @@ fn serve_claimed(
             path: PathBuf::new(),
             source,
         })?;
-    let mut registry = Registry {
+    let registry: SharedRegistry = Rc::new(tokio::sync::RwLock::new(Registry {
         conf_dir: options.conf_dir.clone(),
         jails: BTreeMap::new(),
         store,
         settings: settings.clone(),
-    };
-    let result = runtime.block_on(serve(&mut registry, jails, unclean));
-    runtime.block_on(registry.stop_all());
+    }));
+    // The control socket's requests run as local tasks of this one thread.
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, serve(&registry, jails, unclean));
+    local.block_on(&runtime, async { registry.write().await.stop_all().await });
     log_at!(SERVER_LOG, Level::INFO, "Exiting ferroban");
     result
 }
@@ -289,12 +292,13 @@ fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, ServerError> {
 const READERS: usize = 16;
 
 async fn serve(
-    registry: &mut Registry,
+    registry: &SharedRegistry,
     jails: Vec<JailConfig>,
     unclean: bool,
 ) -> Result<(), ServerError> {
-    let listener = bind_socket(&registry.settings.socket)?;
-    if let Some(address) = registry.settings.metrics {
+    let settings = registry.read().await.settings.clone();
+    let listener = bind_socket(&settings.socket)?;
+    if let Some(address) = settings.metrics {
         serve_metrics(address).await?;
     }
     let signal_error = |source| ServerError::Io {
@@ -308,15 +312,17 @@ async fn serve(
     let mode = StartMode {
         after_unclean_stop: unclean,
     };
-    let mut fleet = crate::cluster::start(&registry.settings);
-    registry.start_all(jails, mode);
+    let mut fleet = crate::cluster::start(&settings);
+    registry.write().await.start_all(jails, mode);
     crate::memory::release_free_memory();
     log_at!(SERVER_LOG, Level::INFO, "Server ready");
     release_detached_stderr();
-    // Requests are read concurrently (at most READERS at a time), executed one by one.
+    // Requests are read concurrently (at most READERS at a time) and each runs in a task of
+    // its own: this loop only hands them out, so it never waits on one.
     let (incoming_sender, mut incoming) = tokio::sync::mpsc::channel(READERS);
     let readers = Arc::new(tokio::sync::Semaphore::new(READERS));
-    let purge_every = registry.settings.db_purge_interval;
+    let (exit_sender, mut exit) = tokio::sync::mpsc::channel::<()>(1);
+    let purge_every = settings.db_purge_interval;
     let mut purge_timer =
         tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
     purge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -326,9 +332,15 @@ async fn serve(
     );
     loop {
         tokio::select! {
-            _ = purge_timer.tick() => registry.purge_store(),
+            _ = purge_timer.tick() => {
+                let registry = registry.clone();
+                tokio::task::spawn_local(async move { registry.read().await.purge_store() });
+            }
             Some(inbound) = crate::cluster::next(&mut fleet) => {
-                crate::cluster::apply(registry, inbound).await;
+                let registry = registry.clone();
+                tokio::task::spawn_local(async move {
+                    crate::cluster::apply(&*registry.read().await, inbound).await;
+                });
             }
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -345,10 +357,14 @@ async fn serve(
                 tokio::spawn(crate::fail2ban_wire::serve_connection(stream, sender, readers));
             }
             Some(request) = incoming.recv() => {
-                if crate::control::answer(request, registry).await == crate::control::Flow::Exit {
-                    return Ok(());
-                }
+                let (registry, exit_sender) = (registry.clone(), exit_sender.clone());
+                tokio::task::spawn_local(async move {
+                    if crate::control::answer(request, &registry).await == crate::control::Flow::Exit {
+                        let _ = exit_sender.send(()).await;
+                    }
+                });
             }
+            Some(()) = exit.recv() => return Ok(()),
             _ = terminate.recv() => {
                 log_at!(SERVER_LOG, Level::NOTICE, "Received SIGTERM: stopping");
                 return Ok(());
@@ -359,9 +375,12 @@ async fn serve(
             }
             _ = hangup.recv() => {
                 log_at!(SERVER_LOG, Level::NOTICE, "Received SIGHUP: reloading");
-                if let Err(error) = registry.reload(None, false).await {
-                    log_at!(SERVER_LOG, Level::ERROR, "{error}");
-                }
+                let registry = registry.clone();
+                tokio::task::spawn_local(async move {
+                    if let Err(error) = registry.write().await.reload(None, false).await {
+                        log_at!(SERVER_LOG, Level::ERROR, "{error}");
+                    }
+                });
             }
         }
     }

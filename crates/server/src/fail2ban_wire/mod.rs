@@ -30,14 +30,14 @@ use tokio::sync::mpsc::Sender;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::control::{self, Flow, REQUEST_TIMEOUT};
-use crate::registry::Registry;
+use crate::registry::SharedRegistry;
 
 /// The permits to read a request: how many are read at the same time.
 pub(crate) type Readers = std::sync::Arc<tokio::sync::Semaphore>;
 
 /// Serves one connection: the server runs this in a task of its own per connection, so a
 /// client that is slow to send (or sends nothing) never holds up the others; only the
-/// execution of requests is serialized.
+/// requests run in tasks of their own too (`control::execute` says which wait for which).
 ///
 /// The first byte tells the dialect, so that ferroban's client (and `--json`) and fail2ban's
 /// clients share one socket with nothing to configure: ferroban's JSON request always starts
@@ -47,14 +47,16 @@ pub(crate) async fn serve_connection(
     to: Sender<control::Incoming>,
     readers: Readers,
 ) {
-    let Ok(permit) = readers.clone().acquire_owned().await else {
-        return;
-    };
     let (read, reply_to) = stream.into_split();
     let mut reader = BufReader::new(read);
+    // A connection that has sent nothing yet holds no read permit: idle clients cost a
+    // task each and hold up nobody.
     let first = match tokio::time::timeout(REQUEST_TIMEOUT, reader.fill_buf()).await {
         Ok(Ok([first, ..])) => *first,
         _ => return,
+    };
+    let Ok(permit) = readers.clone().acquire_owned().await else {
+        return;
     };
     if fail2ban::starts_pickle(first) {
         return Connection::new(reader, reply_to, to, readers)
@@ -247,7 +249,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Runs a fail2ban client's command and sends the reply, as `control::answer` does for
 /// JSON: from a task of its own, bounded in time, or inline when the server is about to
 /// exit, so that `stop` is answered.
-pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow {
+pub(crate) async fn answer(incoming: Incoming, registry: &SharedRegistry) -> Flow {
     let Incoming {
         command,
         mut reply_to,
@@ -269,13 +271,14 @@ pub(crate) async fn answer(incoming: Incoming, registry: &mut Registry) -> Flow 
 }
 
 /// The command's result as fail2ban's server gives it: a value, or an exception.
-async fn run(command: Command, registry: &mut Registry) -> (Result<Value, Value>, Flow) {
+async fn run(command: Command, registry: &SharedRegistry) -> (Result<Value, Value>, Flow) {
     // fail2ban looks the jail up first and raises `UnknownJailException`, which its client
     // prints as "Sorry but the jail 'x' does not exist". A reload names a jail of the
-    // configuration, which need not run yet: `execute` decides.
+    // configuration, which need not run yet: `execute` decides. (The lock is let go before
+    // `execute` takes its own.)
     if let Some(name) = command.jail()
         && !matches!(command, Command::Reload { .. })
-        && !registry.jails.contains_key(name)
+        && !registry.read().await.jails.contains_key(name)
     {
         return (Err(shape::unknown_jail(name)), Flow::Continue);
     }
