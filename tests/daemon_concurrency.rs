@@ -119,3 +119,45 @@ fn a_client_that_stops_waiting_says_the_server_is_still_working() {
     let (ok, text) = server.client(&["ping"]);
     assert!(ok && text.contains("pong"), "{text}");
 }
+
+/// A `stop` whose actions take a while: `ping` is still answered until the server is gone.
+#[test]
+fn ping_is_answered_while_a_slow_stop_runs() {
+    let dir = TestDir::new();
+    base(&dir);
+    let record_file = dir.path("record");
+    dir.write_conf(
+        "action.d/slowstop.conf",
+        &format!(
+            "[Definition]\nactionstop = echo stopping >> {0}; sleep 2; echo stopped >> {0}\n\
+             actionban = true\nactionunban = true\n",
+            record_file.display()
+        ),
+    );
+    let jail = crate::record_jail::jail("alpha", &dir.path("alpha.log"), "")
+        .replace("action = record", "action = slowstop");
+    dir.write_conf("jail.conf", &jail);
+    let mut server = ServerProcess::start_here(&dir);
+    let stop = std::process::Command::new(crate::daemon_common::BIN)
+        .arg("client")
+        .arg("-c")
+        .arg(dir.conf())
+        .arg("-s")
+        .arg(dir.socket())
+        .arg("stop")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stopping = wait_until(Duration::from_secs(10), || {
+        record(&dir).contains("stopping")
+    });
+    assert!(stopping, "{}", dir.log_text());
+    let (ok, pong) = server.client(&["ping"]);
+    let stopped_by_then = record(&dir).contains("stopped");
+    assert!(ok && pong.contains("pong"), "{pong}");
+    assert!(!stopped_by_then, "ping was answered only after the stop");
+    let out = stop.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(record(&dir).contains("stopped"));
+    server.stop();
+}
