@@ -200,3 +200,49 @@ fn start_up_problems_are_reported_where_the_user_looks() {
         "{stderr}"
     );
 }
+
+/// `logencoding`: every encoding a log can be written in line by line passes (Python's
+/// names for them); one that cannot be read so (UTF-16) or that nobody knows is an error at
+/// its `file:line`.
+#[test]
+fn log_encodings_are_checked_where_they_are_written() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    std::fs::write(&log, "").unwrap();
+    let mut text = String::new();
+    for (n, encoding) in [
+        "koi8_r",
+        "cp1252",
+        "iso-8859-15",
+        "shift_jis",
+        "utf-16",
+        "klingon",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text.push_str(&jail(
+            &format!("j{n}"),
+            &log,
+            &format!("logencoding = {encoding}"),
+        ));
+    }
+    dir.write_conf("jail.conf", &text);
+    let (code, _, stderr) = run(&["config-test", "-c"], &dir.conf());
+    assert_ne!(code, 0, "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("logencoding"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].contains("jail.conf:")
+            && errors[0].contains("[j4] unsupported logencoding \"utf-16\""),
+        "{stderr}"
+    );
+    assert!(
+        errors[1].contains("[j5] unsupported logencoding \"klingon\""),
+        "{stderr}"
+    );
+}

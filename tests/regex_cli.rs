@@ -548,3 +548,77 @@ fn bad_arguments_get_an_error_and_exit_255() {
     assert_ne!(code, 0);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `-e`/`logencoding` of encodings beyond UTF-8 and Latin-1 (through `encoding_rs`): the
+/// same report as fail2ban-regex on logs written in KOI8-R, cp1252, ISO-8859-15 and
+/// Shift_JIS, whose user names the regex must read as text; UTF-16 is refused.
+#[test]
+fn other_log_encodings_give_the_same_report_as_fail2ban_regex() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &[u8]); 4] = [
+        ("koi8-r", "Привет", b"\xf0\xd2\xc9\xd7\xc5\xd4"),
+        ("cp1252", "José€", b"Jos\xe9\x80"),
+        ("iso-8859-15", "Œuvre€", b"\xbcuvre\xa4"),
+        ("shift_jis", "太郎", b"\x91\xbe\x98\x59"),
+    ];
+    for (encoding, user, bytes) in cases {
+        let log = dir.path().join(format!("{encoding}.log"));
+        let mut text = Vec::new();
+        for (n, ip) in ["192.0.2.1", "192.0.2.2"].iter().enumerate() {
+            text.extend_from_slice(format!("2025-11-19 10:00:0{n} host sshd: user ").as_bytes());
+            text.extend_from_slice(bytes);
+            text.extend_from_slice(format!(" failed from {ip}\n").as_bytes());
+        }
+        text.extend_from_slice(
+            b"2025-11-19 10:00:09 host sshd: user other failed from 192.0.2.3\n",
+        );
+        fs::write(&log, text).unwrap();
+        let regex = format!("user {user} failed from <HOST>$");
+        let log = log.to_string_lossy();
+        let args = ["-e", encoding, "--print-all-matched", &*log, &*regex];
+        let mut ours_args = vec!["regex"];
+        ours_args.extend(args);
+        let (code, ours, stderr) = cli::run(&ours_args);
+        assert_eq!(code, 0, "{encoding}: {stderr}");
+        assert!(
+            ours.contains("Lines: 3 lines, 0 ignored, 2 matched, 1 missed"),
+            "{encoding}:\n{ours}"
+        );
+        assert!(
+            ours.contains(&format!("user {user} failed from 192.0.2.2")),
+            "{encoding}:\n{ours}"
+        );
+        if let Some(dir) = support::fail2ban_dir()
+            && let Some(theirs) = fail2ban_regex(&dir, &args)
+        {
+            assert_eq!(comparable(&ours), comparable(&theirs), "{encoding}");
+        }
+    }
+    let log = dir.path().join("koi8-r.log");
+    let log = log.to_string_lossy();
+    let (code, _, stderr) = cli::run(&["regex", "-e", "utf-16", &*log, "x <HOST>"]);
+    assert_eq!(code, 255);
+    assert!(
+        stderr.contains("unsupported logencoding \"utf-16\""),
+        "{stderr}"
+    );
+}
+
+/// Regression: `ferroban regex ... | head -1` panicked on the closed pipe.
+#[test]
+fn regex_report_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_log(
+        dir.path(),
+        &["2025-11-19 10:00:00 auth failed from 192.0.2.1"; 2000],
+    );
+    let script = format!(
+        "'{}' regex --print-all-matched '{log}' 'failed from <HOST>$' | head -1",
+        crate::daemon_common::BIN
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// `logencoding` names an encoding this crate does not decode.
-    #[error("unsupported logencoding {0:?} (supported: auto, utf-8, latin-1, ascii)")]
+    #[error(
+        "unsupported logencoding {0:?} (auto, utf-8, latin-1, ascii, or another encoding a log \
+         is written in line by line: cp1252, iso-8859-15, koi8-r, shift_jis, gb18030...)"
+    )]
     UnknownEncoding(String),
     /// A `logpath` glob pattern is malformed.
     #[error("invalid logpath pattern {pattern:?}: {message}")]

@@ -117,8 +117,19 @@ pub fn run_from_args(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// A report piped into `head` ends the tool as it ends other Unix tools, by SIGPIPE, not by
+/// a panic on the closed pipe (Rust's runtime ignores SIGPIPE).
+#[allow(unsafe_code)]
+fn end_on_closed_pipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: the default action installs no handler, and the tool starts no thread that
+    // could be racing to change the disposition.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Runs the tool; fail2ban-regex's exit codes: 0 on a completed run, 255 on any error.
 pub fn run(args: RegexArgs) -> ExitCode {
+    end_on_closed_pipe();
     match run_checked(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
