@@ -153,3 +153,40 @@ fn stock_actions_ban_ipv4_and_ipv6_attackers() {
         "a clean stop removes every table, set and chain:\n{rules}"
     );
 }
+
+/// `actionreload` runs, as in fail2ban, for each action a `reload` keeps (it had started),
+/// and not for a run-time `set`.
+#[test]
+fn actionreload_runs_on_reload_for_the_actions_kept() {
+    let dir = crate::daemon_common::TestDir::new();
+    crate::record_jail::base(&dir);
+    let record_file = dir.path("record");
+    dir.write_conf(
+        "action.d/reloading.conf",
+        &format!(
+            "[Definition]\nactionstart = echo start <name> >> {0}\n\
+             actionreload = echo reload <name> <bantime> >> {0}\n\
+             actionban = echo ban <ip> >> {0}\nactionunban = true\n",
+            record_file.display()
+        ),
+    );
+    let jail = crate::record_jail::jail("alpha", &dir.path("a.log"), "")
+        .replace("action = record", "action = reloading");
+    dir.write_conf("jail.conf", &jail);
+    let server = crate::daemon_common::ServerProcess::start_here(&dir);
+    let record = || crate::record_jail::record(&dir);
+    let started = wait_until(Duration::from_secs(10), || record() == "start alpha\n");
+    assert!(started, "{}", record());
+    let (ok, text) = server.client(&["set", "alpha", "bantime", "700"]);
+    assert!(ok, "{text}");
+    assert!(!record().contains("reload"), "{}", record());
+    let (ok, text) = server.client(&["reload"]);
+    assert!(ok, "{text}");
+    assert_eq!(record(), "start alpha\nreload alpha 600\n");
+    let (ok, text) = server.client(&["reload", "alpha"]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        record(),
+        "start alpha\nreload alpha 600\nreload alpha 600\n"
+    );
+}

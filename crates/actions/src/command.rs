@@ -231,6 +231,21 @@ impl CommandAction {
         })
     }
 
+    /// fail2ban's `reload`: runs `actionreload` for every started family (an action that
+    /// stays through a reload; fail2ban's own actions leave it empty).
+    pub fn reload(&mut self) -> Result<(), ActionError> {
+        if !self.has_property("actionreload") {
+            return Ok(());
+        }
+        let families: Vec<String> = self
+            .started
+            .iter()
+            .filter(|(_, flags)| **flags & STARTED != 0)
+            .map(|(family, _)| family.clone())
+            .collect();
+        self.execute_operation("actionreload", &families, |_, _, _| {})
+    }
+
     /// Runs `actionstop` for every started family.
     pub fn stop(&mut self) -> Result<(), ActionError> {
         let families: Vec<String> = self

@@ -129,6 +129,11 @@ impl JailActions {
         self.each(|action| action.start())
     }
 
+    /// A reload that keeps the jail's actions: each runs its `actionreload`.
+    pub fn reload(&mut self) -> Vec<ActionFailure> {
+        self.each(|action| action.reload())
+    }
+
     /// Bans on every action; actions with `norestored` skip restored bans. The ban is
     /// current at the epoch this leaves the jail in.
     pub fn ban(&mut self, ban: &BanInfo<'_>) -> Vec<ActionFailure> {
@@ -438,6 +443,14 @@ impl Action {
         match self {
             Action::Command(action) => action.start(),
             Action::Native(action) => action.start(),
+        }
+    }
+
+    /// `actionreload`: a native action's kernel state needs nothing on a reload.
+    fn reload(&mut self) -> Result<(), ActionError> {
+        match self {
+            Action::Command(action) => action.reload(),
+            Action::Native(_) => Ok(()),
         }
     }
 

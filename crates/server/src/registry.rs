@@ -192,7 +192,7 @@ impl Registry {
             }
             let name = config.name.clone();
             let result = match self.jails.get_mut(&name) {
-                Some(jail) => jail.reconfigure(config, self.store.clone()).await,
+                Some(jail) => jail.reconfigure(config, self.store.clone(), true).await,
                 None => {
                     self.start_jail(config, StartMode::default());
                     Ok(())
@@ -312,11 +312,12 @@ impl RunningJail {
         &mut self,
         config: JailConfig,
         store: Option<SharedStore>,
+        reload: bool,
     ) -> Result<(), JailStartError> {
         if let Some(source) = self.source.take() {
             source.stop();
         }
-        self.send_config(config.clone()).await;
+        self.send_config(config.clone(), reload).await;
         match crate::source::spawn(&config, self.sender.clone(), store.clone()) {
             Ok(source) => {
                 self.source = source;
@@ -331,7 +332,7 @@ impl RunningJail {
                     "[{name}] cannot follow its logs with the new settings, keeping the old ones: {error}"
                 );
                 let old = JailConfig::clone(&self.config);
-                self.send_config(old.clone()).await;
+                self.send_config(old.clone(), false).await;
                 match crate::source::spawn(&old, self.sender.clone(), store) {
                     Ok(source) => self.source = source,
                     Err(again) => log_at!(
@@ -353,17 +354,18 @@ impl RunningJail {
         store: Option<SharedStore>,
     ) -> Result<(), JailStartError> {
         if crate::jail::settings::changes_source(&self.config, &config) {
-            return self.reconfigure(config, store).await;
+            return self.reconfigure(config, store, false).await;
         }
-        self.send_config(config.clone()).await;
+        self.send_config(config.clone(), false).await;
         self.config = Arc::new(config);
         Ok(())
     }
 
-    async fn send_config(&self, config: JailConfig) {
+    async fn send_config(&self, config: JailConfig, reload: bool) {
         let (reply, wait) = oneshot::channel();
         let message = JailCmd::Reconfigure {
             config: Box::new(config),
+            reload,
             reply,
         };
         if crate::jail::send_async(&self.sender, message).await {

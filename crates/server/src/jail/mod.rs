@@ -86,10 +86,12 @@ pub enum JailCmd {
         entries: Vec<String>,
         reply: oneshot::Sender<Vec<String>>,
     },
-    /// Reload: new settings for the same jail. Bans stay; actions are restarted only when
-    /// their definitions changed.
+    /// Reload (or `set JAIL ...`): new settings for the same jail. Bans stay; actions are
+    /// restarted only when their definitions changed, and run `actionreload` when a reload
+    /// (`reload` true) keeps them.
     Reconfigure {
         config: Box<JailConfig>,
+        reload: bool,
         reply: oneshot::Sender<()>,
     },
     /// `set JAIL idle on|off`: replies with the flag as set.
@@ -307,8 +309,12 @@ impl JailOwner {
                 self.change_ignore(add, entries);
                 let _ = reply.send(self.ignore_entries.clone());
             }
-            JailCmd::Reconfigure { config, reply } => {
-                self.reconfigure(*config);
+            JailCmd::Reconfigure {
+                config,
+                reload,
+                reply,
+            } => {
+                self.reconfigure(*config, reload);
                 let _ = reply.send(());
             }
             JailCmd::Fleet { events, reply } => {
@@ -322,7 +328,7 @@ impl JailOwner {
         }
     }
 
-    fn reconfigure(&mut self, config: JailConfig) {
+    fn reconfigure(&mut self, config: JailConfig, reload: bool) {
         let name = config.name.clone();
         if config.actions != self.config.actions {
             match build_actions(&config) {
@@ -353,6 +359,8 @@ impl JailOwner {
                     "[{name}] keeping the old actions: {error}"
                 ),
             }
+        } else if reload {
+            report(&name, "reload", self.actions.reload());
         }
         self.ignore_entries = config.ignore_ip.clone();
         *self.tracker.ignore_list_mut() = ignore_list(&config, &self.ignore_entries);
@@ -574,6 +582,7 @@ pub(crate) mod tests {
         changed.policy.max_retry = 7;
         ask(&sender, |reply| JailCmd::Reconfigure {
             config: Box::new(changed),
+            reload: true,
             reply,
         });
         let status = ask(&sender, |reply| JailCmd::Status { reply });
