@@ -363,7 +363,10 @@ impl Node {
             let row = match read_row(pg_row) {
                 Ok(row) => row,
                 Err(error) => {
-                    self.log(Level::Warning, &format!("skipped a fleet event: {error}"));
+                    self.log(
+                        Level::Warning,
+                        &format!("skipped a fleet event: {}", crate::describe(&error)),
+                    );
                     continue;
                 }
             };
@@ -376,7 +379,10 @@ impl Node {
                 Ok(event) => events.push(event),
                 Err(error) => self.log(
                     Level::Warning,
-                    &format!("skipped fleet event {id} from node {node:?}: {error}"),
+                    &format!(
+                        "skipped fleet event {id} from node {:?}: {error}",
+                        crate::event::shown(&node)
+                    ),
                 ),
             }
         }
