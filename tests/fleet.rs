@@ -126,6 +126,15 @@ impl Node {
         assert!(ok, "banip on {}: {text}", self.name);
     }
 
+    /// `cluster status --json`'s value.
+    fn cluster_status(&self) -> serde_json::Value {
+        let (ok, text) = self.server().client(&["--json", "cluster", "status"]);
+        assert!(ok, "cluster status on {}: {text}", self.name);
+        let reply: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(reply["type"], "cluster_status", "{text}");
+        reply["value"].clone()
+    }
+
     /// The lines of the record action, `ban IP` / `unban IP`.
     fn actions(&self) -> Vec<String> {
         fs::read_to_string(self.record())
@@ -205,6 +214,32 @@ fn fleet_ban_from_logs_reaches_every_node_and_unban_lifts_it_everywhere() {
     assert_eq!(events(&postgres), vec![format!("mx1 ban {ip}")]);
     let (_, status) = nodes[1].server().client(&["status", JAIL]);
     assert!(status.contains(ip), "{status}");
+    // Every node has said it is alive by the time it joined; mx2 applied the one event.
+    let status = nodes[1].cluster_status();
+    assert_eq!(status["node"], "mx2");
+    assert_eq!(status["connected"], true);
+    assert_eq!(status["last_event"], 1);
+    assert_eq!(status["outbox"], 0);
+    assert_eq!(status["jails"], serde_json::json!([["web", 1]]));
+    let names: Vec<&str> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mx1", "mx2", "mx3"]);
+    let (ok, text) = nodes[1].server().client(&["cluster", "status"]);
+    assert!(ok, "{text}");
+    for line in [
+        "Fleet status for the node: mx2\n",
+        "|- Connection:\tconnected\n",
+        "|- Last event id:\t1\n",
+        "|- Outbox backlog:\t0\n",
+        "|- Nodes seen:\t3\n",
+        "`- Shared bans:\tweb 1",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
 
     // An unban by hand on mx3 lifts it on mx1 and mx2, and is published once.
     let (ok, text) = nodes[2].server().client(&["set", JAIL, "unbanip", ip]);
@@ -280,6 +315,11 @@ fn fleet_database_down_then_back_publishes_the_queued_bans() {
         "{}",
         nodes[0].dir.log_text()
     );
+    let status = nodes[0].cluster_status();
+    assert_eq!(status["connected"], false);
+    assert_eq!(status["outbox"], 5);
+    let error = status["error"].as_str().unwrap_or_default().to_string();
+    assert!(!error.is_empty(), "no connection error in {status}");
     postgres.restart();
     for node in &nodes {
         node.wait_joined(2);
@@ -289,6 +329,11 @@ fn fleet_database_down_then_back_publishes_the_queued_bans() {
     }
     let published: Vec<String> = ips.iter().map(|ip| format!("mx1 ban {ip}")).collect();
     assert_eq!(events(&postgres), published);
+    let status = nodes[0].cluster_status();
+    assert_eq!(
+        (&status["connected"], &status["outbox"]),
+        (&true.into(), &0.into())
+    );
 }
 
 #[test]
@@ -307,6 +352,7 @@ fn fleet_node_killed_and_restarted_has_every_ban_once() {
     nodes[0].ban(&["192.0.2.42", "192.0.2.43"]);
     nodes[2].ban(&["192.0.2.44"]);
     nodes[2].wait_banned("192.0.2.42");
+    nodes[2].wait_banned("192.0.2.43");
     let (ok, text) = nodes[2]
         .server()
         .client(&["set", JAIL, "unbanip", "192.0.2.43"]);
@@ -328,8 +374,11 @@ fn fleet_node_killed_and_restarted_has_every_ban_once() {
     assert_eq!(nodes[0].banned(), expected);
     // A heartbeat later (every 5 s), nothing new was published by either restart.
     std::thread::sleep(Duration::from_secs(6));
+    // Each node's events in its own order; the two nodes' interleave as they came.
+    let mut published = events(&postgres);
+    published.sort();
     assert_eq!(
-        events(&postgres),
+        published,
         vec![
             "mx1 ban 192.0.2.41",
             "mx1 ban 192.0.2.42",
@@ -417,6 +466,8 @@ fn fleet_wrong_password_or_open_passfile_is_a_clear_error_and_jails_run_locally(
         passfile.display()
     );
     assert!(log_has(&open, &expected), "{}", open.dir.log_text());
+    let (ok, text) = open.server().client(&["cluster", "status"]);
+    assert!(!ok && text.contains(&expected), "{text}");
     open.ban(&["192.0.2.51"]);
     assert!(open.is_banned("192.0.2.51"));
     // Neither node got in: the fleet's tables were never even created.

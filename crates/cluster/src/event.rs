@@ -210,7 +210,10 @@ mod tests {
         }
         let mut bad_jail = row("192.0.2.1", "ban", now, 600);
         bad_jail.jail = "sshd`id`".into();
-        assert_eq!(bad_jail.check(now), Err(RowError::Jail("sshd`id`".into())));
+        assert_eq!(
+            bad_jail.clone().check(now),
+            Err(RowError::Jail("sshd`id`".into()))
+        );
         bad_jail.jail = "j".repeat(10_000);
         let error = bad_jail.check(now).unwrap_err().to_string();
         assert!(

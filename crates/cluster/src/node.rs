@@ -448,8 +448,10 @@ impl Node {
             node: self.options.settings.node.clone(),
             database: self.options.settings.display.clone(),
             connected: false,
+            error: self.last_error.clone(),
             head: 0,
             queued: self.local.queued(),
+            position: self.local.position().ok().flatten().unwrap_or(0),
             nodes: Vec::new(),
             jails: Vec::new(),
         };
@@ -460,6 +462,7 @@ impl Node {
         match tokio::time::timeout(OPERATION_TIMEOUT, status::query(client, now)).await {
             Ok(Ok((head, nodes, jails))) => {
                 status.connected = true;
+                status.error = None;
                 (status.head, status.nodes, status.jails) = (head, nodes, jails);
             }
             Ok(Err(error)) => self.lost(error.to_string()),

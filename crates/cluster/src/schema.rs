@@ -61,7 +61,7 @@ pub async fn migrate(client: &mut Client) -> Result<(), ClusterError> {
     let found: i32 = transaction
         .query_one("SELECT coalesce(max(version), 0) FROM ferroban_schema", &[])
         .await?
-        .get(0);
+        .try_get(0)?;
     if found > VERSION {
         return Err(ClusterError::SchemaTooNew {
             found,

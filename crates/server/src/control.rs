@@ -169,6 +169,7 @@ pub(crate) async fn execute(command: Command, registry: &mut Registry) -> (Answe
         )),
         Command::UnbanAll => ok(Reply::Number(unban_everywhere(registry, None).await)),
         Command::Banned { ids: words } => ok(banned(registry, &words).await),
+        Command::ClusterStatus => answer(crate::cluster::status().await),
         Command::GetServer { key } => ok(server_value(registry, &key)),
         Command::ServerStatus => ok(Reply::Text("Server ready".into())),
         Command::SetServer { key, value } => answer(set_server(registry, &key, &value)),
