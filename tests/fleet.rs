@@ -368,10 +368,17 @@ fn fleet_node_killed_and_restarted_has_every_ban_once() {
         nodes[1].banned(),
         nodes[1].dir.log_text()
     );
-    // Killed mx1 too, and restarted: it restores its bans and publishes none again.
+    // mx1 killed the moment it answered a ban, and restarted: the ban, queued before
+    // `banip` answered, reaches the fleet; its other bans are restored, none published again.
+    nodes[0].ban(&["192.0.2.45"]);
     nodes[0].server.as_mut().unwrap().kill9();
     nodes[0].start().wait_joined(1);
+    let expected = ["192.0.2.41", "192.0.2.42", "192.0.2.44", "192.0.2.45"];
     assert_eq!(nodes[0].banned(), expected);
+    for node in &nodes[1..] {
+        node.wait_banned("192.0.2.45");
+        assert_eq!(node.banned(), expected, "{}", node.name);
+    }
     // A heartbeat later (every 5 s), nothing new was published by either restart.
     std::thread::sleep(Duration::from_secs(6));
     // Each node's events in its own order; the two nodes' interleave as they came.
@@ -383,6 +390,7 @@ fn fleet_node_killed_and_restarted_has_every_ban_once() {
             "mx1 ban 192.0.2.41",
             "mx1 ban 192.0.2.42",
             "mx1 ban 192.0.2.43",
+            "mx1 ban 192.0.2.45",
             "mx3 ban 192.0.2.44",
             "mx3 unban 192.0.2.43",
         ]

@@ -124,11 +124,10 @@ fn log_line(level: ferroban_cluster::Level, text: &str) {
 
 /// Publishes the bans this node decided (not those it applied for another node).
 pub(crate) fn publish_bans(config: &JailConfig, bans: &[Arc<Ban>]) {
-    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
-        return;
-    };
-    for ban in bans.iter().filter(|ban| origin(ban).is_none()) {
-        cluster.publish(LocalEvent {
+    let events: Vec<LocalEvent> = bans
+        .iter()
+        .filter(|ban| origin(ban).is_none())
+        .map(|ban| LocalEvent {
             jail: config.name.clone(),
             ip: ban.id.to_string(),
             change: Change::Ban {
@@ -136,21 +135,37 @@ pub(crate) fn publish_bans(config: &JailConfig, bans: &[Arc<Ban>]) {
                 ban_time: ban.ban_time.as_seconds(),
                 ban_count: ban.ban_count,
             },
-        });
-    }
+        })
+        .collect();
+    publish(config, &events);
 }
 
 /// Publishes unbans made by hand on this node.
 pub(crate) fn publish_unbans(config: &JailConfig, unbans: &[Unban]) {
-    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
-        return;
-    };
-    for unban in unbans {
-        cluster.publish(LocalEvent {
+    let events: Vec<LocalEvent> = unbans
+        .iter()
+        .map(|unban| LocalEvent {
             jail: config.name.clone(),
             ip: unban.ban.id.to_string(),
             change: Change::Unban,
-        });
+        })
+        .collect();
+    publish(config, &events);
+}
+
+/// Queues `events` in the outbox; one that cannot be queued stays a local ban, logged.
+fn publish(config: &JailConfig, events: &[LocalEvent]) {
+    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
+        return;
+    };
+    if let Err(error) = cluster.publish(events) {
+        log_at!(
+            CLUSTER_LOG,
+            Level::ERROR,
+            "[{}] cannot queue {} events for the fleet: {error}; they stay local",
+            config.name,
+            events.len()
+        );
     }
 }
 
