@@ -482,3 +482,50 @@ fn fleet_wrong_password_or_open_passfile_is_a_clear_error_and_jails_run_locally(
     let absent = postgres.psql("SELECT to_regclass('ferroban_ban_events') IS NULL");
     assert_eq!(absent.trim(), "t");
 }
+
+#[test]
+fn fleet_node_with_only_the_documented_grants_shares_bans() {
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    // The first node creates the tables as the superuser.
+    let mut first = Node::new("mx1", &postgres, PASSWORD);
+    first.start().wait_joined(1);
+    postgres.psql(
+        "CREATE ROLE fleet_node LOGIN PASSWORD 'node-secret'; \
+         GRANT SELECT, INSERT, DELETE ON ferroban_ban_events TO fleet_node; \
+         GRANT USAGE ON SEQUENCE ferroban_ban_events_id_seq TO fleet_node; \
+         GRANT SELECT, INSERT, UPDATE ON ferroban_nodes TO fleet_node; \
+         GRANT SELECT ON ferroban_schema TO fleet_node; \
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+    );
+    let mut second = Node::new("mx2", &postgres, PASSWORD);
+    let passfile = second.dir.path("pgpass");
+    fs::write(
+        &passfile,
+        format!(
+            "127.0.0.1:{}:postgres:fleet_node:node-secret\n",
+            postgres.port
+        ),
+    )
+    .unwrap();
+    second.write_cluster(
+        &format!(
+            "host=127.0.0.1 port={} user=fleet_node dbname=postgres sslmode=disable",
+            postgres.port
+        ),
+        &passfile,
+    );
+    second.start().wait_joined(1);
+    second.ban(&["192.0.2.60"]);
+    first.wait_banned("192.0.2.60");
+    first.ban(&["192.0.2.61"]);
+    second.wait_banned("192.0.2.61");
+    let status = second.cluster_status();
+    assert_eq!(status["connected"], true, "{status}");
+    assert!(
+        !second.dir.log_text().contains("ERROR"),
+        "{}",
+        second.dir.log_text()
+    );
+}
