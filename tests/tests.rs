@@ -31,6 +31,7 @@ mod fail2ban_runtime;
 mod fail2ban_socket;
 mod firewall_lab;
 mod first_run;
+mod fleet;
 mod native_ipset;
 mod native_nftables;
 mod package;

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod netns;
+pub mod postgres;
 
 use std::path::PathBuf;
 

@@ -8,6 +8,7 @@
 mod args;
 mod beautify;
 mod blocklist;
+mod cluster_status;
 mod options;
 
 use std::ffi::OsString;

@@ -73,12 +73,23 @@ pub enum RowError {
     BanCount(i32),
 }
 
+/// How much of a refused text a log line shows: a hostile row may hold megabytes.
+const SHOWN: usize = 80;
+
+/// `text` as a log line shows it: at most [`SHOWN`] characters, and how long it was.
+pub fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}... ({} bytes)", &text[..end], text.len()),
+        None => text.to_string(),
+    }
+}
+
 impl Row {
     /// The row as an event, or why it cannot be one.
     pub fn check(self, now: i64) -> Result<RemoteEvent, RowError> {
         let ip = checked_address(&self.ip)?;
         if !valid_jail_name(&self.jail) {
-            return Err(RowError::Jail(self.jail));
+            return Err(RowError::Jail(shown(&self.jail)));
         }
         let change = match self.kind.as_str() {
             "ban" => {
@@ -97,7 +108,7 @@ impl Row {
                 }
             }
             "unban" => Change::Unban,
-            _ => return Err(RowError::Kind(self.kind)),
+            _ => return Err(RowError::Kind(shown(&self.kind))),
         };
         Ok(RemoteEvent {
             id: self.id,
@@ -133,7 +144,7 @@ impl Change {
 
 /// An address, or a network `ADDRESS/PREFIX`, in its canonical text.
 fn checked_address(text: &str) -> Result<String, RowError> {
-    let bad = || RowError::Address(text.to_string());
+    let bad = || RowError::Address(shown(text));
     let (address, prefix) = match text.split_once('/') {
         Some((address, prefix)) => (address, Some(prefix)),
         None => (text, None),
@@ -199,7 +210,16 @@ mod tests {
         }
         let mut bad_jail = row("192.0.2.1", "ban", now, 600);
         bad_jail.jail = "sshd`id`".into();
-        assert_eq!(bad_jail.check(now), Err(RowError::Jail("sshd`id`".into())));
+        assert_eq!(
+            bad_jail.clone().check(now),
+            Err(RowError::Jail("sshd`id`".into()))
+        );
+        bad_jail.jail = "j".repeat(10_000);
+        let error = bad_jail.check(now).unwrap_err().to_string();
+        assert!(
+            error.len() < 200 && error.contains("(10000 bytes)"),
+            "{error}"
+        );
     }
 
     #[test]

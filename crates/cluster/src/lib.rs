@@ -35,9 +35,9 @@ pub use status::{FleetStatus, JailShare, NodeStatus};
 /// Why the fleet could not be reached or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("{0}")]
+    #[error("{}", describe(.0))]
     Database(#[from] tokio_postgres::Error),
-    #[error("cannot create the fleet's tables: {0}")]
+    #[error("cannot create the fleet's tables: {}", describe(.0))]
     Schema(tokio_postgres::Error),
     #[error(
         "the database's fleet schema is version {found}, newer than this ferroban's ({known}): \
@@ -54,4 +54,26 @@ pub enum ClusterError {
     Timeout(u64),
     #[error("fleet mode is not connected")]
     NotConnected,
+}
+
+/// A database error as a user can act on it. tokio-postgres's own text is only "db error"
+/// for what the server said (a wrong password, a missing grant): the server's message is
+/// what tells, and an I/O error's cause ("Connection refused") likewise.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!(
+            "{} ({}, SQLSTATE {})",
+            db.message(),
+            db.severity(),
+            db.code().code()
+        );
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

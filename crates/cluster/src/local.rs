@@ -10,6 +10,7 @@ use rusqlite::{Connection, params};
 use crate::ClusterError;
 use crate::event::{Change, LocalEvent};
 
+#[derive(Debug)]
 pub struct LocalState {
     connection: Connection,
     path: String,

@@ -10,7 +10,7 @@
 //! starts from the head of the log.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -75,15 +75,25 @@ pub struct Inbound {
 /// The handle jails publish through and the control socket asks.
 #[derive(Clone, Debug)]
 pub struct Cluster {
-    events: mpsc::UnboundedSender<LocalEvent>,
+    /// The outbox, written by the jail that decided, before its actions run: a kill at
+    /// any later point finds the events there, and the restart publishes them.
+    local: Arc<Mutex<LocalState>>,
+    /// Tells the task there is something to publish.
+    wake: mpsc::UnboundedSender<()>,
     requests: mpsc::Sender<oneshot::Sender<FleetStatus>>,
     node: String,
 }
 
 impl Cluster {
-    /// Queues `event` for publishing; never waits (a jail calls this from its thread).
-    pub fn publish(&self, event: LocalEvent) {
-        let _ = self.events.send(event);
+    /// Queues `events` for publishing, in one transaction of the local file; never waits
+    /// for the database (a jail calls this from its thread).
+    pub fn publish(&self, events: &[LocalEvent]) -> Result<(), ClusterError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        lock(&self.local).queue(events)?;
+        let _ = self.wake.send(());
+        Ok(())
     }
 
     /// This node's name.
@@ -104,12 +114,13 @@ impl Cluster {
 
 /// Starts the task on the current tokio runtime.
 pub fn start(options: ClusterOptions) -> Result<(Cluster, mpsc::Receiver<Inbound>), ClusterError> {
-    let local = LocalState::open(options.local.as_deref())?;
-    let (events_sender, events) = mpsc::unbounded_channel();
+    let local = Arc::new(Mutex::new(LocalState::open(options.local.as_deref())?));
+    let (wake_sender, wake) = mpsc::unbounded_channel();
     let (requests_sender, requests) = mpsc::channel(4);
     let (inbound_sender, inbound) = mpsc::channel(1);
     let cluster = Cluster {
-        events: events_sender,
+        local: local.clone(),
+        wake: wake_sender,
         requests: requests_sender,
         node: options.settings.node.clone(),
     };
@@ -118,7 +129,7 @@ pub fn start(options: ClusterOptions) -> Result<(Cluster, mpsc::Receiver<Inbound
         local,
         client: None,
         notified: None,
-        events,
+        wake,
         requests,
         inbound: inbound_sender,
         last_error: None,
@@ -132,11 +143,11 @@ pub fn start(options: ClusterOptions) -> Result<(Cluster, mpsc::Receiver<Inbound
 
 struct Node {
     options: ClusterOptions,
-    local: LocalState,
+    local: Arc<Mutex<LocalState>>,
     client: Option<Client>,
     /// A message per notification; closed when the connection ends.
     notified: Option<mpsc::UnboundedReceiver<()>>,
-    events: mpsc::UnboundedReceiver<LocalEvent>,
+    wake: mpsc::UnboundedReceiver<()>,
     requests: mpsc::Receiver<oneshot::Sender<FleetStatus>>,
     inbound: mpsc::Sender<Inbound>,
     /// The last failure logged: the same one again is not logged again.
@@ -144,6 +155,12 @@ struct Node {
     next_attempt: Instant,
     next_purge: Instant,
     joined_once: bool,
+}
+
+fn lock(local: &Mutex<LocalState>) -> MutexGuard<'_, LocalState> {
+    local
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Waits for a notification; `None` once the connection is gone.
@@ -166,9 +183,12 @@ impl Node {
         let mut retry = tokio::time::interval(RETRY);
         loop {
             tokio::select! {
-                event = self.events.recv() => {
-                    let Some(event) = event else { return };
-                    self.queue(event);
+                woken = self.wake.recv() => {
+                    if woken.is_none() {
+                        return;
+                    }
+                    // A burst of publishes is one flush.
+                    while self.wake.try_recv().is_ok() {}
                     self.step(Step::Flush).await;
                 }
                 note = notification(&mut self.notified) => match note {
@@ -193,23 +213,10 @@ impl Node {
         (self.options.log)(level, text);
     }
 
-    /// Queues `first` and whatever else is waiting, in one transaction.
-    fn queue(&mut self, first: LocalEvent) {
-        let mut events = vec![first];
-        while events.len() < BATCH
-            && let Ok(event) = self.events.try_recv()
-        {
-            events.push(event);
-        }
-        if let Err(error) = self.local.queue(&events) {
-            self.log(
-                Level::Error,
-                &format!(
-                    "cannot queue {} events for the fleet: {error}",
-                    events.len()
-                ),
-            );
-        }
+    /// The local state; a jail thread that panicked holding it left it usable (each
+    /// change is one SQLite transaction).
+    fn local(&self) -> MutexGuard<'_, LocalState> {
+        lock(&self.local)
     }
 
     async fn connect(&mut self) {
@@ -285,19 +292,21 @@ impl Node {
     /// Publishes the outbox, oldest first, [`BATCH`] events a transaction.
     async fn flush(&mut self) -> Result<(), ClusterError> {
         loop {
-            let (events, last) = self.local.pending(BATCH)?;
+            let (events, last) = self.local().pending(BATCH)?;
             if events.is_empty() {
                 return Ok(());
             }
             let client = self.client.as_mut().ok_or(ClusterError::NotConnected)?;
             insert(client, &self.options.settings.node, &events).await?;
-            self.local.published(last)?;
+            self.local().published(last)?;
         }
     }
 
     /// Applies the other nodes' events after this node's position.
     async fn catch_up(&mut self) -> Result<(), ClusterError> {
-        let Some(mut position) = self.local.position()? else {
+        // Its own statement: the guard must be gone before `join_late` takes it again.
+        let position = self.local().position()?;
+        let Some(mut position) = position else {
             return self.join_late().await;
         };
         loop {
@@ -319,7 +328,7 @@ impl Node {
             let full = rows.len() == BATCH;
             let events = self.checked(&rows, true);
             self.deliver(events).await;
-            self.local.set_position(last_id)?;
+            self.local().set_position(last_id)?;
             position = last_id;
             if !full {
                 return Ok(());
@@ -350,7 +359,7 @@ impl Node {
         );
         self.log(Level::Notice, &text);
         self.deliver(events).await;
-        self.local.set_position(head)
+        self.local().set_position(head)
     }
 
     /// The rows of other nodes, checked; a bad row is logged and skipped. `skip_ended`:
@@ -363,7 +372,10 @@ impl Node {
             let row = match read_row(pg_row) {
                 Ok(row) => row,
                 Err(error) => {
-                    self.log(Level::Warning, &format!("skipped a fleet event: {error}"));
+                    self.log(
+                        Level::Warning,
+                        &format!("skipped a fleet event: {}", crate::describe(&error)),
+                    );
                     continue;
                 }
             };
@@ -376,7 +388,10 @@ impl Node {
                 Ok(event) => events.push(event),
                 Err(error) => self.log(
                     Level::Warning,
-                    &format!("skipped fleet event {id} from node {node:?}: {error}"),
+                    &format!(
+                        "skipped fleet event {id} from node {:?}: {error}",
+                        crate::event::shown(&node)
+                    ),
                 ),
             }
         }
@@ -395,8 +410,8 @@ impl Node {
     }
 
     async fn heartbeat(&mut self) -> Result<(), ClusterError> {
-        let position = self.local.position()?.unwrap_or(0);
-        let queued = self.local.queued();
+        let position = self.local().position()?.unwrap_or(0);
+        let queued = self.local().queued();
         let client = self.client.as_ref().ok_or(ClusterError::NotConnected)?;
         client
             .execute(
@@ -438,12 +453,19 @@ impl Node {
     }
 
     async fn status(&mut self) -> FleetStatus {
+        // One guard: a second `self.local()` in the same statement would wait for the first.
+        let (queued, position) = {
+            let local = self.local();
+            (local.queued(), local.position().ok().flatten().unwrap_or(0))
+        };
         let mut status = FleetStatus {
             node: self.options.settings.node.clone(),
             database: self.options.settings.display.clone(),
             connected: false,
+            error: self.last_error.clone(),
             head: 0,
-            queued: self.local.queued(),
+            queued,
+            position,
             nodes: Vec::new(),
             jails: Vec::new(),
         };
@@ -454,6 +476,7 @@ impl Node {
         match tokio::time::timeout(OPERATION_TIMEOUT, status::query(client, now)).await {
             Ok(Ok((head, nodes, jails))) => {
                 status.connected = true;
+                status.error = None;
                 (status.head, status.nodes, status.jails) = (head, nodes, jails);
             }
             Ok(Err(error)) => self.lost(error.to_string()),

@@ -54,14 +54,22 @@ pub async fn migrate(client: &mut Client) -> Result<(), ClusterError> {
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await?;
-    transaction
-        .batch_execute("CREATE TABLE IF NOT EXISTS ferroban_schema (version integer NOT NULL)")
-        .await
-        .map_err(ClusterError::Schema)?;
+    // Asked first, not `CREATE TABLE IF NOT EXISTS`: PostgreSQL checks the CREATE grant
+    // before it looks, and a node's role needs none once the tables are there.
+    let exists: bool = transaction
+        .query_one("SELECT to_regclass('ferroban_schema') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !exists {
+        transaction
+            .batch_execute("CREATE TABLE ferroban_schema (version integer NOT NULL)")
+            .await
+            .map_err(ClusterError::Schema)?;
+    }
     let found: i32 = transaction
         .query_one("SELECT coalesce(max(version), 0) FROM ferroban_schema", &[])
         .await?
-        .get(0);
+        .try_get(0)?;
     if found > VERSION {
         return Err(ClusterError::SchemaTooNew {
             found,

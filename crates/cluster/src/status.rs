@@ -14,10 +14,14 @@ pub struct FleetStatus {
     pub database: String,
     /// Whether this node is connected now.
     pub connected: bool,
+    /// The last connection error, while not connected.
+    pub error: Option<String>,
     /// The last event id in the fleet's log.
     pub head: i64,
     /// Events this node decided and has not published yet.
     pub queued: i64,
+    /// This node's position in the log: the other nodes' events up to it are applied.
+    pub position: i64,
     pub nodes: Vec<NodeStatus>,
     /// Active shared bans per jail.
     pub jails: Vec<JailShare>,
@@ -28,6 +32,8 @@ pub struct NodeStatus {
     pub name: String,
     /// Unix seconds of its last heartbeat.
     pub last_seen: i64,
+    /// Seconds since then, by the database's clock (the nodes' clocks may differ).
+    pub seen_ago: i64,
     /// Its position in the log.
     pub last_applied: i64,
     /// How many events it is behind the head.
@@ -56,26 +62,28 @@ pub async fn query(
     let head: i64 = client
         .query_one("SELECT coalesce(max(id), 0) FROM ferroban_ban_events", &[])
         .await?
-        .get(0);
+        .try_get(0)?;
     let nodes = client
         .query(
-            "SELECT name, extract(epoch FROM last_seen)::bigint, last_applied, queued \
+            "SELECT name, extract(epoch FROM last_seen)::bigint, last_applied, queued, \
+                    extract(epoch FROM now() - last_seen)::bigint \
              FROM ferroban_nodes ORDER BY name",
             &[],
         )
         .await?
         .iter()
         .map(|row| {
-            let last_applied: i64 = row.get(2);
-            NodeStatus {
-                name: row.get(0),
-                last_seen: row.get(1),
+            let last_applied: i64 = row.try_get(2)?;
+            Ok(NodeStatus {
+                name: row.try_get(0)?,
+                last_seen: row.try_get(1)?,
                 last_applied,
                 lag: (head - last_applied).max(0),
-                queued: row.get(3),
-            }
+                queued: row.try_get(3)?,
+                seen_ago: row.try_get(4)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     let jails = client
         .query(
             &format!(
@@ -85,10 +93,12 @@ pub async fn query(
         )
         .await?
         .iter()
-        .map(|row| JailShare {
-            jail: row.get(0),
-            bans: row.get(1),
+        .map(|row| {
+            Ok(JailShare {
+                jail: row.try_get(0)?,
+                bans: row.try_get(1)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     Ok((head, nodes, jails))
 }

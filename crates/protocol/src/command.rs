@@ -100,6 +100,8 @@ pub enum Command {
         id: String,
         matches: Vec<String>,
     },
+    /// `cluster status`: fleet mode (`[Cluster]`) seen from this node.
+    ClusterStatus,
 }
 
 /// The jail settings `get JAIL KEY` reports.
@@ -328,6 +330,7 @@ impl Command {
             ["unban"] => Err(missing("unban", "IP... or --all")),
             ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),
             ["banned", ids @ ..] => Ok(Command::Banned { ids: owned(ids) }),
+            ["cluster", "status"] => Ok(Command::ClusterStatus),
             ["test-clock", "advance", seconds] => seconds
                 .parse::<f64>()
                 .ok()
@@ -527,6 +530,7 @@ mod tests {
     #[test]
     fn simple_commands() {
         assert_eq!(parse("ping").unwrap(), Command::Ping);
+        assert_eq!(parse("cluster status").unwrap(), Command::ClusterStatus);
         assert_eq!(parse("stop").unwrap(), Command::Stop);
         assert_eq!(parse("flushlogs").unwrap(), Command::FlushLogs);
         assert_eq!(parse("status").unwrap(), Command::Status);

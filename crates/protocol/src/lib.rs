@@ -21,5 +21,5 @@ mod reply;
 mod wire;
 
 pub use command::{Command, GetKey, ParseError, SetKey};
-pub use reply::{BanTimeEntry, JailStatusReply, Reply, Response};
+pub use reply::{BanTimeEntry, ClusterNode, ClusterStatusReply, JailStatusReply, Reply, Response};
 pub use wire::{Request, WireError, read_message, write_message};

@@ -48,6 +48,45 @@ pub enum Reply {
         pattern: Option<String>,
         name: String,
     },
+    /// `cluster status`: fleet mode seen from this node.
+    ClusterStatus(ClusterStatusReply),
+}
+
+/// `cluster status`: this node's link to the fleet's database, and the fleet as the
+/// database knows it (empty lists while disconnected).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatusReply {
+    /// This node's name in the fleet.
+    pub node: String,
+    /// The database, `user@host:port/database`, no password.
+    pub database: String,
+    /// Whether the node is connected now.
+    pub connected: bool,
+    /// Why it is not, when it is not: the last connection error.
+    pub error: Option<String>,
+    /// The last event id in the fleet's log.
+    pub last_event: i64,
+    /// The position up to which this node applied the other nodes' events.
+    pub applied: i64,
+    /// Events decided here and not published yet (the outbox).
+    pub outbox: i64,
+    pub nodes: Vec<ClusterNode>,
+    /// Active shared bans per jail.
+    pub jails: Vec<(String, i64)>,
+}
+
+/// A node of the fleet, from its last heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub name: String,
+    /// Seconds since its last heartbeat, by the database's clock.
+    pub seen_ago: i64,
+    /// Its position in the log.
+    pub applied: i64,
+    /// How many events it is behind the last one.
+    pub behind: i64,
+    /// Its outbox at its last heartbeat.
+    pub outbox: i64,
 }
 
 /// `status JAIL`: the filter's and the actions' counters.

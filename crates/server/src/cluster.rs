@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use ferroban_cluster::{Change, Cluster, ClusterOptions, Inbound, LocalEvent};
+use ferroban_protocol::{ClusterNode, ClusterStatusReply, Reply};
 use ferroban_tracker::{Ban, Unban};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::control_error::ControlError;
 use crate::jail::JailCmd;
 use crate::log::Level;
 use crate::registry::Registry;
@@ -29,6 +31,9 @@ pub(crate) const ORIGIN: &str = "origin";
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
+/// Why fleet mode is off although `[Cluster]` is set, for `cluster status`.
+static OFF: OnceLock<String> = OnceLock::new();
+
 /// Starts fleet mode when `[Cluster]` is set; a setting that cannot be used is logged and
 /// the server runs its jails locally. Returns where the other nodes' events arrive.
 pub(crate) fn start(settings: &Settings) -> Option<mpsc::Receiver<Inbound>> {
@@ -36,14 +41,7 @@ pub(crate) fn start(settings: &Settings) -> Option<mpsc::Receiver<Inbound>> {
     let pgpassfile = std::env::var_os("PGPASSFILE").map(std::path::PathBuf::from);
     let resolved = match ferroban_cluster::resolve(spec, pgpassfile) {
         Ok(resolved) => resolved,
-        Err(error) => {
-            log_at!(
-                CLUSTER_LOG,
-                Level::ERROR,
-                "fleet mode is off: {error}; the jails run locally"
-            );
-            return None;
-        }
+        Err(error) => return off(&error),
     };
     let local = settings
         .dbfile
@@ -62,15 +60,55 @@ pub(crate) fn start(settings: &Settings) -> Option<mpsc::Receiver<Inbound>> {
             let _ = CLUSTER.set(cluster);
             Some(inbound)
         }
-        Err(error) => {
-            log_at!(
-                CLUSTER_LOG,
-                Level::ERROR,
-                "fleet mode is off: {error}; the jails run locally"
-            );
-            None
-        }
+        Err(error) => off(&error),
     }
+}
+
+/// Fleet mode cannot start: logged, and kept for `cluster status`.
+fn off(error: &dyn std::fmt::Display) -> Option<mpsc::Receiver<Inbound>> {
+    log_at!(
+        CLUSTER_LOG,
+        Level::ERROR,
+        "fleet mode is off: {error}; the jails run locally"
+    );
+    let _ = OFF.set(error.to_string());
+    None
+}
+
+/// `cluster status`: the fleet task's answer, as the client shows it.
+pub(crate) async fn status() -> Result<Reply, ControlError> {
+    let Some(cluster) = CLUSTER.get() else {
+        let why = OFF.get().cloned().unwrap_or_else(|| {
+            "this server has no [Cluster] section in fail2ban.local".to_string()
+        });
+        return Err(ControlError::FleetOff(why));
+    };
+    let status = cluster.status().await.ok_or(ControlError::FleetNoAnswer)?;
+    Ok(Reply::ClusterStatus(ClusterStatusReply {
+        node: status.node,
+        database: status.database,
+        connected: status.connected,
+        error: status.error,
+        last_event: status.head,
+        applied: status.position,
+        outbox: status.queued,
+        nodes: status
+            .nodes
+            .into_iter()
+            .map(|node| ClusterNode {
+                name: node.name,
+                seen_ago: node.seen_ago,
+                applied: node.last_applied,
+                behind: node.lag,
+                outbox: node.queued,
+            })
+            .collect(),
+        jails: status
+            .jails
+            .into_iter()
+            .map(|share| (share.jail, share.bans))
+            .collect(),
+    }))
 }
 
 fn log_line(level: ferroban_cluster::Level, text: &str) {
@@ -86,11 +124,10 @@ fn log_line(level: ferroban_cluster::Level, text: &str) {
 
 /// Publishes the bans this node decided (not those it applied for another node).
 pub(crate) fn publish_bans(config: &JailConfig, bans: &[Arc<Ban>]) {
-    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
-        return;
-    };
-    for ban in bans.iter().filter(|ban| origin(ban).is_none()) {
-        cluster.publish(LocalEvent {
+    let events: Vec<LocalEvent> = bans
+        .iter()
+        .filter(|ban| origin(ban).is_none())
+        .map(|ban| LocalEvent {
             jail: config.name.clone(),
             ip: ban.id.to_string(),
             change: Change::Ban {
@@ -98,21 +135,37 @@ pub(crate) fn publish_bans(config: &JailConfig, bans: &[Arc<Ban>]) {
                 ban_time: ban.ban_time.as_seconds(),
                 ban_count: ban.ban_count,
             },
-        });
-    }
+        })
+        .collect();
+    publish(config, &events);
 }
 
 /// Publishes unbans made by hand on this node.
 pub(crate) fn publish_unbans(config: &JailConfig, unbans: &[Unban]) {
-    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
-        return;
-    };
-    for unban in unbans {
-        cluster.publish(LocalEvent {
+    let events: Vec<LocalEvent> = unbans
+        .iter()
+        .map(|unban| LocalEvent {
             jail: config.name.clone(),
             ip: unban.ban.id.to_string(),
             change: Change::Unban,
-        });
+        })
+        .collect();
+    publish(config, &events);
+}
+
+/// Queues `events` in the outbox; one that cannot be queued stays a local ban, logged.
+fn publish(config: &JailConfig, events: &[LocalEvent]) {
+    let Some(cluster) = CLUSTER.get().filter(|_| config.cluster) else {
+        return;
+    };
+    if let Err(error) = cluster.publish(events) {
+        log_at!(
+            CLUSTER_LOG,
+            Level::ERROR,
+            "[{}] cannot queue {} events for the fleet: {error}; they stay local",
+            config.name,
+            events.len()
+        );
     }
 }
 

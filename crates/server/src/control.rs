@@ -167,6 +167,7 @@ impl Access {
             | Command::Echo { .. }
             | Command::FlushLogs
             | Command::ServerStatus
+            | Command::ClusterStatus
             | Command::Sleep { .. } => Access::None,
             Command::Stop
             | Command::Reload { .. }
@@ -204,6 +205,7 @@ async fn execute_alone(command: Command) -> Answer {
             }
         }
         Command::ServerStatus => Ok(Reply::Text("Server ready".into())),
+        Command::ClusterStatus => crate::cluster::status().await,
         Command::Sleep { millis } => {
             // As in fail2ban, the server itself waits: this is what scripts use it for.
             tokio::time::sleep(Duration::from_millis(millis)).await;

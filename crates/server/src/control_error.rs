@@ -55,6 +55,11 @@ pub(crate) enum ControlError {
     Clock(#[from] ClockError),
     #[error(transparent)]
     Tracker(#[from] ferroban_tracker::TrackerError),
+    /// `cluster status` on a server not in a fleet: why not.
+    #[error("fleet mode is off: {0}")]
+    FleetOff(String),
+    #[error("the fleet task did not answer")]
+    FleetNoAnswer,
 }
 
 impl ControlError {

@@ -66,6 +66,7 @@ pub fn beautify(command: &Command, reply: &Reply) -> String {
         ) => format!("['{key}', {max_count}, {max_time}]"),
         (_, Reply::None) => "None".to_string(),
         (_, Reply::Status { jails }) => status(jails),
+        (_, Reply::ClusterStatus(status)) => super::cluster_status::render(status),
     }
 }
 

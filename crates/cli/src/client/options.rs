@@ -242,6 +242,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("get logtarget", "gets logging target"),
     ("metrics", "prints the Prometheus metrics"),
     (
+        "cluster status",
+        "fleet mode: the database link, the nodes, the shared bans",
+    ),
+    (
         "set syslogsocket auto|SOCKET",
         "sets the syslog socket path",
     ),

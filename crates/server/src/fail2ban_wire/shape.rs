@@ -5,7 +5,9 @@
 
 use ferroban_protocol::fail2ban::{ArgsError, exception};
 use ferroban_protocol::pickle::Value;
-use ferroban_protocol::{BanTimeEntry, Command, GetKey, JailStatusReply, ParseError, Reply};
+use ferroban_protocol::{
+    BanTimeEntry, ClusterStatusReply, Command, GetKey, JailStatusReply, ParseError, Reply,
+};
 
 use crate::control::{Answer, ControlError};
 
@@ -163,7 +165,23 @@ fn value(command: &Command, reply: Reply) -> Value {
             pattern.map_or(Value::None, Value::Str),
             Value::Str(name),
         ]),
+        Reply::ClusterStatus(status) => cluster_status(status),
     }
+}
+
+/// `cluster status` (ferroban's own; fail2ban has none): `(name, value)` pairs as
+/// `status JAIL` has them.
+fn cluster_status(status: ClusterStatusReply) -> Value {
+    let nodes = status.nodes.into_iter().map(|node| node.name).collect();
+    Value::List(vec![
+        pair("Node", Value::Str(status.node)),
+        pair("Database", Value::Str(status.database)),
+        pair("Connected", Value::Bool(status.connected)),
+        pair("Last event id", Value::Int(status.last_event)),
+        pair("Applied up to", Value::Int(status.applied)),
+        pair("Outbox", Value::Int(status.outbox)),
+        pair("Nodes", str_list(nodes)),
+    ])
 }
 
 /// `status`: `[("Number of jail", n), ("Jail list", "a, b")]`, names sorted.

@@ -186,8 +186,10 @@ impl JailOwner {
                 ban.id
             );
         }
-        self.apply_bans_with(&decided, &captures);
+        // Queued for the fleet before the actions run: a kill while they run finds the
+        // bans both in the store and in the outbox.
         crate::cluster::publish_bans(&self.config, &decided);
+        self.apply_bans_with(&decided, &captures);
     }
 
     /// fail2ban's "already banned" branch of `__checkBan`: the later the address shows up
