@@ -1,6 +1,7 @@
 //! How the daemon reads its logs: `tail`, `logencoding` and multi-line filters
 //! (`maxlines`).
 
+use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon_common::{
@@ -142,4 +143,98 @@ fn long_lines_are_matched_on_their_first_part_and_reported_once() {
         2,
         "one warning for f.log, one for n.log, none for w.log: {log}"
     );
+}
+
+/// CPU seconds the server uses in `seconds` of wall time: a waiting source uses next to
+/// none; a source spinning on a bad log path uses a core.
+fn cpu_over(server: &ServerProcess, seconds: u64) -> f64 {
+    let pid = server.pid().unwrap();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(seconds));
+    cpu_seconds(pid) - before
+}
+
+/// Regression: a log path swapped for a FIFO was opened for a blocking read, hanging its
+/// source until something wrote to the FIFO. A FIFO, a dangling link, and a path whose
+/// directory became a file each get one warning naming the path, an idle wait, and reading
+/// resumes (with one line saying so) once a regular file is back.
+#[test]
+fn a_log_path_that_became_a_fifo_a_dangling_link_or_unreachable_is_waited_for_quietly() {
+    let dir = TestDir::new();
+    base(&dir);
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    let (fifo, link, nested) = (dir.path("f.log"), dir.path("l.log"), dir.path("sub/n.log"));
+    for log in [&fifo, &link, &nested] {
+        std::fs::write(log, "").unwrap();
+    }
+    let mut jails = jail("fifo", &fifo, "");
+    jails.push_str(&jail("link", &link, ""));
+    jails.push_str(&jail("nested", &nested, ""));
+    dir.write_conf("jail.conf", &jails);
+    let server = ServerProcess::start_here(&dir);
+
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(dir.path("nowhere.log"), &link).unwrap();
+    std::fs::remove_file(&nested).unwrap();
+    std::fs::remove_dir(dir.path("sub")).unwrap();
+    std::fs::write(dir.path("sub"), "a file where the log's directory was\n").unwrap();
+    let warnings = [
+        format!(
+            "[fifo] cannot open {}: not a regular file (a FIFO)",
+            fifo.display()
+        ),
+        format!("[link] cannot open {}: a symbolic link to", link.display()),
+        format!("[nested] cannot open {}: Not a directory", nested.display()),
+    ];
+    let warned = wait_until(Duration::from_secs(20), || {
+        let log = dir.log_text();
+        warnings.iter().all(|warning| log.contains(warning))
+    });
+    assert!(warned, "{}", dir.log_text());
+    let used = cpu_over(&server, 3);
+    assert!(used < 0.5, "{used} CPU seconds in 3 s: a busy loop");
+    let (answered, _) = server.client(&["ping"]);
+    assert!(answered, "the server answers while its logs are bad");
+    let log = dir.log_text();
+    for warning in &warnings {
+        assert_eq!(log.matches(warning.as_str()).count(), 1, "{log}");
+    }
+
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::fs::remove_file(dir.path("sub")).unwrap();
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    for (log, ip) in [
+        (&fifo, "192.0.2.51"),
+        (&link, "192.0.2.52"),
+        (&nested, "192.0.2.53"),
+    ] {
+        fail(log, ip, 3);
+    }
+    let banned = wait_until(Duration::from_secs(30), || {
+        let record = record(&dir);
+        [
+            "ban fifo 192.0.2.51",
+            "ban link 192.0.2.52",
+            "ban nested 192.0.2.53",
+        ]
+        .iter()
+        .all(|ban| record.contains(ban))
+    });
+    assert!(
+        banned,
+        "reading resumed:\n{}\n{}",
+        record(&dir),
+        dir.log_text()
+    );
+    let log = dir.log_text();
+    assert_eq!(log.matches("is a readable file again").count(), 3, "{log}");
 }
