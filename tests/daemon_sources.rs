@@ -238,3 +238,52 @@ fn a_log_path_that_became_a_fifo_a_dangling_link_or_unreachable_is_waited_for_qu
     let log = dir.log_text();
     assert_eq!(log.matches("is a readable file again").count(), 3, "{log}");
 }
+
+/// Regression: a `logpath` glob with more files than `ulimit -n` allows took every file
+/// descriptor, and the control socket and the other jails stalled. Now the logs past a
+/// budget below the limit are named in one line and retried, the other jail still bans
+/// and the server answers.
+#[test]
+fn a_glob_larger_than_the_descriptor_limit_leaves_the_daemon_its_descriptors() {
+    let dir = TestDir::new();
+    base(&dir);
+    std::fs::create_dir(dir.path("many")).unwrap();
+    for index in 0..2000 {
+        std::fs::write(dir.path(&format!("many/{index:04}.log")), "").unwrap();
+    }
+    let small = dir.path("small.log");
+    std::fs::write(&small, "").unwrap();
+    let mut jails = jail("many", &dir.path("many/*.log"), "");
+    jails.push_str(&jail("small", &small, ""));
+    dir.write_conf("jail.conf", &jails);
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=256:256", crate::daemon_common::BIN]);
+    let server = ServerProcess::start_with(command, &dir, None);
+
+    let refused = "[many] out of file descriptors (RLIMIT_NOFILE is 256, of which 192 for logs)";
+    let logged = wait_until(Duration::from_secs(20), || dir.log_text().contains(refused));
+    assert!(logged, "{}", dir.log_text());
+    fail(&small, "192.0.2.61", 3);
+    fail(&dir.path("many/0000.log"), "192.0.2.62", 3);
+    let banned = wait_until(Duration::from_secs(20), || {
+        let record = record(&dir);
+        record.contains("ban small 192.0.2.61") && record.contains("ban many 192.0.2.62")
+    });
+    assert!(banned, "{}\n{}", record(&dir), dir.log_text());
+    let used = cpu_over(&server, 3);
+    assert!(used < 0.5, "{used} CPU seconds in 3 s: a busy loop");
+    for command in [&["ping"][..], &["status"], &["status", "many"]] {
+        let (answered, text) = server.client(command);
+        assert!(answered, "{command:?}: {text}");
+    }
+    let pid = server.pid().unwrap();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    assert!(open < 256, "{open} descriptors open: none left to spare");
+    let log = dir.log_text();
+    assert_eq!(log.matches("out of file descriptors").count(), 1, "{log}");
+    // 192 in the budget and the first outside it (see FileSource).
+    assert!(log.contains("1807 logs cannot be opened"), "{log}");
+    assert!(log.contains("and 1802 more"), "{log}");
+}

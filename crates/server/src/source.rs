@@ -376,6 +376,9 @@ impl FileLoop {
             }
             self.publish_files();
             self.watcher.watch(self.source.watch_targets());
+            if let Some(problem) = self.watcher.take_problem() {
+                faults.watch_problem(&self.filter.jail, problem);
+            }
             self.watcher.wait();
         }
         self.save();

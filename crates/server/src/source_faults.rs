@@ -72,6 +72,13 @@ impl SourceFaults {
         }
     }
 
+    /// A problem of the jail's inotify watcher, said once.
+    pub(crate) fn watch_problem(&mut self, jail: &str, problem: String) {
+        if self.other.insert(problem.clone()) {
+            log_at!(FILTER_LOG, Level::WARNING, "[{jail}] {problem}");
+        }
+    }
+
     fn report_refused(&self, jail: &str, budget: &DescriptorBudget) {
         let count = self.out_of_descriptors.len();
         let mut named: Vec<String> = self

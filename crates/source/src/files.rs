@@ -270,6 +270,18 @@ impl FileSource {
         self.failed.contains_key(path) || self.tailers.iter().any(|tailer| tailer.path() == path)
     }
 
+    /// The budget the next tailer counts against. A source with no file open yet opens
+    /// outside it, from what the budget leaves to the rest of the process: so a jail with
+    /// one log runs however many descriptors a large glob in another jail takes. At most a
+    /// few per source (its literal paths that are missing when added) are uncounted.
+    fn descriptors_for_next(&self) -> DescriptorBudget {
+        if self.tailers.iter().any(FileTailer::is_open) {
+            self.options.descriptors.clone()
+        } else {
+            DescriptorBudget::default()
+        }
+    }
+
     fn add_tailer(&mut self, path: PathBuf, start: Start) {
         let options = TailerOptions {
             start: start.clone(),
@@ -277,7 +289,7 @@ impl FileSource {
             max_line_len: self.options.max_line_len,
             long_lines: self.options.long_lines,
             rotate_grace: self.options.rotate_grace,
-            descriptors: self.options.descriptors.clone(),
+            descriptors: self.descriptors_for_next(),
         };
         match FileTailer::open(path.clone(), options) {
             Ok(tailer) => self.tailers.push(tailer),
@@ -457,7 +469,7 @@ mod tests {
     #[test]
     fn past_the_descriptor_budget_logs_wait_and_open_once_a_descriptor_is_free() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["a.log", "b.log", "c.log"] {
+        for name in ["a.log", "b.log", "c.log", "d.log"] {
             fs::write(dir.path().join(name), format!("{name}\n")).unwrap();
         }
         let budget = DescriptorBudget::new(2);
@@ -473,7 +485,10 @@ mod tests {
         };
         let mut source = FileSource::new(vec![spec], options, []).unwrap();
         let outcome = source.poll_lines(&mut |_| {});
-        assert_eq!(outcome.lines, 2);
+        assert_eq!(
+            outcome.lines, 3,
+            "the first log is opened outside the budget"
+        );
         assert!(!outcome.errors.is_empty());
         assert!(
             outcome

@@ -313,12 +313,18 @@ impl FileTailer {
         result.map(|()| delivered)
     }
 
-    /// Whether the file at the path is still the one `open` reads. A stat
-    /// error other than "not found" keeps the current file: we cannot tell.
+    /// Whether the file at the path is still the one `open` reads. The path
+    /// naming nothing (not found, a directory on the way that became a file,
+    /// a link loop) means it left; another stat error (a directory on the way
+    /// made unsearchable) keeps the current file: we cannot tell.
     fn still_at_path(&self, open: &OpenFile) -> bool {
         match fs::metadata(&self.path) {
             Ok(metadata) => metadata.dev() == open.device && metadata.ino() == open.inode,
-            Err(error) => error.kind() != io::ErrorKind::NotFound,
+            Err(error) => {
+                let gone = error.kind() == io::ErrorKind::NotFound
+                    || matches!(error.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP));
+                !gone
+            }
         }
     }
 

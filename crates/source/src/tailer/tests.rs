@@ -345,3 +345,25 @@ fn a_directory_or_a_dangling_link_at_the_path_is_an_error_not_a_wait() {
         "{error}"
     );
 }
+
+/// Regression: a log whose directory was replaced by a file between two polls kept being
+/// read from its deleted file, silently, because the stat error was not "not found".
+#[test]
+fn a_log_whose_directory_became_a_file_has_left_its_path() {
+    let log = Log::new();
+    let sub = log.dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let path = sub.join("n.log");
+    fs::write(&path, "one\n").unwrap();
+    let options = TailerOptions {
+        rotate_grace: Duration::ZERO,
+        ..TailerOptions::default()
+    };
+    let mut tailer = FileTailer::open(&path, options).unwrap();
+    assert_eq!(poll(&mut tailer), ["one"]);
+    fs::remove_file(&path).unwrap();
+    fs::remove_dir(&sub).unwrap();
+    fs::write(&sub, "").unwrap();
+    assert!(poll_error(&mut tailer).contains("Not a directory"));
+    assert!(!tailer.is_open());
+}
