@@ -287,3 +287,52 @@ fn a_glob_larger_than_the_descriptor_limit_leaves_the_daemon_its_descriptors() {
     assert!(log.contains("1807 logs cannot be opened"), "{log}");
     assert!(log.contains("and 1802 more"), "{log}");
 }
+
+/// A failure line of `host` dated `seconds_ago` (within the minute fail2ban takes as now).
+fn fail_at(log: &std::path::Path, host: &str, seconds_ago: u32) {
+    let date = Command::new("date")
+        .args(["-d", &format!("-{seconds_ago} seconds"), "+%b %e %H:%M:%S"])
+        .output()
+        .unwrap();
+    let date = String::from_utf8(date.stdout).unwrap();
+    append_line(
+        log,
+        &format!("{} host e2e: auth failed from {host}", date.trim()),
+    );
+}
+
+/// Under a flood of distinct addresses a jail keeps at most `maxfailurewindows` failure
+/// windows: past it the oldest go, with one line saying so, and the newest still count.
+#[test]
+fn past_maxfailurewindows_the_oldest_failure_windows_are_dropped_with_one_line() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("flood.log");
+    std::fs::write(&log, "").unwrap();
+    dir.write_conf("jail.conf", &jail("flood", &log, "maxfailurewindows = 3"));
+    let server = ServerProcess::start_here(&dir);
+    for (index, seconds_ago) in [(0, 40), (1, 30), (2, 20), (3, 10)] {
+        fail_at(&log, &format!("192.0.2.{index}"), seconds_ago);
+    }
+    fail(&log, "192.0.2.2", 2);
+    let banned = wait_until(Duration::from_secs(10), || {
+        record(&dir).contains("ban flood 192.0.2.2")
+    });
+    assert!(banned, "a kept window still counts:\n{}", dir.log_text());
+    fail(&log, "192.0.2.0", 2);
+    let done = wait_until(Duration::from_secs(10), || {
+        total_failed(&server, "flood") == Some(8)
+    });
+    assert!(done, "{}", dir.log_text());
+    assert!(
+        !record(&dir).contains("ban flood 192.0.2.0"),
+        "the oldest window was dropped: two more failures are not three\n{}",
+        record(&dir)
+    );
+    let (_, status) = server.client(&["status", "flood"]);
+    assert!(status.contains("Currently failed:\t3"), "{status}");
+    let log = dir.log_text();
+    let line = "[flood] more than maxfailurewindows = 3 failure windows: dropped the 1 oldest";
+    assert_eq!(log.matches(line).count(), 1, "{log}");
+    assert_eq!(log.matches("maxfailurewindows").count(), 1, "{log}");
+}
