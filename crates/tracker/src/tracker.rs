@@ -371,6 +371,12 @@ impl Tracker {
             .collect()
     }
 
+    /// Forgets which windows changed: for a jail without a store, where nobody takes them
+    /// and the list would grow with every address seen.
+    pub fn forget_window_changes(&mut self) {
+        self.changed_windows.clear();
+    }
+
     /// Lists `ids` as changed again: their last save failed.
     pub fn keep_window_changes(&mut self, ids: impl IntoIterator<Item = FailId>) {
         self.changed_windows.extend(ids);

@@ -85,6 +85,9 @@ impl JailOwner {
             .filter_map(|failure| self.failure(failure))
             .collect();
         self.report_dropped_windows();
+        if self.store.is_none() {
+            self.tracker.forget_window_changes();
+        }
         self.apply_decided(decided);
     }
 
