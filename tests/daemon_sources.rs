@@ -1,6 +1,7 @@
 //! How the daemon reads its logs: `tail`, `logencoding` and multi-line filters
 //! (`maxlines`).
 
+use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon_common::{
@@ -182,4 +183,196 @@ fn old_failures_appended_to_a_log_empty_at_start_are_ignored() {
     assert!(banned, "{}", dir.log_text());
     assert!(!record(&dir).contains("192.0.2.7"), "{}", record(&dir));
     assert_eq!(total_failed(&server, "alpha"), Some(3));
+}
+
+/// CPU seconds the server uses in `seconds` of wall time: a waiting source uses next to
+/// none; a source spinning on a bad log path uses a core.
+fn cpu_over(server: &ServerProcess, seconds: u64) -> f64 {
+    let pid = server.pid().unwrap();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(seconds));
+    cpu_seconds(pid) - before
+}
+
+/// Regression: a log path swapped for a FIFO was opened for a blocking read, hanging its
+/// source until something wrote to the FIFO. A FIFO, a dangling link, and a path whose
+/// directory became a file each get one warning naming the path, an idle wait, and reading
+/// resumes (with one line saying so) once a regular file is back.
+#[test]
+fn a_log_path_that_became_a_fifo_a_dangling_link_or_unreachable_is_waited_for_quietly() {
+    let dir = TestDir::new();
+    base(&dir);
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    let (fifo, link, nested) = (dir.path("f.log"), dir.path("l.log"), dir.path("sub/n.log"));
+    for log in [&fifo, &link, &nested] {
+        std::fs::write(log, "").unwrap();
+    }
+    let mut jails = jail("fifo", &fifo, "");
+    jails.push_str(&jail("link", &link, ""));
+    jails.push_str(&jail("nested", &nested, ""));
+    dir.write_conf("jail.conf", &jails);
+    let server = ServerProcess::start_here(&dir);
+
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(dir.path("nowhere.log"), &link).unwrap();
+    std::fs::remove_file(&nested).unwrap();
+    std::fs::remove_dir(dir.path("sub")).unwrap();
+    std::fs::write(dir.path("sub"), "a file where the log's directory was\n").unwrap();
+    let warnings = [
+        format!(
+            "[fifo] cannot open {}: not a regular file (a FIFO)",
+            fifo.display()
+        ),
+        format!("[link] cannot open {}: a symbolic link to", link.display()),
+        format!("[nested] cannot open {}: Not a directory", nested.display()),
+    ];
+    let warned = wait_until(Duration::from_secs(20), || {
+        let log = dir.log_text();
+        warnings.iter().all(|warning| log.contains(warning))
+    });
+    assert!(warned, "{}", dir.log_text());
+    let used = cpu_over(&server, 3);
+    assert!(used < 0.5, "{used} CPU seconds in 3 s: a busy loop");
+    let (answered, _) = server.client(&["ping"]);
+    assert!(answered, "the server answers while its logs are bad");
+    let log = dir.log_text();
+    for warning in &warnings {
+        assert_eq!(log.matches(warning.as_str()).count(), 1, "{log}");
+    }
+
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::fs::remove_file(dir.path("sub")).unwrap();
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    for (log, ip) in [
+        (&fifo, "192.0.2.51"),
+        (&link, "192.0.2.52"),
+        (&nested, "192.0.2.53"),
+    ] {
+        fail(log, ip, 3);
+    }
+    let banned = wait_until(Duration::from_secs(30), || {
+        let record = record(&dir);
+        [
+            "ban fifo 192.0.2.51",
+            "ban link 192.0.2.52",
+            "ban nested 192.0.2.53",
+        ]
+        .iter()
+        .all(|ban| record.contains(ban))
+    });
+    assert!(
+        banned,
+        "reading resumed:\n{}\n{}",
+        record(&dir),
+        dir.log_text()
+    );
+    let log = dir.log_text();
+    assert_eq!(log.matches("is a readable file again").count(), 3, "{log}");
+}
+
+/// Regression: a `logpath` glob with more files than `ulimit -n` allows took every file
+/// descriptor, and the control socket and the other jails stalled. Now the logs past a
+/// budget below the limit are named in one line and retried, the other jail still bans
+/// and the server answers.
+#[test]
+fn a_glob_larger_than_the_descriptor_limit_leaves_the_daemon_its_descriptors() {
+    let dir = TestDir::new();
+    base(&dir);
+    std::fs::create_dir(dir.path("many")).unwrap();
+    for index in 0..2000 {
+        std::fs::write(dir.path(&format!("many/{index:04}.log")), "").unwrap();
+    }
+    let small = dir.path("small.log");
+    std::fs::write(&small, "").unwrap();
+    let mut jails = jail("many", &dir.path("many/*.log"), "");
+    jails.push_str(&jail("small", &small, ""));
+    dir.write_conf("jail.conf", &jails);
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=256:256", crate::daemon_common::BIN]);
+    let server = ServerProcess::start_with(command, &dir, None);
+
+    let refused = "[many] out of file descriptors (RLIMIT_NOFILE is 256, of which 192 for logs)";
+    let logged = wait_until(Duration::from_secs(20), || dir.log_text().contains(refused));
+    assert!(logged, "{}", dir.log_text());
+    fail(&small, "192.0.2.61", 3);
+    fail(&dir.path("many/0000.log"), "192.0.2.62", 3);
+    let banned = wait_until(Duration::from_secs(20), || {
+        let record = record(&dir);
+        record.contains("ban small 192.0.2.61") && record.contains("ban many 192.0.2.62")
+    });
+    assert!(banned, "{}\n{}", record(&dir), dir.log_text());
+    let used = cpu_over(&server, 3);
+    assert!(used < 0.5, "{used} CPU seconds in 3 s: a busy loop");
+    for command in [&["ping"][..], &["status"], &["status", "many"]] {
+        let (answered, text) = server.client(command);
+        assert!(answered, "{command:?}: {text}");
+    }
+    let pid = server.pid().unwrap();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    assert!(open < 256, "{open} descriptors open: none left to spare");
+    let log = dir.log_text();
+    assert_eq!(log.matches("out of file descriptors").count(), 1, "{log}");
+    // 192 in the budget and the first outside it (see FileSource).
+    assert!(log.contains("1807 logs cannot be opened"), "{log}");
+    assert!(log.contains("and 1802 more"), "{log}");
+}
+
+/// A failure line of `host` dated `seconds_ago` (within the minute fail2ban takes as now).
+fn fail_at(log: &std::path::Path, host: &str, seconds_ago: u32) {
+    let date = Command::new("date")
+        .args(["-d", &format!("-{seconds_ago} seconds"), "+%b %e %H:%M:%S"])
+        .output()
+        .unwrap();
+    let date = String::from_utf8(date.stdout).unwrap();
+    append_line(
+        log,
+        &format!("{} host e2e: auth failed from {host}", date.trim()),
+    );
+}
+
+/// Under a flood of distinct addresses a jail keeps at most `maxfailurewindows` failure
+/// windows: past it the oldest go, with one line saying so, and the newest still count.
+#[test]
+fn past_maxfailurewindows_the_oldest_failure_windows_are_dropped_with_one_line() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("flood.log");
+    std::fs::write(&log, "").unwrap();
+    dir.write_conf("jail.conf", &jail("flood", &log, "maxfailurewindows = 3"));
+    let server = ServerProcess::start_here(&dir);
+    for (index, seconds_ago) in [(0, 40), (1, 30), (2, 20), (3, 10)] {
+        fail_at(&log, &format!("192.0.2.{index}"), seconds_ago);
+    }
+    fail(&log, "192.0.2.2", 2);
+    let banned = wait_until(Duration::from_secs(10), || {
+        record(&dir).contains("ban flood 192.0.2.2")
+    });
+    assert!(banned, "a kept window still counts:\n{}", dir.log_text());
+    fail(&log, "192.0.2.0", 2);
+    let done = wait_until(Duration::from_secs(10), || {
+        total_failed(&server, "flood") == Some(8)
+    });
+    assert!(done, "{}", dir.log_text());
+    assert!(
+        !record(&dir).contains("ban flood 192.0.2.0"),
+        "the oldest window was dropped: two more failures are not three\n{}",
+        record(&dir)
+    );
+    let (_, status) = server.client(&["status", "flood"]);
+    assert!(status.contains("Currently failed:\t3"), "{status}");
+    let log = dir.log_text();
+    let line = "[flood] more than maxfailurewindows = 3 failure windows: dropped the 1 oldest";
+    assert_eq!(log.matches(line).count(), 1, "{log}");
+    assert_eq!(log.matches("maxfailurewindows").count(), 1, "{log}");
 }

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::daemon_common::{ServerProcess, TestDir, append_line, e2e_base, wait_until};
+use crate::daemon_common::{ServerProcess, TestDir, append_line, e2e_base, syslog_now, wait_until};
 use crate::support::postgres::{PASSWORD, Postgres};
 
 const JAIL: &str = "web";
@@ -195,9 +195,12 @@ fn fleet_ban_from_logs_reaches_every_node_and_unban_lifts_it_everywhere() {
     let nodes = three_nodes(&postgres);
     let ip = "192.0.2.10";
 
-    // Two failures in mx1's log: mx1 bans, the fleet follows.
-    append_line(&nodes[0].log(), &format!("auth failed from {ip}"));
-    let decided = append_line(&nodes[0].log(), &format!("auth failed from {ip}"));
+    // Two failures in mx1's log: mx1 bans, the fleet follows. The lines carry their time:
+    // the first lines of a log empty at start-up are backlog, where fail2ban and ferroban
+    // ignore a line without one.
+    let line = format!("{} host e2e: auth failed from {ip}", syslog_now());
+    append_line(&nodes[0].log(), &line);
+    let decided = append_line(&nodes[0].log(), &line);
     nodes[0].wait_banned(ip);
     let banned_here = Instant::now();
     for node in &nodes[1..] {

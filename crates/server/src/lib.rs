@@ -50,6 +50,7 @@ mod registry;
 mod settings;
 mod setup;
 mod source;
+mod source_faults;
 mod startup;
 mod store;
 

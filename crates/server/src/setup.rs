@@ -171,6 +171,8 @@ pub enum JailErrorKind {
         "maxlinelen {0:?} is not a size from 256 bytes to 16M (bytes, or with a k or M suffix)"
     )]
     MaxLineLen(String),
+    #[error("maxfailurewindows {0:?} is not a positive whole number")]
+    MaxWindows(String),
 }
 
 /// The command action that does the job of a stock Python action, if there is one.
@@ -545,7 +547,23 @@ fn policy(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<JailPolicy> {
             .as_ref()
             .map_or(max_retry as usize, |v| v.value as usize),
         increment,
+        max_windows: max_windows(spec, errors),
     })
+}
+
+/// `maxfailurewindows` (ferroban's own): a positive count, 100,000 unless set.
+fn max_windows(spec: &JailSpec, errors: &mut Errors<'_>) -> usize {
+    let Some(value) = spec.options.get("maxfailurewindows") else {
+        return ferroban_tracker::DEFAULT_MAX_WINDOWS;
+    };
+    match value.value.trim().parse::<usize>() {
+        Ok(count) if count > 0 => count,
+        _ => {
+            let kind = JailErrorKind::MaxWindows(value.value.clone());
+            errors.push(Some(&value.span), kind);
+            ferroban_tracker::DEFAULT_MAX_WINDOWS
+        }
+    }
 }
 
 /// `ignorecache`, read as fail2ban's `setIgnoreCache` reads it.

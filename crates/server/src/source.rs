@@ -32,6 +32,7 @@ use crate::log_at;
 use crate::metrics::{JOURNAL_PATH, SourceMetrics};
 use crate::now_float;
 use crate::setup::{Backend, JailConfig, UseDns};
+use crate::source_faults::{SourceFaults, log_descriptors};
 use crate::store::{SharedStore, load_checkpoints};
 
 const FILTER_LOG: &str = "fail2ban.filter";
@@ -297,7 +298,8 @@ fn open_files(
         return Err(JailStartError::NoLogPath);
     }
     let paths: Vec<PathBuf> = specs.iter().flat_map(expand_for_checkpoints).collect();
-    for path in paths.iter().filter(|path| !path.exists()) {
+    // A dangling link is reported by the source itself.
+    for path in paths.iter().filter(|path| path.symlink_metadata().is_err()) {
         log_at!(
             FILTER_LOG,
             Level::WARNING,
@@ -309,6 +311,7 @@ fn open_files(
     let checkpoints = load_checkpoints(store, &config.name, &paths);
     let mut options = FileSourceOptions {
         max_line_len: config.max_line_len,
+        descriptors: log_descriptors().clone(),
         ..FileSourceOptions::default()
     };
     if let Some(label) = &config.logencoding
@@ -342,7 +345,7 @@ struct FileLoop {
 
 impl FileLoop {
     fn run(mut self) {
-        let mut reported = HashSet::new();
+        let mut faults = SourceFaults::default();
         // Watch first, then look again: a missing log created between the source's first
         // look and its watches would otherwise wait for the next rescan.
         self.watcher.watch(self.source.watch_targets());
@@ -361,23 +364,21 @@ impl FileLoop {
             // Before the positions are saved: a failure is with the jail before its line
             // counts as read.
             self.filter.flush();
-            for error in outcome.errors {
-                let text = error.to_string();
-                if reported.insert(text.clone()) {
-                    log_at!(
-                        FILTER_LOG,
-                        Level::WARNING,
-                        "[{}] {text} (waiting for it)",
-                        self.filter.jail
-                    );
-                }
-            }
+            faults.report(
+                &self.filter.jail,
+                outcome.errors,
+                &self.source,
+                log_descriptors(),
+            );
             self.count(outcome.lines);
             if outcome.lines > 0 {
                 self.save();
             }
             self.publish_files();
             self.watcher.watch(self.source.watch_targets());
+            if let Some(problem) = self.watcher.take_problem() {
+                faults.watch_problem(&self.filter.jail, problem);
+            }
             self.watcher.wait();
         }
         self.save();

@@ -79,6 +79,7 @@ fn serve_claimed(
         std::process::id()
     );
     crate::memory::tune_allocator();
+    crate::source_faults::raise_descriptor_limit();
     let store = open_store(settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()

@@ -25,3 +25,24 @@ pub enum SourceError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
 }
+
+impl SourceError {
+    /// The log path the error is about, when it is about one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceError::Open { path, .. } | SourceError::Read { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Whether the process (EMFILE) or the system (ENFILE) ran out of file descriptors:
+    /// the file is fine, and is opened once descriptors are free again.
+    pub fn is_out_of_descriptors(&self) -> bool {
+        match self {
+            SourceError::Open { source, .. } | SourceError::Read { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+            }
+            _ => false,
+        }
+    }
+}

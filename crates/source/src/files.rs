@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::tailer::{DEFAULT_MAX_LINE_LEN, DEFAULT_ROTATE_GRACE};
 use crate::{
-    Checkpoint, Encoding, FileTailer, Line, LongLinePolicy, SourceError, Start, TailerOptions,
-    TailerStats, WatchTarget,
+    Checkpoint, DescriptorBudget, Encoding, FileTailer, Line, LongLinePolicy, SourceError, Start,
+    TailerOptions, TailerStats, WatchTarget,
 };
 
 /// One line of a `logpath` value: a path or glob, and whether to start at
@@ -75,6 +75,8 @@ pub struct FileSourceOptions {
     pub rotate_grace: Duration,
     /// How often glob patterns are expanded again and failed opens retried.
     pub rescan_interval: Duration,
+    /// What the open files count against (shared by all sources of a daemon).
+    pub descriptors: DescriptorBudget,
 }
 
 impl Default for FileSourceOptions {
@@ -85,6 +87,7 @@ impl Default for FileSourceOptions {
             long_lines: LongLinePolicy::Truncate,
             rotate_grace: DEFAULT_ROTATE_GRACE,
             rescan_interval: Duration::from_secs(10),
+            descriptors: DescriptorBudget::default(),
         }
     }
 }
@@ -209,6 +212,19 @@ impl FileSource {
         self.tailers.iter().map(FileTailer::path)
     }
 
+    /// The paths whose file is open and being read now.
+    pub fn open_paths(&self) -> impl Iterator<Item = &Path> {
+        self.tailers
+            .iter()
+            .filter(|tailer| tailer.is_open())
+            .map(FileTailer::path)
+    }
+
+    /// The paths that could not be opened and are retried at the next rescan.
+    pub fn failed_paths(&self) -> impl Iterator<Item = &Path> {
+        self.failed.keys().map(PathBuf::as_path)
+    }
+
     /// What a [`crate::Watcher`] should watch for this source.
     pub fn watch_targets(&self) -> Vec<WatchTarget> {
         let files = self
@@ -254,6 +270,18 @@ impl FileSource {
         self.failed.contains_key(path) || self.tailers.iter().any(|tailer| tailer.path() == path)
     }
 
+    /// The budget the next tailer counts against. A source with no file open yet opens
+    /// outside it, from what the budget leaves to the rest of the process: so a jail with
+    /// one log runs however many descriptors a large glob in another jail takes. At most a
+    /// few per source (its literal paths that are missing when added) are uncounted.
+    fn descriptors_for_next(&self) -> DescriptorBudget {
+        if self.tailers.iter().any(FileTailer::is_open) {
+            self.options.descriptors.clone()
+        } else {
+            DescriptorBudget::default()
+        }
+    }
+
     fn add_tailer(&mut self, path: PathBuf, start: Start) {
         let options = TailerOptions {
             start: start.clone(),
@@ -261,6 +289,7 @@ impl FileSource {
             max_line_len: self.options.max_line_len,
             long_lines: self.options.long_lines,
             rotate_grace: self.options.rotate_grace,
+            descriptors: self.descriptors_for_next(),
         };
         match FileTailer::open(path.clone(), options) {
             Ok(tailer) => self.tailers.push(tailer),
@@ -435,5 +464,49 @@ mod tests {
             FileSource::new(vec![spec], FileSourceOptions::default(), []),
             Err(SourceError::BadPattern { .. })
         ));
+    }
+
+    #[test]
+    fn past_the_descriptor_budget_logs_wait_and_open_once_a_descriptor_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.log", "b.log", "c.log", "d.log"] {
+            fs::write(dir.path().join(name), format!("{name}\n")).unwrap();
+        }
+        let budget = DescriptorBudget::new(2);
+        let options = FileSourceOptions {
+            rescan_interval: Duration::ZERO,
+            descriptors: budget.clone(),
+            ..FileSourceOptions::default()
+        };
+        let pattern = format!("{}/*.log", dir.path().display());
+        let spec = LogPathSpec {
+            pattern,
+            tail: false,
+        };
+        let mut source = FileSource::new(vec![spec], options, []).unwrap();
+        let outcome = source.poll_lines(&mut |_| {});
+        assert_eq!(
+            outcome.lines, 3,
+            "the first log is opened outside the budget"
+        );
+        assert!(!outcome.errors.is_empty());
+        assert!(
+            outcome
+                .errors
+                .iter()
+                .all(SourceError::is_out_of_descriptors)
+        );
+        assert_eq!(budget.in_use(), 2);
+        let waiting: Vec<PathBuf> = source.failed_paths().map(Path::to_path_buf).collect();
+        assert_eq!(waiting.len(), 1);
+        let other = DescriptorBudget::new(2);
+        drop(std::mem::replace(
+            &mut source.options.descriptors,
+            other.clone(),
+        ));
+        let outcome = source.poll_lines(&mut |_| {});
+        assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        assert_eq!(outcome.lines, 1, "the waiting log is read once it opens");
+        assert_eq!(other.in_use(), 1);
     }
 }

@@ -21,6 +21,7 @@
 //! without its newline is held until the newline arrives.
 
 mod checkpoint;
+mod descriptors;
 mod encoding;
 mod error;
 mod files;
@@ -30,6 +31,7 @@ mod tailer;
 mod watcher;
 
 pub use checkpoint::Checkpoint;
+pub use descriptors::DescriptorBudget;
 pub use encoding::Encoding;
 pub use error::SourceError;
 pub use files::{FileSource, FileSourceOptions, LogPathSpec, PollOutcome};

@@ -93,6 +93,9 @@ pub struct Watcher {
     sender: Sender<Signal>,
     receiver: Receiver<Signal>,
     poll_interval: Duration,
+    /// Why inotify could not be set up or a directory not watched (other than its
+    /// absence), not yet taken by [`Watcher::take_problem`].
+    problem: Option<String>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -130,7 +133,15 @@ impl Watcher {
                 let _ = sender.send(Signal::Changed);
             }
         };
-        watcher.backend = notify::recommended_watcher(handler).ok();
+        match notify::recommended_watcher(handler) {
+            Ok(backend) => watcher.backend = Some(backend),
+            Err(error) => {
+                watcher.problem = Some(format!(
+                    "inotify cannot be set up ({error}): looking for changes every {} s",
+                    poll_interval.as_secs()
+                ));
+            }
+        }
         watcher
     }
 
@@ -144,6 +155,7 @@ impl Watcher {
             sender,
             receiver,
             poll_interval,
+            problem: None,
         }
     }
 
@@ -194,13 +206,30 @@ impl Watcher {
         if self.watched_dirs.contains(&dir) {
             return;
         }
-        // A failure (missing directory, watch limit) leaves polling to it.
-        if backend
-            .watch(&dir, notify::RecursiveMode::NonRecursive)
-            .is_ok()
-        {
-            self.watched_dirs.insert(dir);
+        // A failure (missing directory, watch limit, out of descriptors) leaves polling
+        // to it; all but a missing directory are worth a word.
+        match backend.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.watched_dirs.insert(dir);
+            }
+            Err(error) if matches!(error.kind, notify::ErrorKind::PathNotFound) => {}
+            Err(error) => {
+                let missing = matches!(&error.kind, notify::ErrorKind::Io(io)
+                    if io.kind() == std::io::ErrorKind::NotFound);
+                if !missing {
+                    self.problem = Some(format!(
+                        "cannot watch {} ({error}): looking for changes there every {} s",
+                        dir.display(),
+                        self.poll_interval.as_secs()
+                    ));
+                }
+            }
         }
+    }
+
+    /// What went wrong with inotify since the last call, for the log.
+    pub fn take_problem(&mut self) -> Option<String> {
+        self.problem.take()
     }
 
     /// Waits for a change, a wake-up, or at most the poll interval. Events

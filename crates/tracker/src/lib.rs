@@ -48,8 +48,8 @@ pub use formula::{Formula, FormulaError};
 pub use id::FailId;
 pub use ignore::{IgnoreList, IgnoreReason};
 pub use policy::{
-    BanHistory, BanTime, BanTimeIncrement, IncrementFormula, IncrementInput, JailPolicy, NoHistory,
-    PreviousBan,
+    BanHistory, BanTime, BanTimeIncrement, DEFAULT_MAX_WINDOWS, IncrementFormula, IncrementInput,
+    JailPolicy, NoHistory, PreviousBan,
 };
 pub use tracker::{RandomSource, Tracker, TrackerError};
 

@@ -55,7 +55,14 @@ pub struct JailPolicy {
     pub max_matches: usize,
     /// `bantime.increment = true` and its companions; `None` when off.
     pub increment: Option<BanTimeIncrement>,
+    /// `maxfailurewindows` (ferroban's own): open failure windows kept at most; past it
+    /// the oldest go first. Bounds a jail's memory under a flood of distinct addresses.
+    pub max_windows: usize,
 }
+
+/// Default `max_windows`: far above what a jail holds in normal use (an address that
+/// fails less than `maxretry` times within `findtime`), and about 30 MiB of windows.
+pub const DEFAULT_MAX_WINDOWS: usize = 100_000;
 
 impl Default for JailPolicy {
     /// fail2ban's defaults from jail.conf: maxretry 5, findtime 10m, bantime 10m,
@@ -67,6 +74,7 @@ impl Default for JailPolicy {
             ban_time: BanTime::Seconds(600),
             max_matches: 5,
             increment: None,
+            max_windows: DEFAULT_MAX_WINDOWS,
         }
     }
 }

@@ -95,6 +95,8 @@ pub struct Tracker {
     /// Ids whose window opened, grew or closed since [`Tracker::take_window_changes`]:
     /// what the daemon saves with its next log position.
     changed_windows: HashSet<FailId>,
+    /// Windows dropped for `max_windows` since [`Tracker::take_dropped_windows`].
+    dropped_windows: u64,
     total_failed: u64,
     total_banned: u64,
     next_sequence: u64,
@@ -124,6 +126,7 @@ impl Tracker {
             ban_ends: BTreeSet::new(),
             window_sweep: None,
             changed_windows: HashSet::new(),
+            dropped_windows: 0,
             total_failed: 0,
             total_banned: 0,
             next_sequence: 0,
@@ -368,6 +371,12 @@ impl Tracker {
             .collect()
     }
 
+    /// Forgets which windows changed: for a jail without a store, where nobody takes them
+    /// and the list would grow with every address seen.
+    pub fn forget_window_changes(&mut self) {
+        self.changed_windows.clear();
+    }
+
     /// Lists `ids` as changed again: their last save failed.
     pub fn keep_window_changes(&mut self, ids: impl IntoIterator<Item = FailId>) {
         self.changed_windows.extend(ids);
@@ -460,7 +469,52 @@ impl Tracker {
         let retry = window.retry;
         self.changed_windows.insert(id.clone());
         self.failures.insert(id, window);
+        if self.failures.len() > self.policy.max_windows {
+            self.drop_oldest_windows();
+        }
         retry
+    }
+
+    /// Drops the windows whose last failure is oldest, a tenth of `max_windows` at once
+    /// (one scan per tenth keeps the cost per failure constant).
+    fn drop_oldest_windows(&mut self) {
+        let max_windows = self.policy.max_windows;
+        let target = max_windows - max_windows / 10;
+        let excess = self.failures.len().saturating_sub(target);
+        if excess == 0 {
+            return;
+        }
+        let mut times: Vec<Timestamp> = self.failures.values().map(|w| w.last_time).collect();
+        let (_, threshold, _) = times.select_nth_unstable(excess - 1);
+        let threshold = *threshold;
+        drop(times);
+        // Older than the threshold all go; of those at it, as many as still needed.
+        let mut at_threshold = excess
+            - self
+                .failures
+                .values()
+                .filter(|window| window.last_time < threshold)
+                .count();
+        let changed = &mut self.changed_windows;
+        let mut dropped = 0;
+        self.failures.retain(|id, window| {
+            let drop = window.last_time < threshold
+                || (window.last_time == threshold && at_threshold > 0 && {
+                    at_threshold -= 1;
+                    true
+                });
+            if drop {
+                changed.insert(id.clone());
+                dropped += 1;
+            }
+            !drop
+        });
+        self.dropped_windows += dropped;
+    }
+
+    /// How many windows were dropped for `max_windows` since the last call.
+    pub fn take_dropped_windows(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped_windows)
     }
 
     /// observer.py `failureFound`: a failure of an id banned before counts more, 2, 3, 5,

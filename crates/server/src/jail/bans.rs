@@ -84,7 +84,34 @@ impl JailOwner {
             .into_iter()
             .filter_map(|failure| self.failure(failure))
             .collect();
+        self.report_dropped_windows();
+        if self.store.is_none() {
+            self.tracker.forget_window_changes();
+        }
         self.apply_decided(decided);
+    }
+
+    /// Says that failure windows were dropped for `maxfailurewindows`: at the first drop,
+    /// then once per million more, so that a flood is one line, not one per failure.
+    fn report_dropped_windows(&mut self) {
+        let dropped = self.tracker.take_dropped_windows();
+        if dropped == 0 {
+            return;
+        }
+        let before = self.dropped_windows;
+        self.dropped_windows += dropped;
+        if before == 0 || before / 1_000_000 != self.dropped_windows / 1_000_000 {
+            log_at!(
+                FILTER_LOG,
+                Level::WARNING,
+                "[{}] more than maxfailurewindows = {} failure windows: dropped the {} oldest \
+                 ({} since the jail started); their failures no longer count",
+                self.config.name,
+                self.config.policy.max_windows,
+                dropped,
+                self.dropped_windows
+            );
+        }
     }
 
     /// Counts one failure; returns the ban it led to, not yet recorded nor applied.

@@ -135,6 +135,9 @@ pub struct JailOwner {
     unwritten: Vec<Arc<Ban>>,
     /// The last write to the store failed (logged once until one succeeds).
     store_failing: bool,
+    /// Failure windows dropped for `maxfailurewindows` since the jail started; the first
+    /// drop is logged, and then each further million.
+    dropped_windows: u64,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -167,6 +170,7 @@ impl JailOwner {
             config,
             unwritten: Vec::new(),
             store_failing: false,
+            dropped_windows: 0,
         })
     }
 
@@ -453,6 +457,7 @@ pub(crate) mod tests {
                 ban_time: BanTime::Seconds(600),
                 max_matches: 2,
                 increment: None,
+                max_windows: ferroban_tracker::DEFAULT_MAX_WINDOWS,
             },
             ignore_ip: vec!["192.0.2.99".into()],
             ignore_self: false,

@@ -11,11 +11,12 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::checkpoint::{Checkpoint, Head};
+use crate::descriptors::{DescriptorBudget, DescriptorToken};
 use crate::lines::{LineAssembler, LongLinePolicy, RawLine};
 use crate::{Encoding, SourceError};
 
@@ -44,6 +45,8 @@ pub struct TailerOptions {
     pub long_lines: LongLinePolicy,
     /// How long a rotated-away or deleted file is still read.
     pub rotate_grace: Duration,
+    /// What the open files count against.
+    pub descriptors: DescriptorBudget,
 }
 
 /// Default `max_line_len`: far above any real log line, small enough that a
@@ -61,6 +64,7 @@ impl Default for TailerOptions {
             max_line_len: DEFAULT_MAX_LINE_LEN,
             long_lines: LongLinePolicy::Truncate,
             rotate_grace: DEFAULT_ROTATE_GRACE,
+            descriptors: DescriptorBudget::default(),
         }
     }
 }
@@ -127,6 +131,8 @@ struct OpenFile {
     /// Modification time at the last read, to notice a truncation that was
     /// refilled to exactly the size we had read.
     modified: Option<SystemTime>,
+    /// Counts `file` against the budget; dropped with it.
+    _descriptor: DescriptorToken,
 }
 
 /// A file that left the path and is read until its grace period ends.
@@ -176,6 +182,7 @@ pub struct FileTailer {
     max_line_len: usize,
     long_lines: LongLinePolicy,
     rotate_grace: Duration,
+    descriptors: DescriptorBudget,
     /// Start position for the next file opened at the path.
     next_start: Start,
     current: Option<OpenFile>,
@@ -195,6 +202,7 @@ impl FileTailer {
             max_line_len: options.max_line_len,
             long_lines: options.long_lines,
             rotate_grace: options.rotate_grace,
+            descriptors: options.descriptors,
             next_start: options.start,
             current: None,
             rotated: Vec::new(),
@@ -303,31 +311,61 @@ impl FileTailer {
         result.map(|()| delivered)
     }
 
-    /// Whether the file at the path is still the one `open` reads. A stat
-    /// error other than "not found" keeps the current file: we cannot tell.
+    /// Whether the file at the path is still the one `open` reads. The path
+    /// naming nothing (not found, a directory on the way that became a file,
+    /// a link loop) means it left; another stat error (a directory on the way
+    /// made unsearchable) keeps the current file: we cannot tell.
     fn still_at_path(&self, open: &OpenFile) -> bool {
         match fs::metadata(&self.path) {
             Ok(metadata) => metadata.dev() == open.device && metadata.ino() == open.inode,
-            Err(error) => error.kind() != io::ErrorKind::NotFound,
+            Err(error) => {
+                let gone = error.kind() == io::ErrorKind::NotFound
+                    || matches!(error.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP));
+                !gone
+            }
         }
     }
 
     /// Opens the file at the path, positioned per `next_start`; `None` when
     /// there is no file there yet.
+    ///
+    /// The path is looked at before it is opened, and only a regular file is
+    /// opened: opening a FIFO for reading blocks until a writer comes, and
+    /// opening a directory over and over shows up as events in its parent.
+    /// The open itself is non-blocking too, for a path swapped between the
+    /// look and the open; the file is checked again through its descriptor.
     fn open_path(&mut self) -> Result<Option<OpenFile>, SourceError> {
         let open_error = |source| SourceError::Open {
             path: self.path.clone(),
             source,
         };
-        let file = match File::open(&self.path) {
+        match fs::metadata(&self.path) {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(metadata) => return Err(open_error(not_a_file(&metadata))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return match fs::symlink_metadata(&self.path) {
+                    Ok(_) => Err(open_error(dangling_link(&self.path))),
+                    Err(_) => Ok(None),
+                };
+            }
+            Err(error) => return Err(open_error(error)),
+        }
+        let descriptor = self
+            .descriptors
+            .acquire()
+            .ok_or_else(|| open_error(io::Error::from_raw_os_error(libc::EMFILE)))?;
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path)
+        {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(open_error(error)),
         };
         let metadata = file.metadata().map_err(open_error)?;
         if !metadata.is_file() {
-            let error = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-            return Err(open_error(error));
+            return Err(open_error(not_a_file(&metadata)));
         }
         let head = Head::read(&file).map_err(open_error)?;
         let offset = match std::mem::take(&mut self.next_start) {
@@ -348,6 +386,7 @@ impl FileTailer {
             lines: LineAssembler::new(self.max_line_len, self.long_lines, offset),
             head,
             modified: metadata.modified().ok(),
+            _descriptor: descriptor,
         }))
     }
 
@@ -391,6 +430,38 @@ impl FileTailer {
         decoder.stats.dropped_long_lines += std::mem::take(&mut open.lines.dropped_long);
         Ok(delivered)
     }
+}
+
+/// The error for a log path that names something other than a regular file.
+fn not_a_file(metadata: &fs::Metadata) -> io::Error {
+    let file_type = metadata.file_type();
+    let what = if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "something else"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    )
+}
+
+/// The error for a log path that is a symbolic link to nothing: not waited for in
+/// silence as a missing file is, since a link that points nowhere is usually a mistake.
+fn dangling_link(path: &Path) -> io::Error {
+    let target = fs::read_link(path)
+        .map(|target| target.display().to_string())
+        .unwrap_or_default();
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("a symbolic link to {target}, which does not exist"),
+    )
 }
 
 /// Detects copytruncate: the file is shorter than what we read, or it

@@ -304,3 +304,66 @@ fn backlog_lines_are_not_in_operation() {
         .unwrap();
     assert_eq!(lines, [true]);
 }
+
+fn poll_error(tailer: &mut FileTailer) -> String {
+    let error = tailer.poll_lines(&mut |_| {}).unwrap_err();
+    error.to_string()
+}
+
+/// Regression: a log path swapped for a FIFO was opened for a blocking read, and the
+/// source's thread hung until something wrote to the FIFO.
+#[test]
+fn a_fifo_at_the_path_is_refused_without_blocking_and_a_file_after_it_is_read() {
+    let log = Log::new();
+    log.append(b"one\n");
+    let mut tailer = log.tailer(Start::Beginning);
+    assert_eq!(poll(&mut tailer), ["one"]);
+    fs::remove_file(&log.path).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&log.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(poll_error(&mut tailer).contains("not a regular file (a FIFO)"));
+    assert!(!tailer.is_open());
+    fs::remove_file(&log.path).unwrap();
+    log.append(b"two\n");
+    assert_eq!(poll(&mut tailer), ["two"]);
+}
+
+#[test]
+fn a_directory_or_a_dangling_link_at_the_path_is_an_error_not_a_wait() {
+    let log = Log::new();
+    fs::create_dir(&log.path).unwrap();
+    let error = FileTailer::open(&log.path, TailerOptions::default()).unwrap_err();
+    assert!(error.to_string().contains("(a directory)"), "{error}");
+    fs::remove_dir(&log.path).unwrap();
+    std::os::unix::fs::symlink(log.dir.path().join("nowhere"), &log.path).unwrap();
+    let error = FileTailer::open(&log.path, TailerOptions::default()).unwrap_err();
+    assert!(
+        error.to_string().contains("which does not exist"),
+        "{error}"
+    );
+}
+
+/// Regression: a log whose directory was replaced by a file between two polls kept being
+/// read from its deleted file, silently, because the stat error was not "not found".
+#[test]
+fn a_log_whose_directory_became_a_file_has_left_its_path() {
+    let log = Log::new();
+    let sub = log.dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let path = sub.join("n.log");
+    fs::write(&path, "one\n").unwrap();
+    let options = TailerOptions {
+        rotate_grace: Duration::ZERO,
+        ..TailerOptions::default()
+    };
+    let mut tailer = FileTailer::open(&path, options).unwrap();
+    assert_eq!(poll(&mut tailer), ["one"]);
+    fs::remove_file(&path).unwrap();
+    fs::remove_dir(&sub).unwrap();
+    fs::write(&sub, "").unwrap();
+    assert!(poll_error(&mut tailer).contains("Not a directory"));
+    assert!(!tailer.is_open());
+}

@@ -117,6 +117,7 @@ fn jail_from(header: &str) -> Tracker {
         ban_time: BanTime::from_seconds(numbers[2]),
         max_matches: max_retry as usize,
         increment: None,
+        max_windows: crate::DEFAULT_MAX_WINDOWS,
     };
     Tracker::new(policy, IgnoreList::new())
 }

@@ -17,6 +17,7 @@ fn policy(max_retry: u32, find_time: i64, ban_time: i64) -> JailPolicy {
         ban_time: BanTime::from_seconds(ban_time),
         max_matches: max_retry as usize,
         increment: None,
+        max_windows: crate::DEFAULT_MAX_WINDOWS,
     }
 }
 
@@ -884,4 +885,36 @@ fn changed_windows_are_listed_once_and_restore_their_counts() {
     );
     fail(&mut restarted, "192.0.2.1", 1101);
     banned(fail(&mut restarted, "192.0.2.1", 1102));
+}
+
+#[test]
+fn past_max_windows_the_oldest_windows_are_dropped_and_counted() {
+    let mut jail = Tracker::new(
+        JailPolicy {
+            max_windows: 10,
+            ..policy(3, 600, 600)
+        },
+        IgnoreList::new(),
+    );
+    for second in 0..11 {
+        let who = id(&format!("192.0.2.{second}"));
+        jail.add_failure(Failure::new(who, 1000 + second), 1000 + second, &NoHistory);
+    }
+    assert_eq!(
+        jail.take_dropped_windows(),
+        2,
+        "down to nine tenths of the cap"
+    );
+    assert_eq!(jail.take_dropped_windows(), 0);
+    assert!(jail.failure_window(&id("192.0.2.0")).is_none());
+    assert!(jail.failure_window(&id("192.0.2.1")).is_none());
+    assert!(jail.failure_window(&id("192.0.2.2")).is_some());
+    assert!(jail.failure_window(&id("192.0.2.10")).is_some());
+    let closed: Vec<FailId> = jail
+        .take_window_changes()
+        .into_iter()
+        .filter(|(_, window)| window.is_none())
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(closed.len(), 2, "the store forgets them too");
 }
