@@ -9,6 +9,20 @@ use std::time::Duration;
 use crate::daemon_common::{ServerProcess, TestDir, wait_until};
 use crate::record_jail::{base, record};
 
+/// `ferroban client ARGS...` on the test's server, left running; its output is piped.
+fn client_in_background(dir: &TestDir, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(crate::daemon_common::BIN)
+        .arg("client")
+        .arg("-c")
+        .arg(dir.conf())
+        .arg("-s")
+        .arg(dir.socket())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Before, 16 connections that sent nothing took every read permit for five seconds each,
 /// and 64 of them made `ping` wait about 20 s: by then the server had closed the first ones
 /// for sending nothing. Now `ping` is answered while every idle connection is still open.
@@ -61,22 +75,9 @@ fn ping_and_status_are_answered_while_a_long_banip_runs() {
     dir.write_conf("jail.conf", &jails);
     let server = ServerProcess::start_here(&dir);
     let addresses: Vec<String> = (1..=20).map(|n| format!("198.51.100.{n}")).collect();
-    let mut args = vec![
-        "client".to_string(),
-        "-c".into(),
-        dir.conf().display().to_string(),
-        "-s".into(),
-        dir.socket().display().to_string(),
-        "set".into(),
-        "slow".into(),
-        "banip".into(),
-    ];
-    args.extend(addresses.iter().cloned());
-    let banip = std::process::Command::new(crate::daemon_common::BIN)
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut args = vec!["set", "slow", "banip"];
+    args.extend(addresses.iter().map(String::as_str));
+    let banip = client_in_background(&dir, &args);
     let started = wait_until(Duration::from_secs(20), || {
         record(&dir).contains("ban 198.51.100.1\n")
     });
@@ -138,16 +139,7 @@ fn ping_is_answered_while_a_slow_stop_runs() {
         .replace("action = record", "action = slowstop");
     dir.write_conf("jail.conf", &jail);
     let mut server = ServerProcess::start_here(&dir);
-    let stop = std::process::Command::new(crate::daemon_common::BIN)
-        .arg("client")
-        .arg("-c")
-        .arg(dir.conf())
-        .arg("-s")
-        .arg(dir.socket())
-        .arg("stop")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let stop = client_in_background(&dir, &["stop"]);
     let stopping = wait_until(Duration::from_secs(10), || {
         record(&dir).contains("stopping")
     });
