@@ -145,46 +145,6 @@ fn long_lines_are_matched_on_their_first_part_and_reported_once() {
     );
 }
 
-/// As fail2ban: a log that was empty at start-up reads its first lines as backlog, so
-/// failures older than `findtime` among them are ignored (before, they were taken as
-/// happening now and banned); once its end is reached, new lines count.
-#[test]
-fn old_failures_appended_to_a_log_empty_at_start_are_ignored() {
-    let dir = TestDir::new();
-    base(&dir);
-    let log = dir.path("a.log");
-    std::fs::write(&log, "").unwrap();
-    dir.write_conf("jail.conf", &jail("alpha", &log, "findtime = 600\n"));
-    let server = ServerProcess::start_here(&dir);
-    let two_hours_ago = std::process::Command::new("date")
-        .args(["-d", "-2 hours", "+%Y-%m-%d %H:%M:%S"])
-        .output()
-        .unwrap();
-    let old = String::from_utf8_lossy(&two_hours_ago.stdout)
-        .trim()
-        .to_string();
-    for _ in 0..3 {
-        append_line(&log, &format!("{old} host e2e: auth failed from 192.0.2.7"));
-    }
-    fail(&log, "192.0.2.8", 1);
-    let read = wait_until(Duration::from_secs(10), || {
-        total_failed(&server, "alpha") == Some(1)
-    });
-    assert!(
-        read,
-        "{:?}\n{}",
-        total_failed(&server, "alpha"),
-        dir.log_text()
-    );
-    fail(&log, "192.0.2.8", 2);
-    let banned = wait_until(Duration::from_secs(10), || {
-        record(&dir).contains("ban alpha 192.0.2.8")
-    });
-    assert!(banned, "{}", dir.log_text());
-    assert!(!record(&dir).contains("192.0.2.7"), "{}", record(&dir));
-    assert_eq!(total_failed(&server, "alpha"), Some(3));
-}
-
 /// CPU seconds the server uses in `seconds` of wall time: a waiting source uses next to
 /// none; a source spinning on a bad log path uses a core.
 fn cpu_over(server: &ServerProcess, seconds: u64) -> f64 {

@@ -84,8 +84,7 @@ pub struct Line<'a> {
     /// checkpoint) and read before its end was first reached. The filter
     /// ignores backlog failures older than `findtime` and treats live lines
     /// with odd timestamps as happening now. True from the start with
-    /// [`Start::Tail`]; otherwise from the end of the first read that found
-    /// lines, so a log that was empty or missing at open starts with backlog.
+    /// [`Start::Tail`] and for a file that did not exist at open.
     pub in_operation: bool,
 }
 
@@ -215,6 +214,9 @@ impl FileTailer {
             },
         };
         tailer.current = tailer.open_path()?;
+        if tailer.current.is_none() {
+            tailer.decoder.in_operation = true;
+        }
         tailer.next_start = Start::Beginning;
         Ok(tailer)
     }
@@ -410,10 +412,7 @@ impl FileTailer {
         loop {
             let read = match open.file.read_at(buffer, open.lines.read_offset()) {
                 Ok(0) => {
-                    // As fail2ban's `FileContainer`: the end of a read that found lines, not
-                    // an empty file, ends the backlog; a log empty at start-up reads its
-                    // first lines as backlog too, so the old ones among them are ignored.
-                    decoder.in_operation |= delivered > 0;
+                    decoder.in_operation = true;
                     break;
                 }
                 Ok(read) => read,
