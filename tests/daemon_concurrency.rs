@@ -9,6 +9,18 @@ use std::time::Duration;
 use crate::daemon_common::{ServerProcess, TestDir, wait_until};
 use crate::record_jail::{base, record};
 
+/// A server running one `record` jail, `alpha`.
+fn one_jail_server() -> (TestDir, ServerProcess) {
+    let dir = TestDir::new();
+    base(&dir);
+    dir.write_conf(
+        "jail.conf",
+        &crate::record_jail::jail("alpha", &dir.path("alpha.log"), ""),
+    );
+    let server = ServerProcess::start_here(&dir);
+    (dir, server)
+}
+
 /// `ferroban client ARGS...` on the test's server, left running; its output is piped.
 fn client_in_background(dir: &TestDir, args: &[&str]) -> std::process::Child {
     std::process::Command::new(crate::daemon_common::BIN)
@@ -28,13 +40,7 @@ fn client_in_background(dir: &TestDir, args: &[&str]) -> std::process::Child {
 /// for sending nothing. Now `ping` is answered while every idle connection is still open.
 #[test]
 fn idle_connections_hold_up_no_one() {
-    let dir = TestDir::new();
-    base(&dir);
-    dir.write_conf(
-        "jail.conf",
-        &crate::record_jail::jail("alpha", &dir.path("alpha.log"), ""),
-    );
-    let server = ServerProcess::start_here(&dir);
+    let (dir, server) = one_jail_server();
     let idle: Vec<UnixStream> = (0..64)
         .map(|_| UnixStream::connect(dir.socket()).unwrap())
         .collect();
@@ -106,13 +112,7 @@ fn ping_and_status_are_answered_while_a_long_banip_runs() {
 /// A client that gives up waiting says why, and the command goes on in the server.
 #[test]
 fn a_client_that_stops_waiting_says_the_server_is_still_working() {
-    let dir = TestDir::new();
-    base(&dir);
-    dir.write_conf(
-        "jail.conf",
-        &crate::record_jail::jail("alpha", &dir.path("alpha.log"), ""),
-    );
-    let server = ServerProcess::start_here(&dir);
+    let (dir, server) = one_jail_server();
     let (ok, text) = server.client(&["--timeout", "0.3", "sleep", "2"]);
     assert!(!ok, "{text}");
     assert!(text.contains("the server is still working on it"), "{text}");
