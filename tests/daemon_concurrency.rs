@@ -112,7 +112,7 @@ fn ping_and_status_are_answered_while_a_long_banip_runs() {
 /// A client that gives up waiting says why, and the command goes on in the server.
 #[test]
 fn a_client_that_stops_waiting_says_the_server_is_still_working() {
-    let (dir, server) = one_jail_server();
+    let (_dir, server) = one_jail_server();
     let (ok, text) = server.client(&["--timeout", "0.3", "sleep", "2"]);
     assert!(!ok, "{text}");
     assert!(text.contains("the server is still working on it"), "{text}");
