@@ -246,3 +246,56 @@ fn log_encodings_are_checked_where_they_are_written() {
         "{stderr}"
     );
 }
+
+/// The `bantime.*` values of a jail's files are read by the same reader as a run-time
+/// `set JAIL bantime.OPTION`: a value that one refuses, the other refuses too, at the
+/// value's `file:line`, and whether or not the increment is on, as fail2ban evaluates them.
+#[test]
+fn bantime_values_are_read_as_the_running_server_reads_them() {
+    let dir = TestDir::new();
+    base(&dir);
+    let log = dir.path("a.log");
+    std::fs::write(&log, "").unwrap();
+    let jails = [
+        jail(
+            "good",
+            &log,
+            "bantime.increment = true\nbantime.formula = ban.Time * 2",
+        ),
+        jail(
+            "spaced",
+            &log,
+            "bantime.increment = true\nbantime.multipliers = 1 x 4",
+        ),
+        jail(
+            "off",
+            &log,
+            "bantime.increment = false\nbantime.factor = two",
+        ),
+    ];
+    dir.write_conf("jail.conf", &jails.concat());
+    let (code, _, stderr) = run(&["config-test", "-c"], &dir.conf());
+    assert_ne!(code, 0, "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("bantime.")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].contains("jail.conf:20: [spaced] bantime.multipliers \"1 x 4\""),
+        "{stderr}"
+    );
+    assert!(
+        errors[1].contains("jail.conf:30: [off] bantime.factor \"two\" is not a number"),
+        "{stderr}"
+    );
+
+    // The running server refuses the same values in fail2ban's words, and keeps the jail.
+    dir.write_conf("jail.conf", &jails[0]);
+    let server = ServerProcess::start_here(&dir);
+    let (ok, text) = server.client(&["set", "good", "bantime.multipliers", "1 x 4"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("invalid literal for int() with base 10: 'x'"),
+        "{text}"
+    );
+    let (ok, text) = server.client(&["get", "good", "bantime.formula"]);
+    assert_eq!((ok, text.trim()), (true, "ban.Time * 2"));
+}

@@ -15,9 +15,9 @@ use ferroban_config::{FilterSpec, JailAction, JailSpec};
 use ferroban_filter::{FilterDefinition, FilterError, RegexKind};
 use ferroban_ini::{Span, Spanned};
 use ferroban_source::{Encoding, JournalError, JournalMatch, LogPathSpec, SourceError};
-use ferroban_tracker::{
-    BanTime, BanTimeIncrement, Formula, FormulaError, IncrementFormula, JailPolicy,
-};
+use ferroban_tracker::{BanTime, BanTimeIncrement, FormulaError, JailPolicy};
+
+use crate::jail::{BanTimeExtra, ExtraError, Refusal};
 
 /// fail2ban server defaults for a jail that sets nothing (`server/jail.py` and friends).
 const DEFAULT_MAX_RETRY: u32 = 3;
@@ -98,7 +98,7 @@ pub struct JailConfig {
     /// [`keep_matches_where_read`].
     pub keep_matches: bool,
     /// The `bantime.*` values as given, for `get JAIL bantime.OPTION`.
-    pub ban_time_extra: crate::jail::BanTimeExtra,
+    pub ban_time_extra: BanTimeExtra,
     /// `ignorecache`: `ignorecommand` answers kept for a while.
     pub ignore_cache: Option<crate::jail::IgnoreCacheSpec>,
     /// `cluster`: whether the jail shares its bans with the fleet (`[Cluster]`); true
@@ -167,6 +167,8 @@ pub enum JailErrorKind {
     Cluster(String),
     #[error("bantime.factor {0:?} is not a number")]
     Factor(String),
+    #[error("bantime.multipliers {0:?} is not a list of whole numbers, one space apart")]
+    Multipliers(String),
     #[error(
         "maxlinelen {0:?} is not a size from 256 bytes to 16M (bytes, or with a k or M suffix)"
     )]
@@ -279,7 +281,7 @@ pub fn resolve_jail(spec: &JailSpec) -> Result<ResolvedJail, Vec<JailError>> {
         usedns,
         max_line_len,
         keep_matches: true,
-        ban_time_extra: crate::jail::BanTimeExtra::from_spec(spec),
+        ban_time_extra: BanTimeExtra::from_spec(spec),
         ignore_cache,
         cluster,
     };
@@ -534,10 +536,7 @@ fn policy(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<JailPolicy> {
         .bantime
         .as_ref()
         .map_or(DEFAULT_BAN_TIME, |v| v.value.seconds);
-    let increment = match spec.bantime_increment.as_ref().is_some_and(|v| v.value) {
-        true => Some(increment(spec, errors)?),
-        false => None,
-    };
+    let increment = increment(spec, errors)?;
     Some(JailPolicy {
         max_retry,
         find_time,
@@ -578,56 +577,35 @@ fn ignore_cache(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<crate::jail:
     }
 }
 
-/// `bantime.increment`'s settings; `bantime.factor` and `bantime.formula` must read as
-/// fail2ban would evaluate them.
-fn increment(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<BanTimeIncrement> {
-    let factor = match spec.bantime_factor.as_ref() {
-        Some(v) => match v.value.trim().parse::<f64>() {
-            Ok(factor) => Some(factor),
-            Err(_) => {
-                errors.push(Some(&v.span), JailErrorKind::Factor(v.value.clone()));
-                None
-            }
-        },
-        None => Some(1.0),
+/// `bantime.increment`'s settings, read as a run-time `set JAIL bantime.OPTION` reads them
+/// ([`BanTimeExtra`]); each refused value is reported at its `file:line`.
+fn increment(spec: &JailSpec, errors: &mut Errors<'_>) -> Option<Option<BanTimeIncrement>> {
+    let refused = match BanTimeExtra::from_spec(spec).resolve() {
+        Ok(increment) => return Some(increment),
+        Err(refused) => refused,
     };
-    let multipliers: Vec<i64> = spec
-        .bantime_multipliers
-        .as_ref()
-        .map(|v| {
-            v.value
-                .split_whitespace()
-                .filter_map(|w| w.parse::<i64>().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let formula = if !multipliers.is_empty() {
-        Some(IncrementFormula::Multipliers(multipliers))
-    } else {
-        match spec.bantime_formula.as_ref() {
-            Some(text) => match Formula::parse(&text.value) {
-                Ok(formula) => Some(IncrementFormula::Custom(formula)),
-                Err(error) => {
-                    errors.push(Some(&text.span), JailErrorKind::Formula(error));
-                    None
-                }
-            },
-            None => Some(IncrementFormula::Default),
-        }
-    };
-    Some(BanTimeIncrement {
-        formula: formula?,
-        factor: factor?,
-        max_time: spec.bantime_maxtime.as_ref().map(|v| v.value.seconds),
-        rnd_time: spec.bantime_rndtime.as_ref().map(|v| v.value.seconds),
-        overall_jails: spec.bantime_overalljails.as_ref().is_some_and(|v| v.value),
-    })
+    for Refusal { option, error } in refused {
+        let value = match option {
+            "factor" => spec.bantime_factor.as_ref(),
+            "formula" => spec.bantime_formula.as_ref(),
+            _ => spec.bantime_multipliers.as_ref(),
+        };
+        let text = value.map(|v| v.value.clone()).unwrap_or_default();
+        let kind = match error {
+            ExtraError::Formula(error) => JailErrorKind::Formula(error),
+            _ if option == "factor" => JailErrorKind::Factor(text),
+            _ => JailErrorKind::Multipliers(text),
+        };
+        errors.push(value.map(|v| &v.span), kind);
+    }
+    None
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use ferroban_tracker::IncrementFormula;
 
     fn resolve(files: &[(&str, &str)]) -> Result<ResolvedJail, Vec<JailError>> {
         let dir = tempfile::tempdir().unwrap();

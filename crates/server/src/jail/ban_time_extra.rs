@@ -6,10 +6,14 @@
 //! nothing); `increment` is kept as a bool and `maxtime`/`rndtime` as seconds, every other
 //! value as its text. After each change the increment is made again from all of them, so a
 //! bad `factor`, `formula` or `multipliers` is refused with Python's words for it.
+//!
+//! This is the one reader of those values: the jail's files go through
+//! [`BanTimeExtra::from_spec`] and [`BanTimeExtra::resolve`] too, which names every refused
+//! option so that the set-up can point at its `file:line`.
 
 use ferroban_config::{JailSpec, TimeSpec};
 use ferroban_ini::Spanned;
-use ferroban_tracker::{BanTimeIncrement, Formula, IncrementFormula};
+use ferroban_tracker::{BanTimeIncrement, Formula, FormulaError, IncrementFormula};
 
 /// One kept value.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +35,13 @@ pub enum ExtraError {
     /// Python's `NameError` for a word that is no number (`bantime.factor abc`).
     #[error("name '{0}' is not defined")]
     UnknownName(String),
-    /// Python's `SyntaxError` from `eval`/`compile`.
-    #[error("invalid syntax ({0}, line 1)")]
-    Syntax(&'static str),
+    /// Python's `SyntaxError` from `eval` of a factor.
+    #[error("invalid syntax (<string>, line 1)")]
+    Syntax,
+    /// Python's `SyntaxError` from `compile` of a formula; the cause is kept for the
+    /// set-up's error at the formula's `file:line`.
+    #[error("invalid syntax (~inline-conf-expr~, line 1)")]
+    Formula(FormulaError),
     /// Python's `int()` refusing a multiplier.
     #[error("invalid literal for int() with base 10: '{0}'")]
     NotAnInteger(String),
@@ -97,22 +105,46 @@ impl BanTimeExtra {
         Ok(increment)
     }
 
-    /// The tracker's increment settings, `None` when `bantime.increment` is off.
+    /// The tracker's increment settings, `None` when `bantime.increment` is off; the
+    /// first refused value otherwise.
     pub(crate) fn increment(&self) -> Result<Option<BanTimeIncrement>, ExtraError> {
+        // `resolve` fails only with at least one refusal.
+        self.resolve().map_err(|refused| {
+            (refused.into_iter().next()).map_or(ExtraError::Syntax, |first| first.error)
+        })
+    }
+
+    /// The tracker's increment settings, `None` when `bantime.increment` is off, or every
+    /// refused value with its option. As in fail2ban, `factor`, `formula` and `multipliers`
+    /// are evaluated whether or not the increment is on.
+    pub(crate) fn resolve(&self) -> Result<Option<BanTimeIncrement>, Vec<Refusal>> {
+        let mut refused = Vec::new();
         let factor = match self.get("factor") {
-            Some(ExtraValue::Text(text)) => python_number(text)?,
-            _ => 1.0,
+            Some(ExtraValue::Text(text)) => {
+                Refusal::note(&mut refused, "factor", python_number(text))
+            }
+            _ => Some(1.0),
         };
         let multipliers = match self.get("multipliers") {
-            Some(ExtraValue::Text(text)) => multipliers(text)?,
-            _ => Vec::new(),
+            Some(ExtraValue::Text(text)) => {
+                Refusal::note(&mut refused, "multipliers", multipliers(text))
+            }
+            _ => Some(Vec::new()),
         };
-        let formula = match (multipliers.is_empty(), self.get("formula")) {
-            (false, _) => IncrementFormula::Multipliers(multipliers),
-            (true, Some(ExtraValue::Text(text))) => IncrementFormula::Custom(
-                Formula::parse(text).map_err(|_| ExtraError::Syntax("~inline-conf-expr~"))?,
-            ),
-            (true, _) => IncrementFormula::Default,
+        let formula = match (multipliers, self.get("formula")) {
+            (Some(multipliers), _) if !multipliers.is_empty() => {
+                Some(IncrementFormula::Multipliers(multipliers))
+            }
+            (_, Some(ExtraValue::Text(text))) => Refusal::note(
+                &mut refused,
+                "formula",
+                Formula::parse(text.as_str()).map_err(ExtraError::Formula),
+            )
+            .map(IncrementFormula::Custom),
+            (_, _) => Some(IncrementFormula::Default),
+        };
+        let (Some(formula), Some(factor), true) = (formula, factor, refused.is_empty()) else {
+            return Err(refused);
         };
         if self.get("increment") != Some(&ExtraValue::Bool(true)) {
             return Ok(None);
@@ -135,6 +167,26 @@ impl BanTimeExtra {
     }
 }
 
+/// A `bantime.*` value refused, and the option it was given for.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub option: &'static str,
+    pub error: ExtraError,
+}
+
+impl Refusal {
+    /// `value`, or `None` with its refusal added to `refused`.
+    fn note<T>(
+        refused: &mut Vec<Refusal>,
+        option: &'static str,
+        value: Result<T, ExtraError>,
+    ) -> Option<T> {
+        value
+            .map_err(|error| refused.push(Refusal { option, error }))
+            .ok()
+    }
+}
+
 /// fail2ban's `_as_bool`.
 fn python_bool(value: &str) -> bool {
     matches!(
@@ -153,7 +205,7 @@ fn python_number(text: &str) -> Result<f64, ExtraError> {
         && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     match is_name {
         true => Err(ExtraError::UnknownName(word.to_string())),
-        false => Err(ExtraError::Syntax("<string>")),
+        false => Err(ExtraError::Syntax),
     }
 }
 

@@ -33,6 +33,7 @@ mod ignore_cache;
 mod persist;
 pub(crate) mod settings;
 
+pub(crate) use ban_time_extra::Refusal;
 pub use ban_time_extra::{BanTimeExtra, ExtraError, ExtraValue};
 pub use ignore_cache::{IgnoreCacheError, IgnoreCacheSpec};
 
