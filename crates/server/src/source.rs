@@ -374,6 +374,11 @@ impl FileLoop {
             if outcome.lines > 0 {
                 self.save();
             }
+            // A backlog is read a piece at a time, each saved with its position, so that
+            // the windows changed since the last save stay few.
+            if outcome.behind {
+                continue;
+            }
             self.publish_files();
             self.watcher.watch(self.source.watch_targets());
             if let Some(problem) = self.watcher.take_problem() {

@@ -98,6 +98,8 @@ impl Default for FileSourceOptions {
 pub struct PollOutcome {
     pub lines: usize,
     pub errors: Vec<SourceError>,
+    /// A file has more to read now: poll again before waiting.
+    pub behind: bool,
 }
 
 /// All files of one jail's `logpath`.
@@ -178,12 +180,14 @@ impl FileSource {
         let mut outcome = PollOutcome {
             lines: 0,
             errors: std::mem::take(&mut self.pending_errors),
+            behind: false,
         };
         for tailer in &mut self.tailers {
             match tailer.poll_lines(sink) {
                 Ok(count) => outcome.lines += count,
                 Err(error) => outcome.errors.push(error),
             }
+            outcome.behind |= tailer.is_behind();
         }
         outcome
     }

@@ -174,6 +174,11 @@ impl Decoder {
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The most one file's poll reads: a backlog is read in pieces of this size, so that the
+/// owner can save its position (and whatever hangs on it) between them instead of once
+/// for the whole backlog.
+const POLL_BUDGET: usize = 1024 * 1024;
+
 /// Follows one log path. Not thread-safe by design: one owner polls it.
 #[derive(Debug)]
 pub struct FileTailer {
@@ -188,6 +193,8 @@ pub struct FileTailer {
     rotated: Vec<Rotated>,
     buffer: Vec<u8>,
     decoder: Decoder,
+    /// The last poll stopped at [`POLL_BUDGET`] before the end of a file.
+    behind: bool,
 }
 
 impl FileTailer {
@@ -212,6 +219,7 @@ impl FileTailer {
                 stats: TailerStats::default(),
                 in_operation: tail,
             },
+            behind: false,
         };
         tailer.current = tailer.open_path()?;
         if tailer.current.is_none() {
@@ -254,7 +262,13 @@ impl FileTailer {
         self.poll_dyn(sink)
     }
 
+    /// Whether the last poll stopped before the end of a file, with more to read now.
+    pub fn is_behind(&self) -> bool {
+        self.behind
+    }
+
     fn poll_dyn(&mut self, sink: &mut dyn FnMut(Line<'_>)) -> Result<usize, SourceError> {
+        self.behind = false;
         // An unreadable rotated file must not keep the current one unread.
         let drained = self.drain_rotated(sink);
         let current = self.poll_current(sink);
@@ -268,7 +282,8 @@ impl FileTailer {
         let mut delivered = 0;
         if let Some(mut open) = self.current.take() {
             let result = self.read_available(&mut open, sink);
-            let still_here = result.is_err() || self.still_at_path(&open);
+            // A file not read to its end is finished before a new one at the path.
+            let still_here = result.is_err() || self.behind || self.still_at_path(&open);
             if still_here {
                 self.current = Some(open);
                 return result;
@@ -292,15 +307,19 @@ impl FileTailer {
         let mut rotated = std::mem::take(&mut self.rotated);
         let mut delivered = 0;
         let mut result = Ok(());
+        let mut unfinished = Vec::new();
         for entry in &mut rotated {
+            self.behind = false;
             match self.read_available(&mut entry.open, sink) {
                 Ok(count) => delivered += count,
                 Err(error) => result = Err(error),
             }
+            unfinished.push(self.behind);
         }
+        self.behind = unfinished.contains(&true);
         let now = Instant::now();
-        for mut entry in rotated {
-            if now < entry.until {
+        for (mut entry, unfinished) in rotated.into_iter().zip(unfinished) {
+            if now < entry.until || unfinished {
                 self.rotated.push(entry);
                 continue;
             }
@@ -408,8 +427,12 @@ impl FileTailer {
         // The read buffer lives while there is something to read: a daemon's quiet logs
         // (most of its jails, most of the time) hold none.
         buffer.resize(READ_CHUNK, 0);
-        let mut delivered = 0;
+        let (mut delivered, mut budget) = (0, POLL_BUDGET);
         loop {
+            if budget == 0 {
+                self.behind = true;
+                break;
+            }
             let read = match open.file.read_at(buffer, open.lines.read_offset()) {
                 Ok(0) => {
                     decoder.in_operation = true;
@@ -420,6 +443,7 @@ impl FileTailer {
                 Err(error) => return Err(read_error(error)),
             };
             decoder.stats.bytes_read += read as u64;
+            budget = budget.saturating_sub(read);
             open.lines.feed(&buffer[..read], &mut |raw| {
                 delivered += 1;
                 decoder.deliver(path, raw, sink);

@@ -244,9 +244,15 @@ fn huge_line_is_truncated_without_buffering_it() {
     log.append(&huge);
     log.append(b"after\n");
     let mut lines = Vec::new();
-    tailer
-        .poll_lines(&mut |line| lines.push((line.text.len(), line.truncated)))
-        .unwrap();
+    // 3 MiB is read in pieces of the poll budget.
+    loop {
+        tailer
+            .poll_lines(&mut |line| lines.push((line.text.len(), line.truncated)))
+            .unwrap();
+        if !tailer.is_behind() {
+            break;
+        }
+    }
     assert_eq!(lines, [(1024, true), (5, false)]);
     assert_eq!(tailer.stats().truncated_lines, 1);
 }
@@ -366,4 +372,56 @@ fn a_log_whose_directory_became_a_file_has_left_its_path() {
     fs::write(&sub, "").unwrap();
     assert!(poll_error(&mut tailer).contains("Not a directory"));
     assert!(!tailer.is_open());
+}
+
+#[test]
+fn a_backlog_is_read_a_piece_at_a_time_each_line_once() {
+    let log = Log::new();
+    let total = 3 * POLL_BUDGET / 20;
+    let text: String = (0..total).map(|n| format!("line {n:013}\n")).collect();
+    log.append(text.as_bytes());
+    let mut tailer = log.tailer(Start::Beginning);
+    let (mut lines, mut offsets, mut polls) = (Vec::new(), Vec::new(), 0);
+    loop {
+        lines.extend(poll(&mut tailer));
+        offsets.push(tailer.checkpoint().unwrap().offset);
+        polls += 1;
+        if !tailer.is_behind() {
+            break;
+        }
+    }
+    assert!(polls >= 3, "{polls} polls for {} bytes", text.len());
+    assert_eq!(lines.len(), total);
+    assert!(
+        lines
+            .iter()
+            .enumerate()
+            .all(|(n, line)| *line == format!("line {n:013}"))
+    );
+    // Each piece's position covers exactly the lines delivered so far.
+    assert!(
+        offsets.windows(2).all(|pair| pair[0] < pair[1]),
+        "{offsets:?}"
+    );
+    assert_eq!(offsets.last(), Some(&(text.len() as u64)));
+}
+
+#[test]
+fn a_rotated_file_is_finished_before_the_new_one() {
+    let log = Log::new();
+    let total = 2 * POLL_BUDGET / 20;
+    let text: String = (0..total).map(|n| format!("old  {n:013}\n")).collect();
+    log.append(text.as_bytes());
+    let mut tailer = log.tailer(Start::Beginning);
+    let mut lines = poll(&mut tailer);
+    assert!(tailer.is_behind());
+    std::fs::rename(&log.path, log.rotated()).unwrap();
+    log.append(b"new\n");
+    while lines.last().map(String::as_str) != Some("new") {
+        let more = poll(&mut tailer);
+        assert!(!more.is_empty(), "stuck after {} lines", lines.len());
+        lines.extend(more);
+    }
+    assert_eq!(lines.len(), total + 1);
+    assert!(lines[..total].iter().all(|line| line.starts_with("old ")));
 }
