@@ -57,9 +57,10 @@ fn idle_connections_hold_up_no_one() {
     }
 }
 
-/// A `banip` whose action takes a while runs in the jail; meanwhile `ping` and the other
-/// jail's `status` are answered, before the `banip` is done, and the `banip` still
-/// answers with every address it banned.
+/// A `banip` whose action takes a while runs in the jail; meanwhile `ping`, the other
+/// jail's `status` and the busy jail's own `status` are answered, before the `banip` is
+/// done, and the `banip` still answers with every address it banned. The busy jail's
+/// status shows the bans decided, as fail2ban's does while their actions run.
 #[test]
 fn ping_and_status_are_answered_while_a_long_banip_runs() {
     let dir = TestDir::new();
@@ -91,15 +92,23 @@ fn ping_and_status_are_answered_while_a_long_banip_runs() {
 
     let (ok, pong) = server.client(&["ping"]);
     let (status_ok, status) = server.client(&["status", "other"]);
+    let (busy_ok, busy) = server.client(&["status", "slow"]);
     let bans_by_then = record(&dir).matches("ban ").count();
     assert!(ok && pong.contains("pong"), "{pong}");
     assert!(
         status_ok && status.contains("Currently banned:\t0"),
         "{status}"
     );
+    assert!(busy_ok && busy.contains("Currently banned:\t20"), "{busy}");
+    assert!(
+        addresses
+            .iter()
+            .all(|address| busy.contains(address.as_str())),
+        "{busy}"
+    );
     assert!(
         bans_by_then < addresses.len(),
-        "ping was answered only after the banip was done"
+        "ping and status were answered only after the banip was done"
     );
 
     let out = banip.wait_with_output().unwrap();

@@ -119,6 +119,16 @@ async fn ask<T>(jail: &RunningJail, make: impl FnOnce(oneshot::Sender<T>) -> Jai
     wait.await.ok()
 }
 
+/// The jail's status from its thread, or, when the thread is busy beyond
+/// [`crate::jail::STATUS_PATIENCE`] (a long batch of actions), the status it last published.
+async fn jail_status(jail: &RunningJail) -> Option<ferroban_tracker::JailStatus> {
+    let asked = ask(jail, |reply| JailCmd::Status { reply });
+    match tokio::time::timeout(crate::jail::STATUS_PATIENCE, asked).await {
+        Ok(status) => status,
+        Err(_busy) => Some(jail.board.read()),
+    }
+}
+
 fn ids(words: &[String]) -> Vec<FailId> {
     words.iter().map(|w| FailId::parse(w)).collect()
 }
@@ -516,7 +526,7 @@ fn with_store(registry: &Registry, change: impl FnOnce(&mut ferroban_store::Stor
 
 async fn jail_command(jail: &RunningJail, command: Command) -> Answer {
     let answer = match command {
-        Command::StatusJail { .. } => ask(jail, |reply| JailCmd::Status { reply })
+        Command::StatusJail { .. } => jail_status(jail)
             .await
             .map(|status| Ok(Reply::JailStatus(status_reply(jail, status)))),
         Command::BanIp { ids: words, .. } => {

@@ -29,6 +29,8 @@ pub(crate) struct RunningJail {
     pub sender: SyncSender<JailCmd>,
     thread: Option<JoinHandle<()>>,
     pub source: Option<SourceHandle>,
+    /// The jail's last published status, for when its thread is busy.
+    pub board: Arc<crate::jail::StatusBoard>,
 }
 
 /// Everything the control socket and the signals act on.
@@ -272,6 +274,7 @@ fn start_jail(
     mode: StartMode,
 ) -> Result<RunningJail, JailStartError> {
     let owner = JailOwner::new(config.clone(), store.clone())?;
+    let board = owner.board();
     let (sender, thread) = crate::jail::spawn(owner, mode)?;
     let source = match crate::source::spawn(&config, sender.clone(), store) {
         Ok(source) => source,
@@ -287,6 +290,7 @@ fn start_jail(
         sender,
         thread: Some(thread),
         source,
+        board,
     })
 }
 

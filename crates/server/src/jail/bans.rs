@@ -51,6 +51,7 @@ impl JailOwner {
                 RestoreOutcome::Obsolete | RestoreOutcome::Ban(_) => {}
             }
         }
+        self.board.publish(&self.tracker);
         self.apply_bans(&restored);
     }
 
@@ -70,6 +71,7 @@ impl JailOwner {
                 unban.ban.id
             );
         }
+        self.board.publish(&self.tracker);
         let actions = &mut self.actions;
         let failures = crate::metrics::timed(&self.config.name, "flush", || {
             actions.flush(&infos, stopping)
@@ -216,6 +218,7 @@ impl JailOwner {
         // Queued for the fleet before the actions run: a kill while they run finds the
         // bans both in the store and in the outbox.
         crate::cluster::publish_bans(&self.config, &decided);
+        self.board.publish(&self.tracker);
         self.apply_bans_with(&decided, &captures);
     }
 
@@ -384,6 +387,7 @@ impl JailOwner {
         if infos.is_empty() {
             return;
         }
+        self.board.publish(&self.tracker);
         let actions = &mut self.actions;
         let failures = crate::metrics::timed(&name, "unban", || actions.unban_many(&infos));
         report(&name, "unban", failures);

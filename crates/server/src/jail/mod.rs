@@ -6,7 +6,8 @@
 //! log source, commands from the control socket with a oneshot reply), so they are handled
 //! in order and never concurrently. The thread sleeps until the next command or the
 //! tracker's next deadline (a ban ending), then expires what is due. Actions run here,
-//! synchronously: a slow action delays this jail only.
+//! synchronously: a slow action delays this jail only, and its `status` is answered from
+//! the [`StatusBoard`] the thread publishes meanwhile.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
@@ -27,6 +28,7 @@ use crate::store::SharedStore;
 
 mod ban_time_extra;
 mod bans;
+mod board;
 mod fleet;
 mod ignore;
 mod ignore_cache;
@@ -35,6 +37,7 @@ pub(crate) mod settings;
 
 pub(crate) use ban_time_extra::Refusal;
 pub use ban_time_extra::{BanTimeExtra, ExtraError, ExtraValue};
+pub use board::{STATUS_PATIENCE, StatusBoard};
 pub use ignore_cache::{IgnoreCacheError, IgnoreCacheSpec};
 
 use bans::build_actions;
@@ -139,6 +142,10 @@ pub struct JailOwner {
     /// Failure windows dropped for `maxfailurewindows` since the jail started; the first
     /// drop is logged, and then each further million.
     dropped_windows: u64,
+    /// The status published for `status JAIL` while this thread is busy.
+    board: Arc<StatusBoard>,
+    /// A command taken from the queue while gathering failures, handled next.
+    stashed: Option<JailCmd>,
 }
 
 /// fail2ban checks the actions when an address is found again more than this long after
@@ -172,7 +179,14 @@ impl JailOwner {
             unwritten: Vec::new(),
             store_failing: false,
             dropped_windows: 0,
+            board: Arc::default(),
+            stashed: None,
         })
+    }
+
+    /// The board this jail publishes its status on.
+    pub fn board(&self) -> Arc<StatusBoard> {
+        Arc::clone(&self.board)
     }
 
     /// The thread's body: start, restore, then serve commands until `Stop`.
@@ -181,14 +195,23 @@ impl JailOwner {
         // Published after each command and its expiry, before waiting again: a reply can
         // reach its caller a moment before the metrics move.
         self.metrics.publish(&self.tracker.counts());
+        self.board.publish(&self.tracker);
         loop {
             let timeout = self.time_to_next_deadline();
-            match commands.recv_timeout(timeout) {
+            let command = match self.stashed.take() {
+                Some(command) => Ok(command),
+                None => commands.recv_timeout(timeout),
+            };
+            match command {
                 Ok(JailCmd::Stop { reply }) => {
                     self.stop();
                     self.metrics.stopped(&self.tracker.counts());
                     let _ = reply.send(());
                     return;
+                }
+                Ok(JailCmd::Failures(mut failures)) => {
+                    self.gather(&mut failures, &commands);
+                    self.handle(JailCmd::Failures(failures));
                 }
                 Ok(command) => self.handle(command),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -200,7 +223,25 @@ impl JailOwner {
             }
             self.expire();
             self.metrics.publish(&self.tracker.counts());
+            self.board.publish(&self.tracker);
             self.retry_unwritten();
+        }
+    }
+
+    /// Adds the failures already waiting behind `failures` to them, up to [`GATHERED`]: the
+    /// bans they lead to are then recorded in one transaction and applied in one batch
+    /// (one `nft` call), where a flood would otherwise make one per message. The first
+    /// other command met is kept for the next turn.
+    fn gather(&mut self, failures: &mut Vec<Failure>, commands: &Receiver<JailCmd>) {
+        while failures.len() < GATHERED {
+            match commands.try_recv() {
+                Ok(JailCmd::Failures(more)) => failures.extend(more),
+                Ok(other) => {
+                    self.stashed = Some(other);
+                    return;
+                }
+                Err(_) => return,
+            }
         }
     }
 
@@ -387,11 +428,14 @@ impl JailOwner {
 /// file, where the source stops reading, rather than in memory: unbounded, reading a 1M-line
 /// log queued all its failures here, some 40 MB. The queue's slots are allocated with the
 /// jail, so it is kept short: a source sends up to [`FAILURE_BATCH`] failures a message, so
-/// at most 1,024 failures wait, a few milliseconds of a jail's work.
+/// at most 8,192 failures wait (well under a megabyte).
 const QUEUE: usize = 32;
 
 /// Most failures a log source sends in one [`JailCmd::Failures`].
-pub(crate) const FAILURE_BATCH: usize = 32;
+pub(crate) const FAILURE_BATCH: usize = 256;
+
+/// Most failures the jail's thread takes together from its queue (see `gather`).
+const GATHERED: usize = 8192;
 
 /// Sends `command` to a jail's thread from async code, without blocking the runtime while
 /// the jail's queue is full. False when the thread is gone.
