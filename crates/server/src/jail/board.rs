@@ -12,7 +12,7 @@ use std::time::Duration;
 use ferroban_tracker::{JailStatus, Tracker};
 
 /// How long `status JAIL` waits for a busy jail before it answers from the board.
-pub const STATUS_PATIENCE: Duration = Duration::from_millis(50);
+pub const STATUS_PATIENCE: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
 pub struct StatusBoard {
