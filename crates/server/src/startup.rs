@@ -302,14 +302,7 @@ async fn serve(
     if let Some(address) = settings.metrics {
         serve_metrics(address).await?;
     }
-    let signal_error = |source| ServerError::Io {
-        what: "cannot install signal handler",
-        path: PathBuf::new(),
-        source,
-    };
-    let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    let mut signals = Signals::install()?;
     let mode = StartMode {
         after_unclean_stop: unclean,
     };
@@ -323,67 +316,92 @@ async fn serve(
     let (incoming_sender, mut incoming) = tokio::sync::mpsc::channel(READERS);
     let readers = Arc::new(tokio::sync::Semaphore::new(READERS));
     let (exit_sender, mut exit) = tokio::sync::mpsc::channel::<()>(1);
-    let purge_every = settings.db_purge_interval;
-    let mut purge_timer =
-        tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
-    purge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purge_timer = purge_timer(settings.db_purge_interval);
     let mut accept_backoff = AcceptBackoff::new(
         "control",
         " (raise the open-file limit, LimitNOFILE in the unit)",
     );
     loop {
         tokio::select! {
-            _ = purge_timer.tick() => {
-                let registry = registry.clone();
-                tokio::task::spawn_local(async move { registry.read().await.purge_store() });
-            }
+            _ = purge_timer.tick() => spawn_with(registry, |registry| async move {
+                registry.read().await.purge_store();
+            }),
             Some(inbound) = crate::cluster::next(&mut fleet) => {
-                let registry = registry.clone();
-                tokio::task::spawn_local(async move {
+                spawn_with(registry, |registry| async move {
                     crate::cluster::apply(&*registry.read().await, inbound).await;
                 });
             }
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => {
-                        accept_backoff.accepted();
-                        stream
-                    }
-                    Err(error) => {
-                        accept_backoff.failed(error).await;
-                        continue;
-                    }
-                };
-                let (sender, readers) = (incoming_sender.clone(), readers.clone());
-                tokio::spawn(crate::fail2ban_wire::serve_connection(stream, sender, readers));
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    accept_backoff.accepted();
+                    let (sender, readers) = (incoming_sender.clone(), readers.clone());
+                    tokio::spawn(crate::fail2ban_wire::serve_connection(stream, sender, readers));
+                }
+                Err(error) => accept_backoff.failed(error).await,
+            },
             Some(request) = incoming.recv() => {
-                let (registry, exit_sender) = (registry.clone(), exit_sender.clone());
-                tokio::task::spawn_local(async move {
+                let exit_sender = exit_sender.clone();
+                spawn_with(registry, |registry| async move {
                     if crate::control::answer(request, &registry).await == crate::control::Flow::Exit {
                         let _ = exit_sender.send(()).await;
                     }
                 });
             }
             Some(()) = exit.recv() => return Ok(()),
-            _ = terminate.recv() => {
-                log_at!(SERVER_LOG, Level::NOTICE, "Received SIGTERM: stopping");
-                return Ok(());
-            }
-            _ = interrupt.recv() => {
-                log_at!(SERVER_LOG, Level::NOTICE, "Received SIGINT: stopping");
-                return Ok(());
-            }
-            _ = hangup.recv() => {
+            _ = signals.terminate.recv() => return Signals::stopping("SIGTERM"),
+            _ = signals.interrupt.recv() => return Signals::stopping("SIGINT"),
+            _ = signals.hangup.recv() => spawn_with(registry, |registry| async move {
                 log_at!(SERVER_LOG, Level::NOTICE, "Received SIGHUP: reloading");
-                let registry = registry.clone();
-                tokio::task::spawn_local(async move {
-                    if let Err(error) = registry.write().await.reload(None, false).await {
-                        log_at!(SERVER_LOG, Level::ERROR, "{error}");
-                    }
-                });
-            }
+                if let Err(error) = registry.write().await.reload(None, false).await {
+                    log_at!(SERVER_LOG, Level::ERROR, "{error}");
+                }
+            }),
         }
+    }
+}
+
+/// Runs `task` with its own handle on the registry, as a local task of the server's thread.
+fn spawn_with<F: std::future::Future<Output = ()> + 'static>(
+    registry: &SharedRegistry,
+    task: impl FnOnce(SharedRegistry) -> F,
+) {
+    tokio::task::spawn_local(task(registry.clone()));
+}
+
+/// Ticks every `every` (`dbpurgeage`'s purge), the first tick one period from now.
+fn purge_timer(every: Duration) -> tokio::time::Interval {
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
+
+/// The signals the server acts on: SIGTERM and SIGINT stop it, SIGHUP reloads it.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServerError> {
+        let install = |kind| {
+            signal(kind).map_err(|source| ServerError::Io {
+                what: "cannot install signal handler",
+                path: PathBuf::new(),
+                source,
+            })
+        };
+        Ok(Signals {
+            terminate: install(SignalKind::terminate())?,
+            interrupt: install(SignalKind::interrupt())?,
+            hangup: install(SignalKind::hangup())?,
+        })
+    }
+
+    /// Says which signal stops the server; the serve loop ends with this.
+    fn stopping(name: &str) -> Result<(), ServerError> {
+        log_at!(SERVER_LOG, Level::NOTICE, "Received {name}: stopping");
+        Ok(())
     }
 }
 
