@@ -275,6 +275,74 @@ const SET_SERVER_KEYS: [&str; 6] = [
     "dbmaxmatches",
 ];
 
+/// The words after `set`: a server setting, or a jail's. `Invalid` stands for the
+/// whole command, which the caller names.
+fn parse_set_words(words: &[&str]) -> Result<Command, ParseError> {
+    match words {
+        [key, value] if SET_SERVER_KEYS.contains(key) => Ok(Command::SetServer {
+            key: (*key).to_string(),
+            value: (*value).to_string(),
+        }),
+        [jail, "idle", value] => Ok(Command::SetIdle {
+            jail: (*jail).to_string(),
+            value: (*value).to_string(),
+        }),
+        [_, option] if option.starts_with("bantime.") => Err(missing(option, "a value")),
+        [jail, option, value, ..] if option.starts_with("bantime.") => {
+            Ok(Command::SetBanTimeExtra {
+                jail: (*jail).to_string(),
+                option: option["bantime.".len()..].to_string(),
+                value: (*value).to_string(),
+            })
+        }
+        [jail, action, rest @ ..] => parse_set_command(jail, action, rest),
+        _ => Err(ParseError::Invalid(String::new())),
+    }
+}
+
+/// The words after `get`: a server setting, or a jail's.
+fn parse_get(words: &[&str]) -> Option<Command> {
+    match words {
+        [key] if SERVER_KEYS.contains(key) => Some(Command::GetServer {
+            key: (*key).to_string(),
+        }),
+        [jail, option] if option.starts_with("bantime.") => Some(Command::GetBanTimeExtra {
+            jail: (*jail).to_string(),
+            option: option["bantime.".len()..].to_string(),
+        }),
+        [jail, "banned", ids @ ..] => Some(Command::GetBanned {
+            jail: (*jail).to_string(),
+            ids: owned(ids),
+        }),
+        [jail, "banip", rest @ ..] => parse_get_banip(jail, rest),
+        [jail, key] => GetKey::parse(key).map(|key| Command::GetJail {
+            jail: (*jail).to_string(),
+            key,
+        }),
+        _ => None,
+    }
+}
+
+/// fail2ban-client's `restart [--unban] [--if-exists] JAIL`: `reload --restart`.
+fn parse_restart(words: &[&str]) -> Option<Command> {
+    match parse_reload(words)? {
+        Command::Reload { jail, unban, .. } => Some(Command::Reload {
+            jail,
+            unban,
+            restart: true,
+        }),
+        _ => None,
+    }
+}
+
+/// `test-clock advance SECONDS`: a finite, non-negative number.
+fn parse_clock_advance(seconds: &str) -> Option<Command> {
+    let seconds = seconds.parse::<f64>().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then_some(Command::TestClockAdvance {
+        millis: (seconds * 1000.0) as u64,
+    })
+}
+
 impl Command {
     /// Parses the words after the client's options, as fail2ban-client takes them.
     pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<Command, ParseError> {
@@ -305,74 +373,23 @@ impl Command {
             ["stop", jail] => Ok(Command::StopJail {
                 jail: (*jail).to_string(),
             }),
-            ["set", key, value] if SET_SERVER_KEYS.contains(key) => Ok(Command::SetServer {
-                key: (*key).to_string(),
-                value: (*value).to_string(),
+            ["set", rest @ ..] => parse_set_words(rest).map_err(|error| match error {
+                ParseError::Invalid(_) => invalid(),
+                error => error,
             }),
-            ["set", jail, "idle", value] => Ok(Command::SetIdle {
-                jail: (*jail).to_string(),
-                value: (*value).to_string(),
-            }),
+            ["get", rest @ ..] => parse_get(rest).ok_or_else(invalid),
             ["reload", rest @ ..] => parse_reload(rest).ok_or_else(invalid),
             // fail2ban-client's alias for `reload --restart ... JAIL`; a bare `restart`
             // restarts the server, which the client does itself.
             ["restart", rest @ ..] if rest.last().is_some_and(|w| !w.starts_with("--")) => {
-                match parse_reload(rest) {
-                    Some(Command::Reload { jail, unban, .. }) => Ok(Command::Reload {
-                        jail,
-                        unban,
-                        restart: true,
-                    }),
-                    _ => Err(invalid()),
-                }
+                parse_restart(rest).ok_or_else(invalid)
             }
             ["unban", "--all"] => Ok(Command::UnbanAll),
             ["unban"] => Err(missing("unban", "IP... or --all")),
             ["unban", ids @ ..] => Ok(Command::Unban { ids: owned(ids) }),
             ["banned", ids @ ..] => Ok(Command::Banned { ids: owned(ids) }),
             ["cluster", "status"] => Ok(Command::ClusterStatus),
-            ["test-clock", "advance", seconds] => seconds
-                .parse::<f64>()
-                .ok()
-                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-                .map(|seconds| Command::TestClockAdvance {
-                    millis: (seconds * 1000.0) as u64,
-                })
-                .ok_or_else(invalid),
-            ["set", _, option] if option.starts_with("bantime.") => Err(missing(option, "a value")),
-            ["set", jail, option, value, ..] if option.starts_with("bantime.") => {
-                Ok(Command::SetBanTimeExtra {
-                    jail: (*jail).to_string(),
-                    option: option["bantime.".len()..].to_string(),
-                    value: (*value).to_string(),
-                })
-            }
-            ["set", jail, action, rest @ ..] => {
-                parse_set_command(jail, action, rest).map_err(|error| match error {
-                    ParseError::Invalid(_) => invalid(),
-                    error => error,
-                })
-            }
-            ["get", key] if SERVER_KEYS.contains(key) => Ok(Command::GetServer {
-                key: (*key).to_string(),
-            }),
-            ["get", jail, option] if option.starts_with("bantime.") => {
-                Ok(Command::GetBanTimeExtra {
-                    jail: (*jail).to_string(),
-                    option: option["bantime.".len()..].to_string(),
-                })
-            }
-            ["get", jail, "banned", ids @ ..] => Ok(Command::GetBanned {
-                jail: (*jail).to_string(),
-                ids: owned(ids),
-            }),
-            ["get", jail, "banip", rest @ ..] => parse_get_banip(jail, rest).ok_or_else(invalid),
-            ["get", jail, key] => GetKey::parse(key)
-                .map(|key| Command::GetJail {
-                    jail: (*jail).to_string(),
-                    key,
-                })
-                .ok_or_else(invalid),
+            ["test-clock", "advance", seconds] => parse_clock_advance(seconds).ok_or_else(invalid),
             _ => Err(invalid()),
         }
     }
