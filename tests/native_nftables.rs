@@ -330,3 +330,78 @@ fn native_nftables_blocklist_file_bans_good_lines_and_reports_bad_ones() {
         "the good lines are in the kernel's sets"
     );
 }
+
+/// ferroban's own configuration, as shipped, bans with its nftables set in-process: the
+/// sshd jail's attacker (five failed passwords in the log) is dropped on port 22 and the
+/// bystander is not, and the ruleset is the one the action's commands make when run.
+#[test]
+fn shipped_configuration_bans_with_a_native_nftables_set() {
+    let mut lab = lab_or_skip!();
+    let commands_lab = lab_or_skip!();
+    lab.listen_tcp(22);
+    let shipped = |dir: &TestDir| {
+        crate::daemon_common::copy_dir(&crate::support::cli::default_config(), &dir.conf());
+        dir.write_server_local();
+        std::fs::write(dir.path("auth.log"), "").unwrap();
+        let local = format!("[sshd]\nlogpath = {}\n", dir.path("auth.log").display());
+        dir.write_conf("jail.local", &local);
+    };
+    let (dir, commands_dir) = (TestDir::new(), TestDir::new());
+    shipped(&dir);
+    shipped(&commands_dir);
+    let server = ServerProcess::start(&lab.server, &dir, None);
+    let by_commands = ServerProcess::start_in_with_env(
+        &commands_lab.server,
+        &commands_dir,
+        &[("FERROBAN_NATIVE_ACTIONS", "commands")],
+    );
+    let log = std::fs::read_to_string(dir.server_log()).unwrap_or_default();
+    assert!(
+        log.contains("jail 'sshd': action nftables-multiport runs natively (stock definition)"),
+        "{log}"
+    );
+    let target = &lab.server_addr.toward_attacker_v4;
+    assert!(
+        lab.connects(&lab.attacker.netns, target, 22),
+        "before the ban"
+    );
+    for (dir, attacker) in [
+        (&dir, &lab.attacker.ipv4),
+        (&commands_dir, &commands_lab.attacker.ipv4),
+    ] {
+        for port in 40_000..40_005 {
+            crate::daemon_common::append_line(
+                &dir.path("auth.log"),
+                &format!(
+                    "{} mx1 sshd[4242]: Failed password for root from {attacker} port {port} ssh2",
+                    crate::daemon_common::syslog_now()
+                ),
+            );
+        }
+    }
+    let in_set = |lab: &Lab, ip: &str| {
+        nft(lab, &["list", "set", "inet", "ferroban", "addr-set-sshd"]).contains(ip)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || in_set(&lab, &lab.attacker.ipv4)),
+        "{}",
+        dir.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || in_set(
+            &commands_lab,
+            &commands_lab.attacker.ipv4
+        )),
+        "{}",
+        commands_dir.log_text()
+    );
+    assert!(!lab.connects(&lab.attacker.netns, target, 22), "dropped");
+    let bystander = &lab.server_addr.toward_bystander_v4;
+    assert!(
+        lab.connects(&lab.bystander.netns, bystander, 22),
+        "bystander"
+    );
+    assert_eq!(normalized_ruleset(&lab), normalized_ruleset(&commands_lab));
+    drop(server);
+    drop(by_commands);
+}
