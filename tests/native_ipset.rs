@@ -247,3 +247,85 @@ fn native_ipset_set_destroyed_behind_its_back_is_made_again() {
         "one rule after the repair:\n{rules}"
     );
 }
+
+/// ferroban's own ipset actions, as shipped, run in-process: with each as the sshd jail's
+/// `banaction`, the attacker (IPv4 and IPv6) is dropped on port 22 and the bystander is not,
+/// and sets and rules equal those the action's commands make when run.
+#[test]
+fn shipped_ipset_actions_run_natively_as_their_commands_would() {
+    for (action, sets) in [
+        ("iptables-ipset", ["ferroban-sshd", "ferroban-sshd6"]),
+        ("iptables-ipset-proto6", ["ferroban-sshd", "ferroban-sshd6"]),
+        (
+            "iptables-ipset-proto6-allports",
+            ["ferroban-sshd", "ferroban-sshd6"],
+        ),
+        ("iptables-ipset-proto4", ["f2b-sshd", ""]),
+    ] {
+        let mut lab = lab_or_skip!();
+        let commands_lab = lab_or_skip!();
+        lab.listen_tcp(22);
+        let shipped = |dir: &TestDir| {
+            crate::daemon_common::copy_dir(&crate::support::cli::default_config(), &dir.conf());
+            dir.write_server_local();
+            std::fs::write(dir.path("auth.log"), "").unwrap();
+            let local = format!(
+                "[sshd]\nlogpath = {}\nbanaction = {action}\n",
+                dir.path("auth.log").display()
+            );
+            dir.write_conf("jail.local", &local);
+        };
+        let (dir, commands_dir) = (TestDir::new(), TestDir::new());
+        shipped(&dir);
+        shipped(&commands_dir);
+        let server = ServerProcess::start(&lab.server, &dir, None);
+        let by_commands = ServerProcess::start_in_with_env(
+            &commands_lab.server,
+            &commands_dir,
+            &[("FERROBAN_NATIVE_ACTIONS", "commands")],
+        );
+        let log = std::fs::read_to_string(dir.server_log()).unwrap_or_default();
+        assert!(
+            log.contains(&format!("jail 'sshd': action {action} runs natively")),
+            "{log}"
+        );
+        let mut attackers = vec![(&lab.attacker.ipv4, &lab.server_addr.toward_attacker_v4)];
+        if !sets[1].is_empty() {
+            attackers.push((&lab.attacker.ipv6, &lab.server_addr.toward_attacker_v6));
+        }
+        for (attacker, target) in &attackers {
+            assert!(
+                lab.connects(&lab.attacker.netns, target, 22),
+                "[{action}] before"
+            );
+            ban(&server, "sshd", attacker);
+            assert!(
+                !lab.connects(&lab.attacker.netns, target, 22),
+                "[{action}] dropped"
+            );
+        }
+        for attacker in [&commands_lab.attacker.ipv4, &commands_lab.attacker.ipv6]
+            .into_iter()
+            .take(attackers.len())
+        {
+            ban(&by_commands, "sshd", attacker);
+        }
+        let bystander = &lab.server_addr.toward_bystander_v4;
+        assert!(
+            lab.connects(&lab.bystander.netns, bystander, 22),
+            "[{action}] bystander"
+        );
+        let listed = run(&lab, &["ipset", "list", sets[0]]);
+        assert!(
+            listed.contains(lab.attacker.ipv4.as_str()),
+            "[{action}] {listed}"
+        );
+        assert_eq!(
+            normalized_firewall(&lab),
+            normalized_firewall(&commands_lab),
+            "[{action}] as its commands make them"
+        );
+        drop(server);
+        drop(by_commands);
+    }
+}
